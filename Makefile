@@ -1,0 +1,12 @@
+# The two commands of the README. Both run the idempotent set-up first.
+.PHONY: setup demo test bench model
+setup:
+	bash tools/setup.sh
+demo: setup
+	bash tools/run.sh panoptic demo
+test: setup
+	bash tools/run.sh pytest
+bench: setup
+	bash tools/run.sh panoptic bench all --out runs/bench
+model: setup
+	bash tools/run.sh bash tools/train_default_model.sh

@@ -1,0 +1,114 @@
+"""The one configuration object of panoptic_ros.
+
+Training, evaluation, the CLI and the ROS node all read these dataclasses; each field carries its
+help text and its valid range or choices in ``metadata`` so the node can declare ROS parameters with
+descriptors and validate them from the same source. No default is written anywhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MERGE_POLICIES = ("highest_confidence", "smallest_first", "closest_center")
+BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "mobilenet_v3_small")
+
+
+def param(default: Any, help: str, *, choices: tuple | None = None, range: tuple | None = None,
+          runtime: bool = False, ros: bool = False) -> Any:
+    """A config field with its documentation.
+
+    choices: allowed values; range: (min, max) inclusive for numbers;
+    runtime: may change while the node runs; ros: exposed as a ROS parameter of panoptic_node.
+    """
+    meta = {"help": help, "choices": choices, "range": range, "runtime": runtime, "ros": ros}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = param("resnet18", "encoder network (torchvision)", choices=BACKBONES)
+    pretrained_backbone: bool = param(False, "initialise the encoder with torchvision ImageNet weights")
+    frozen_bn: bool = param(True, "replace encoder BatchNorm with FrozenBatchNorm2d, as the research does")
+    fpn_channels: int = param(256, "FPN width (256 in the research; smaller for CPU models)", range=(8, 1024))
+    branch_channels: int = param(128, "width of the semantic and instance-center branches", range=(8, 1024))
+    det_head_convs: int = param(4, "conv layers in each detection tower (FCOS)", range=(0, 8))
+    size_divisibility: int = param(128, "inputs are padded to a multiple of this (stride of p7)", range=(1, 1024))
+
+
+@dataclass
+class DataConfig:
+    train: str = param("", "training dataset folder in COCO panoptic layout (see README)")
+    val: str = param("", "validation dataset folder in COCO panoptic layout")
+    min_size: int = param(576, "training resize: shorter side", range=(16, 4096))
+    max_size: int = param(864, "training resize: longer side limit", range=(16, 8192))
+    hflip: bool = param(True, "random horizontal flip during training")
+    batch_size: int = param(4, "images per batch per process", range=(1, 1024))
+    num_workers: int = param(2, "data loader worker processes", range=(0, 64))
+
+
+@dataclass
+class LossConfig:
+    lambda_o: float = param(0.5, "weight of the detection loss (focal + box regression + centerness)", range=(0.0, 1e6))
+    lambda_s: float = param(0.5, "weight of the semantic cross-entropy", range=(0.0, 1e6))
+    lambda_i: float = param(0.01, "weight of the instance-center offset L1", range=(0.0, 1e6))
+    focal_alpha: float = param(0.25, "sigmoid focal loss alpha", range=(0.0, 1.0))
+    focal_gamma: float = param(2.0, "sigmoid focal loss gamma", range=(0.0, 10.0))
+
+
+@dataclass
+class SolverConfig:
+    optimizer: str = param("adamw", "optimizer", choices=("adam", "adamw"))
+    lr: float = param(1e-4, "base learning rate", range=(0.0, 10.0))
+    weight_decay: float = param(1e-4, "weight decay", range=(0.0, 1.0))
+    epochs: int = param(50, "training epochs", range=(1, 100000))
+    lr_steps: list = param([35, 45], "epochs at which the learning rate is multiplied by lr_gamma")
+    lr_gamma: float = param(0.1, "step decay factor", range=(0.0, 1.0))
+    grad_clip: float = param(10.0, "max gradient norm (0 = off)", range=(0.0, 1e6))
+    amp: bool = param(True, "mixed precision when training on CUDA (ignored on CPU)")
+    seed: int = param(0, "random seed", range=(0, 2**31 - 1))
+    output_dir: str = param("runs/panoptic", "checkpoints, logs and TensorBoard events go here")
+    log_every: int = param(10, "iterations between log lines", range=(1, 100000))
+
+
+@dataclass
+class InferenceConfig:
+    device: str = param("auto", "auto | cpu | cuda | cuda:N", ros=True)
+    half: bool = param(False, "fp16 inference (CUDA only)", ros=True)
+    input_size: int = param(576, "network input: shorter side in pixels (longer side keeps aspect)",
+                            range=(32, 4096), ros=True)
+    max_input_size: int = param(1024, "network input: longer side limit", range=(32, 8192))
+    score_threshold: float = param(0.4, "minimum detection score", range=(0.0, 1.0), runtime=True, ros=True)
+    nms_threshold: float = param(0.6, "IoU threshold of class-wise NMS", range=(0.0, 1.0), runtime=True)
+    max_detections: int = param(100, "detections kept per image after NMS", range=(1, 10000), runtime=True)
+    pre_nms_top_k: int = param(1000, "candidates per pyramid level before NMS", range=(1, 100000))
+    merge_policy: str = param("closest_center", "how same-class box overlaps are resolved",
+                              choices=MERGE_POLICIES, runtime=True, ros=True)
+    stuff_area_threshold: int = param(4096, "stuff segments smaller than this (pixels) become unknown",
+                                      range=(0, 10**8), runtime=True, ros=True)
+    unknown_undetected_things: bool = param(False, "thing pixels no detection covers become unknown (0) "
+                                            "instead of the best stuff class", runtime=True, ros=True)
+
+
+@dataclass
+class NodeConfig:
+    model: str = param("", "model checkpoint (.safetensors); empty = the shipped default model", ros=True)
+    publish_overlay: bool = param(False, "publish ~/overlay even with no subscriber", runtime=True, ros=True)
+    overlay_alpha: float = param(0.5, "tint strength of the overlay", range=(0.0, 1.0), runtime=True, ros=True)
+    image_transport: str = param("raw", "raw: subscribe image; compressed: image/compressed",
+                                 choices=("raw", "compressed"), ros=True)
+    qos_reliability: str = param("auto", "subscription reliability; auto matches the publishers",
+                                 choices=("auto", "reliable", "best_effort"), ros=True)
+    qos_depth: int = param(1, "subscription queue depth (keep last)", range=(1, 100), ros=True)
+    diagnostics_period: float = param(1.0, "seconds between /diagnostics messages", range=(0.1, 60.0), ros=True)
+
+
+@dataclass
+class PanopticConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)

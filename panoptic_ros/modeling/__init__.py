@@ -1,0 +1,1 @@
+"""panoptic_ros.modeling"""

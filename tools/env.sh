@@ -1,0 +1,7 @@
+# Source this: activates .venv and the colcon workspace, and keeps DDS traffic on this machine.
+_PANOPTIC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "${PANOPTIC_VENV:-$_PANOPTIC_ROOT/.venv}/bin/activate"
+export AMENT_PREFIX_PATH="$VIRTUAL_ENV"
+. "$_PANOPTIC_ROOT/.ws/install/setup.bash"
+export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
