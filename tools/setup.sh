@@ -39,7 +39,7 @@ fi
 # The ROS wheels were built on a manylinux box; their CMake exports name its include dirs.
 PYINC=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$(python -c 'import numpy; print(numpy.get_include())')
-grep -rlI --include='*.cmake' '/opt/python/cp311-cp311' "$VIRTUAL_ENV/share" 2>/dev/null | xargs -r sed -i \
+{ grep -rlI --include='*.cmake' '/opt/python/cp311-cp311' "$VIRTUAL_ENV/share" 2>/dev/null || true; } | xargs -r sed -i \
   -e "s|/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include|$NPINC|g" \
   -e "s|/opt/python/cp311-cp311/include/python3.11|$PYINC|g"
 if grep -rlI --include='*.cmake' '/opt/python/cp311-cp311' "$VIRTUAL_ENV/share"; then
