@@ -5,3 +5,6 @@ export AMENT_PREFIX_PATH="$VIRTUAL_ENV"
 . "$_PANOPTIC_ROOT/.ws/install/setup.bash"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
+# The source tree first: edits and new modules are live without a rebuild; panoptic_ros.msg is still
+# found in the workspace through pkgutil.extend_path (panoptic_ros/__init__.py).
+export PYTHONPATH="$_PANOPTIC_ROOT${PYTHONPATH:+:$PYTHONPATH}"
