@@ -1,1 +1,18 @@
-"""panoptic_ros.modeling"""
+"""panoptic_ros.modeling: the single-shot panoptic network, its losses, inference and checkpoints.
+
+build_model(cfg, categories) -> PanopticModel; save_checkpoint / load_checkpoint; default_model_path().
+"""
+from pathlib import Path
+
+from .checkpoint import CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
+from .device import resolve_device
+from .panoptic_model import PanopticModel, PreparedBatch, build_model
+
+
+def default_model_path() -> Path:
+    """The shipped model: panoptic_ros/models/default.safetensors (+ default.json)."""
+    return Path(__file__).resolve().parent.parent / "models" / "default.safetensors"
+
+
+__all__ = ["CheckpointError", "PanopticModel", "PreparedBatch", "build_model", "default_model_path",
+           "load_checkpoint", "read_sidecar", "resolve_device", "save_checkpoint"]

@@ -1,1 +1,8 @@
-"""panoptic_ros.panoptic"""
+"""The parameter-free panoptic head: fuse semantic logits and detections into one panoptic map (no ROS)."""
+from panoptic_ros.config.schema import MERGE_POLICIES
+
+from .fuse import fuse, fuse_batch
+from .policies import MergePolicy, get_policy
+from .result import PanopticResult
+
+__all__ = ["fuse", "fuse_batch", "PanopticResult", "MERGE_POLICIES", "MergePolicy", "get_policy"]

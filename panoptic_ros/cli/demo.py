@@ -1,0 +1,288 @@
+"""`panoptic demo`: the node on a real ROS 2 graph, fed by a replayed camera bag, measured end to end.
+
+1. makes the sample bag with ground truth in OUT/sample (once; 30 synthetic 640x480 frames at 10 Hz, seed 0),
+2. starts panoptic_node (the installed executable, as `ros2 run` would) with config/panoptic.yaml and the
+   default model (or --model) on a private ROS_DOMAIN_ID,
+3. starts `panoptic bag record-eval` on the node's outputs, then `panoptic bag play` on the sample bag at a
+   rate the model sustains (measured here first, or --rate), reliable QoS so 640x480 frames arrive,
+4. scores the received panoptic images against the sample's ground truth (PQ/SQ/RQ),
+5. prints a summary and writes OUT/summary.json; the output bag (OUT/demo_output), overlay JPEGs
+   (OUT/overlays), the latency plot and the logs of the three processes stay in OUT.
+Every child process is stopped on every exit path (success, error, Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NODE_NAME = "panoptic_node"
+INPUT_TOPIC = "/camera/image_raw"
+
+
+def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help="run the node on a replayed sample bag and print FPS, latency and PQ",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    p.add_argument("--model", default=None, help="checkpoint (.safetensors); default: the shipped model")
+    p.add_argument("--frames", type=int, default=30, help="frames of the sample bag (made once)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--rate", type=float, default=None,
+                   help="playback rate factor of the 10 Hz sample (default: measured so the model keeps up)")
+    p.add_argument("--params-file", type=Path, default=None, help="node parameters (default config/panoptic.yaml)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="extra node parameter, e.g. --param input_size:=320 (repeatable)")
+    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo (default: random 1-100)")
+    p.add_argument("--large-data", action="store_true",
+                   help="set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the three processes")
+    p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds")
+    p.add_argument("--save-overlays", type=int, default=30, help="overlay JPEGs to keep")
+    return p
+
+
+def run(args) -> int:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    model = _model_path(args.model)
+    sample = out / "sample"
+    bag, gt = sample / "sample_bag", sample / "gt"
+    if not (bag / "metadata.yaml").is_file() or not (gt / "panoptic.json").is_file():
+        from panoptic_ros.ros.bag.make_sample import make_sample
+        print(f"[demo] writing the sample bag ({args.frames} frames {args.width}x{args.height}) to {sample}")
+        make_sample(sample, frames=args.frames, width=args.width, height=args.height, seed=0, force=True)
+    params_file = args.params_file or _params_file()
+    node_params = [p for p in args.param]
+    if args.rate is None:
+        fps = _measure_model_fps(model, gt, node_params)
+        rate = max(0.02, min(1.0, 0.5 * fps / 10.0))
+        print(f"[demo] model runs at {fps:.1f} FPS here: playing the 10 Hz bag at rate {rate:.2f}")
+    else:
+        rate = args.rate
+        if rate <= 0:
+            raise ValueError(f"--rate must be positive, got {rate}")
+
+    # fresh outputs of this run
+    for name in ("demo_output", "overlays"):
+        _remove(out / name)
+    for name in ("report.json", "latency.png", "summary.json", "publish_log.jsonl", ".recorder_ready"):
+        (out / name).unlink(missing_ok=True)
+
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None else random.randint(1, 100))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if args.large_data:
+        env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+    env["PYTHONUNBUFFERED"] = "1"
+    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, logs in {out}")
+
+    procs = _Children(out, env)
+    deadline = time.monotonic() + args.timeout
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        node_cmd = _node_command() + ["--ros-args", "--params-file", str(params_file),
+                                      "-r", f"image:={INPUT_TOPIC}", "-p", f"model:={model}"]
+        for p in node_params:
+            node_cmd += ["-p", p]
+        node = procs.start("node", node_cmd)
+        cli = [sys.executable, "-m", "panoptic_ros.cli.main", "bag"]
+        ready = out / ".recorder_ready"
+        recorder = procs.start("recorder", cli + [
+            "record-eval", "--out", str(out), "--node", f"/{NODE_NAME}", "--publish-log",
+            str(out / "publish_log.jsonl"), "--gt", str(gt), "--bag-name", "demo_output",
+            "--save-overlays", str(args.save_overlays), "--ready-file", str(ready),
+            "--idle-timeout", str(max(5.0, 3.0 / rate / 10.0)), "--wait-timeout", str(args.timeout)])
+        procs.wait_for(lambda: ready.is_file(), deadline, "the node and the recorder to start",
+                       must_live=(node, recorder))
+        player = procs.start("player", cli + [
+            "play", "--bag", str(bag), "--rate", f"{rate:.4f}", "--wait-subscribers", "1",
+            "--start-delay", "0.5", "--publish-log", str(out / "publish_log.jsonl")])
+        procs.wait_for(lambda: player.poll() is not None, deadline, "the player", must_live=(node, recorder))
+        if player.returncode != 0:
+            raise RuntimeError(f"the player failed (exit {player.returncode}); see {procs.log('player')}")
+        procs.wait_for(lambda: recorder.poll() is not None, deadline, "the recorder", must_live=(node,))
+        if recorder.returncode != 0:
+            raise RuntimeError(f"the recorder failed (exit {recorder.returncode}); see {procs.log('recorder')}")
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, old_term)
+    report = json.loads((out / "report.json").read_text())
+    summary = _summary(report, out, model, rate)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _print_summary(summary)
+    return 0 if summary["frames_received"] else 1
+
+
+# ----------------------------------------------------------------------------------------------- pieces
+def _model_path(model: str | None) -> Path:
+    from panoptic_ros.modeling import default_model_path
+
+    path = Path(model) if model else default_model_path()
+    if not path.is_file():
+        hint = " (the shipped default model is made by `make model`; or pass --model)" if not model else ""
+        raise FileNotFoundError(f"model checkpoint not found: {path}{hint}")
+    return path.resolve()
+
+
+def _share_candidates() -> list[Path]:
+    out = [Path(__file__).resolve().parents[2]]  # the source tree (package root)
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        out.append(Path(get_package_share_directory("panoptic_ros")))
+    except Exception:  # not installed through colcon
+        pass
+    return out
+
+
+def _params_file() -> Path:
+    for root in _share_candidates():
+        if (root / "config" / "panoptic.yaml").is_file():
+            return root / "config" / "panoptic.yaml"
+    raise FileNotFoundError("config/panoptic.yaml not found (source tree or installed share/panoptic_ros)")
+
+
+def _node_command() -> list[str]:
+    """The installed executable (what `ros2 run panoptic_ros panoptic_node` starts), else the module."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+        exe = Path(get_package_prefix("panoptic_ros")) / "lib" / "panoptic_ros" / "panoptic_node"
+        if exe.is_file():
+            return [sys.executable, str(exe)]
+    except Exception:  # package not installed through colcon
+        pass
+    return [sys.executable, "-m", "panoptic_ros.ros.node"]
+
+
+def _measure_model_fps(model_path: Path, gt: Path, node_params: list[str]) -> float:
+    """Frames per second of model.predict on sample frames with the node's input size (median of 3)."""
+    import statistics
+
+    import yaml
+
+    from panoptic_ros.data import read_image
+    from panoptic_ros.engine.inference import inference_config, load_model
+
+    model = load_model(model_path, "cpu" if not _cuda() else None)
+    overrides = {}
+    for p in node_params:
+        name, _, value = p.partition(":=")
+        if name in ("input_size", "score_threshold", "merge_policy"):
+            overrides[name] = yaml.safe_load(value)
+    inf = inference_config(model, None, overrides)
+    images = sorted((gt / "images").iterdir())[:4]
+    times = []
+    for i, path in enumerate(images):
+        img = read_image(path)
+        t0 = time.perf_counter()
+        model.predict([img], inference=inf)
+        if i:  # the first call is warm-up
+            times.append(time.perf_counter() - t0)
+    del model
+    return 1.0 / statistics.median(times) if times else 1.0
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def _remove(path: Path) -> None:
+    import shutil
+    if path.is_dir():
+        shutil.rmtree(path)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class _Children:
+    """Child processes with their logs in OUT/<name>.log; stopped with SIGINT, then SIGTERM, then SIGKILL."""
+
+    def __init__(self, out: Path, env: dict):
+        self.out, self.env = out, env
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs = {}
+
+    def log(self, name: str) -> Path:
+        return self.out / f"{name}.log"
+
+    def start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        f = open(self.log(name), "w")
+        self._logs[name] = f
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def wait_for(self, done, deadline: float, what: str, must_live=()) -> None:
+        while not done():
+            for proc in must_live:
+                if proc.poll() is not None:
+                    name = next(n for n, p in self.procs.items() if p is proc)
+                    raise RuntimeError(f"the {name} exited (code {proc.returncode}) while waiting for {what}:\n"
+                                       f"{_tail(self.log(name))}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what} (see the logs in {self.out})")
+            time.sleep(0.1)
+
+    def stop_all(self) -> None:
+        # player first, then recorder (writes its report on SIGINT), the node last
+        for name in ("player", "recorder", "node"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        for f in self._logs.values():
+            f.close()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _summary(report: dict, out: Path, model: Path, rate: float) -> dict:
+    pq = report.get("pq") or {}
+    return {
+        "frames_sent": report.get("frames_sent"), "frames_received": report.get("frames_received"),
+        "drop_rate": report.get("drop_rate"), "throughput_fps": report.get("throughput_fps"),
+        "input_fps": report.get("input_fps"), "latency_ms": report.get("latency_ms"),
+        "pq": {k: pq.get(k) for k in ("All", "Things", "Stuff") if k in pq},
+        "frames_with_gt": pq.get("frames_with_gt"), "model": str(model), "rate": rate,
+        "folder": str(out.resolve()), "output_bag": report.get("output_bag"), "overlays": report.get("overlays"),
+        "report": str(out / "report.json"),
+    }
+
+
+def _print_summary(s: dict) -> None:
+    lat = s.get("latency_ms") or {}
+
+    def f(v, fmt="{:.1f}"):
+        return "n/a" if v is None else fmt.format(v)
+
+    print("\n=== panoptic demo ===")
+    print(f"frames sent / received : {s['frames_sent']} / {s['frames_received']} "
+          f"(drop rate {f(s['drop_rate'], '{:.0%}')})")
+    print(f"throughput             : {f(s['throughput_fps'])} FPS (input {f(s['input_fps'])} FPS)")
+    print(f"end-to-end latency     : p50 {f(lat.get('p50'))} ms, p90 {f(lat.get('p90'))} ms, "
+          f"max {f(lat.get('max'))} ms")
+    for k, v in s["pq"].items():
+        print(f"{k:<23}: PQ {100 * v['pq']:.1f}  SQ {100 * v['sq']:.1f}  RQ {100 * v['rq']:.1f}  (n={v['n']})")
+    print(f"output folder          : {s['folder']}  (bag: demo_output/, overlays/, report.json, latency.png)")

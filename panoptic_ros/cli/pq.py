@@ -1,0 +1,32 @@
+"""`panoptic pq`: panoptic quality of predictions in COCO panoptic format (same numbers as panopticapi)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help="PQ / SQ / RQ of COCO panoptic predictions against ground truth",
+                              description="Evaluate panoptic predictions (JSON + PNG folder) against ground truth "
+                                          "like the COCO panoptic reference (panopticapi pq_compute).")
+    p.add_argument("--gt-json", required=True, help="ground-truth COCO panoptic JSON")
+    p.add_argument("--gt-folder", default=None, help="ground-truth PNG folder (default: GT_JSON without .json)")
+    p.add_argument("--pred-json", required=True, help="prediction COCO panoptic JSON")
+    p.add_argument("--pred-folder", default=None, help="prediction PNG folder (default: PRED_JSON without .json)")
+    p.add_argument("--out", default=None, help="write the metrics to this JSON file")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from panoptic_ros.evaluation.pq import format_table, pq_compute
+
+    metrics = pq_compute(args.gt_json, args.pred_json, args.gt_folder, args.pred_folder)
+    print(format_table(metrics))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2))
+        print(f"metrics written to {out}")
+    return 0

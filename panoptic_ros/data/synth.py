@@ -1,0 +1,312 @@
+"""Synthetic panoptic scenes in COCO panoptic layout: the data of the tests, the demo and the default model.
+
+Stuff: sky, road, wall, vegetation as large textured regions (gradients, noise, stripes, bricks, blobs)
+in varying layouts (horizon, room with window, street with walls). Things: discs, boxes, triangles and
+stars, each with a colour family, per-instance shade, lighting gradient, outline and noise, 20-200 px
+at 640x480 (scaled with the image), placed in clusters of the same class that overlap, later objects
+occluding earlier ones, so the merge policies of ``fuse`` (highest_confidence / smallest_first /
+closest_center) give measurably different results. ``overlap="heavy"`` makes bigger, tighter clusters.
+Instances with fewer than ``min_area`` visible pixels become void; a few tight clusters are written
+as one ``iscrowd=1`` segment so crowd handling is exercised.
+
+Deterministic per (seed, image index). Segment ids are ``category_id * 1000 + k`` (stuff: k = 0).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .categories import Category, CategoryMap
+from .coco_panoptic import save_panoptic_json, segments_from_id_map, write_image, write_panoptic_png
+
+log = logging.getLogger(__name__)
+
+DISC, BOX, TRIANGLE, STAR = 1, 2, 3, 4
+SKY, ROAD, WALL, VEGETATION = 5, 6, 7, 8
+
+# base RGB of each class (also the visualisation colour)
+THING_COLORS = {DISC: (205, 45, 40), BOX: (40, 75, 205), TRIANGLE: (235, 185, 25), STAR: (170, 45, 190)}
+CATEGORIES = CategoryMap([
+    Category(DISC, "disc", True, THING_COLORS[DISC]),
+    Category(BOX, "box", True, THING_COLORS[BOX]),
+    Category(TRIANGLE, "triangle", True, THING_COLORS[TRIANGLE]),
+    Category(STAR, "star", True, THING_COLORS[STAR]),
+    Category(SKY, "sky", False, (135, 185, 235)),
+    Category(ROAD, "road", False, (110, 110, 115)),
+    Category(WALL, "wall", False, (170, 105, 80)),
+    Category(VEGETATION, "vegetation", False, (55, 130, 50)),
+])
+OVERLAP_MODES = ("normal", "heavy")
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    groups: tuple[int, int]       # clusters per image (inclusive range)
+    members: tuple[int, int]      # objects per cluster
+    single_prob: float            # chance that a cluster is a single object
+    spread: tuple[float, float]   # member distance from the cluster center, in object sizes
+    crowd_prob: float             # chance that a cluster of >= 3 becomes one crowd segment
+
+
+_MODES = {
+    "normal": _Overlap(groups=(4, 7), members=(2, 3), single_prob=0.4, spread=(0.3, 0.8), crowd_prob=0.06),
+    "heavy": _Overlap(groups=(3, 6), members=(3, 6), single_prob=0.1, spread=(0.15, 0.55), crowd_prob=0.08),
+}
+
+
+def make_synthetic_dataset(out: str | Path, num: int, seed: int = 0, *, width: int = 640, height: int = 480,
+                           overlap: str = "normal", min_area: int = 64, progress: bool = False) -> Path:
+    """Write ``num`` scenes to ``out`` (images/*.jpg, panoptic/*.png, panoptic.json); return out."""
+    if num < 1:
+        raise ValueError(f"--num must be at least 1, got {num}")
+    if width < 32 or height < 32:
+        raise ValueError(f"image size must be at least 32x32, got {width}x{height}")
+    if overlap not in OVERLAP_MODES:
+        raise ValueError(f"overlap must be one of {', '.join(OVERLAP_MODES)}, got {overlap!r}")
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "panoptic").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    it = range(num)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="synth", unit="img")
+    for i in it:
+        image, id_map, segments = render_scene(np.random.default_rng([seed, i]), width, height, overlap, min_area)
+        stem = f"{i + 1:06d}"
+        write_image(out / "images" / f"{stem}.jpg", image, jpeg_quality=95)
+        write_panoptic_png(out / "panoptic" / f"{stem}.png", id_map)
+        images.append({"id": i + 1, "file_name": f"{stem}.jpg", "height": height, "width": width})
+        annotations.append({"image_id": i + 1, "file_name": f"{stem}.png", "segments_info": segments})
+    info = {"description": "panoptic_ros synthetic scenes", "seed": seed, "num": num, "overlap": overlap,
+            "width": width, "height": height}
+    save_panoptic_json(out / "panoptic.json", annotations, CATEGORIES, images, info=info)
+    log.info("wrote %d synthetic images to %s", num, out)
+    return out
+
+
+def render_scene(rng: np.random.Generator, width: int = 640, height: int = 480, overlap: str = "normal",
+                 min_area: int = 64) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """One scene: (image uint8 [H,W,3] RGB, segment ids int32 [H,W], segments_info)."""
+    mode = _MODES[overlap]
+    scale = min(width / 640.0, height / 480.0)
+    stuff = _stuff_layout(rng, height, width)
+    img = _stuff_texture(rng, stuff, scale)
+    id_map = stuff * 1000
+    crowd_ids: set[int] = set()
+    for cat, sid, pts, color, size in _things(rng, width, height, scale, mode, crowd_ids):
+        _draw_thing(rng, img, id_map, pts, sid, color, size)
+    noise = rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32)  # luminance grain
+    noise *= rng.uniform(3.0, 7.0)
+    img += noise
+    image = np.clip(img, 0, 255, out=img).astype(np.uint8)
+
+    # instances mostly hidden become void; everything else is listed
+    segments = segments_from_id_map(id_map, lambda sid: sid // 1000)
+    small = [s["id"] for s in segments if s["id"] % 1000 != 0 and s["area"] < min_area]
+    if small:
+        id_map[np.isin(id_map, small)] = 0
+        segments = [s for s in segments if s["id"] not in small]
+    for s in segments:
+        s["iscrowd"] = int(s["id"] in crowd_ids)
+    return image, id_map, segments
+
+
+# ----------------------------------------------------------------------------------------------- stuff
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
+    """Low-frequency noise [h,w] with unit-ish amplitude (bicubic upsampling of a coarse grid)."""
+    gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
+    return cv2.resize(rng.standard_normal((gh, gw)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _wave(rng: np.random.Generator, n: int, knots: int = 6) -> np.ndarray:
+    """A smooth 1-D curve of length n in [-1, 1]."""
+    return np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.uniform(-1, 1, knots)).astype(np.float32)
+
+
+def _stuff_layout(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Stuff category id per pixel [h,w] int32; every region is large (usually > 4096 px at 640x480)."""
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    lab = np.empty((h, w), dtype=np.int32)
+    kind = rng.choice(3, p=[0.45, 0.3, 0.25])
+    if kind == 0:  # outdoor: sky over road, a hedge on the horizon, sometimes a wall block
+        horizon = rng.uniform(0.3, 0.55) * h + rng.uniform(-0.15, 0.15) * (xx - w / 2)
+        lab[:] = ROAD
+        lab[np.broadcast_to(yy < horizon, (h, w))] = SKY
+        thick = rng.uniform(0.08, 0.18) * h + _wave(rng, w)[None, :] * 0.04 * h
+        x0 = 0.0 if rng.random() < 0.5 else rng.uniform(0, 0.5) * w
+        x1 = min(float(w), x0 + rng.uniform(0.4, 1.0) * w)
+        veg = (yy >= horizon - thick) & (yy < horizon + 0.03 * h) & (xx >= x0) & (xx < x1)
+        lab[veg] = VEGETATION
+        if rng.random() < 0.5:
+            ww = rng.uniform(0.2, 0.4) * w
+            top = rng.uniform(0.05, 0.3) * h
+            bottom = float(horizon.max()) + rng.uniform(0.05, 0.15) * h
+            cols = (xx < ww) if rng.random() < 0.5 else (xx >= w - ww)
+            lab[(yy >= top) & (yy < bottom) & cols] = WALL
+    elif kind == 1:  # room: wall over floor (road class), a window with sky, a plant
+        floor = rng.uniform(0.55, 0.75) * h + rng.uniform(-0.05, 0.05) * (xx - w / 2)
+        lab[:] = WALL
+        lab[np.broadcast_to(yy >= floor, (h, w))] = ROAD
+        wx0 = rng.uniform(0.05, 0.6) * w
+        wy0 = rng.uniform(0.06, 0.18) * h
+        lab[int(wy0):int(wy0 + rng.uniform(0.22, 0.32) * h), int(wx0):int(wx0 + rng.uniform(0.2, 0.35) * w)] = SKY
+        cx, rx, ry = rng.uniform(0.1, 0.9) * w, rng.uniform(0.08, 0.15) * w, rng.uniform(0.15, 0.25) * h
+        cy = float(floor.mean())
+        r = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
+        lab[r < 1.0 + 0.25 * _smooth_noise(rng, h, w, 0.05 * w + 4)] = VEGETATION
+    else:  # street: sky, walls on both sides converging to a vanishing point, road, trees
+        vx, vy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.3, 0.45) * h
+        lab[:] = ROAD
+        lab[np.broadcast_to(yy < vy, (h, w))] = SKY
+        left = np.array([[0, 0], [vx - 0.08 * w, vy - 0.1 * h], [vx - 0.08 * w, vy + 0.02 * h], [0, 0.85 * h]])
+        right = np.array([[w, 0], [vx + 0.08 * w, vy - 0.1 * h], [vx + 0.08 * w, vy + 0.02 * h], [w, 0.85 * h]])
+        left[0, 1] = rng.uniform(0.0, 0.15) * h
+        right[0, 1] = rng.uniform(0.0, 0.15) * h
+        cv2.fillPoly(lab, [left.astype(np.int32), right.astype(np.int32)], WALL)
+        tree_y = vy - rng.uniform(0.08, 0.14) * h
+        canopy = (np.abs(xx - vx) < 0.12 * w + 0.03 * w * _wave(rng, w)[None, :]) & (yy >= tree_y) & (yy < vy + 0.02 * h)
+        lab[canopy] = VEGETATION
+    return lab
+
+
+def _stuff_texture(rng: np.random.Generator, lab: np.ndarray, scale: float) -> np.ndarray:
+    """The background image [h,w,3] float32 painted per stuff class (at half resolution for speed:
+    the per-pixel noise added later gives the fine grain)."""
+    f = 2 if min(lab.shape) >= 200 else 1
+    if f == 1:
+        return _paint_stuff(rng, lab, scale)
+    small = _paint_stuff(rng, np.ascontiguousarray(lab[::f, ::f]), scale / f)
+    return cv2.resize(small, (lab.shape[1], lab.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _paint_stuff(rng: np.random.Generator, lab: np.ndarray, scale: float) -> np.ndarray:
+    h, w = lab.shape
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    img = np.empty((h, w, 3), dtype=np.float32)
+    present = set(np.unique(lab).tolist())
+    jitter = lambda: rng.uniform(-15, 15, 3).astype(np.float32)  # noqa: E731
+    if SKY in present:
+        top = np.array([105, 155, 225], np.float32) + jitter()
+        bottom = np.array([195, 215, 240], np.float32) + jitter()
+        t = (yy / h)[..., None]
+        tex = top * (1 - t) + bottom * t
+        clouds = np.clip(_smooth_noise(rng, h, w, 60 * scale + 4) - 0.3, 0, 1)[..., None]
+        tex = tex * (1 - 0.6 * clouds) + 245 * 0.6 * clouds
+        np.copyto(img, tex, where=(lab == SKY)[..., None])
+    if ROAD in present:
+        g = rng.uniform(85, 125)
+        tex = g + 20 * (yy / h) + 7 * _smooth_noise(rng, h, w, 10 * scale + 2)
+        period = max(6, int(28 * scale))
+        cx = rng.uniform(0.3, 0.7) * w
+        dash = ((yy // period) % 2 == 0) & (np.abs(xx - cx - 0.2 * (yy - h)) < max(1.5, 4 * scale))
+        tex = np.where(dash, np.float32(225), tex)[..., None] + np.array([0, 0, 4], np.float32)
+        np.copyto(img, tex, where=(lab == ROAD)[..., None])
+    if WALL in present:
+        base = np.array([175, 105, 80], np.float32) + jitter()
+        bh = max(4, int(rng.integers(12, 20) * scale))
+        bw = int(bh * rng.uniform(2.2, 3.0))
+        row = (yy // bh).astype(np.int64)
+        shifted = xx + (row % 2) * (bw // 2)
+        brick = row * 7919 + (shifted // bw).astype(np.int64)
+        shade = 0.88 + 0.24 * (((brick * 7907) % 1009) / 1009.0).astype(np.float32)
+        tex = base * shade[..., None]
+        mortar = ((yy % bh) < max(1, bh // 7)) | ((shifted % bw) < max(1, bh // 7))
+        np.copyto(tex, np.float32(205), where=mortar[..., None])
+        np.copyto(img, tex, where=(lab == WALL)[..., None])
+    if VEGETATION in present:
+        base = np.array([55, 130, 50], np.float32) + jitter()
+        blobs = _smooth_noise(rng, h, w, 6 * scale + 2)
+        big = _smooth_noise(rng, h, w, 25 * scale + 3)
+        tex = base + (22 * blobs + 14 * big)[..., None] * np.array([0.6, 1.0, 0.5], np.float32)
+        np.copyto(img, tex, where=(lab == VEGETATION)[..., None])
+    return img
+
+
+# ----------------------------------------------------------------------------------------------- things
+def _polygon(rng: np.random.Generator, cat: int, cx: float, cy: float, size: float) -> np.ndarray:
+    """Outline [K,2] of a thing of the given class centered at (cx, cy), about `size` pixels across."""
+    a0 = rng.uniform(0, 2 * np.pi)
+    r = size / 2
+    if cat == DISC:
+        t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        pts = np.stack([np.cos(t), np.sin(t)], 1) * r
+    elif cat == BOX:
+        aspect = rng.uniform(0.6, 1.6)
+        hw, hh = r * np.sqrt(aspect), r / np.sqrt(aspect)
+        pts = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]]) * 0.85
+    elif cat == TRIANGLE:
+        t = a0 + np.array([0, 2, 4]) * np.pi / 3 + rng.uniform(-0.15, 0.15, 3)
+        return np.stack([cx + np.cos(t) * r * 1.1, cy + np.sin(t) * r * 1.1], 1)
+    else:  # STAR
+        t = a0 + np.arange(10) * np.pi / 5
+        rad = np.where(np.arange(10) % 2 == 0, r * 1.1, r * 0.45)
+        return np.stack([cx + np.cos(t) * rad, cy + np.sin(t) * rad], 1)
+    c, s = np.cos(a0), np.sin(a0)
+    return pts @ np.array([[c, s], [-s, c]]) + np.array([cx, cy])
+
+
+def _things(rng: np.random.Generator, w: int, h: int, scale: float, mode: _Overlap, crowd_ids: set[int]):
+    """Yield (category, segment id, polygon, colour, size) in drawing order (later occludes earlier)."""
+    objects = []
+    counters = {c: 0 for c in THING_COLORS}
+    lo, hi = max(12.0, 20 * scale), max(24.0, 200 * scale)
+    for _ in range(int(rng.integers(mode.groups[0], mode.groups[1] + 1))):
+        cat = int(rng.choice(list(THING_COLORS)))
+        n = 1 if rng.random() < mode.single_prob else int(rng.integers(mode.members[0], mode.members[1] + 1))
+        base = float(np.exp(rng.uniform(np.log(lo), np.log(hi * 0.7))))
+        gx, gy = rng.uniform(0.05, 0.95) * w, rng.uniform(0.1, 0.95) * h
+        crowd = n >= 3 and rng.random() < mode.crowd_prob
+        if crowd:
+            counters[cat] += 1
+            crowd_sid = cat * 1000 + counters[cat]
+            crowd_ids.add(crowd_sid)
+        group = []
+        for _m in range(n):
+            size = float(np.clip(base * rng.uniform(0.6, 1.5), lo, hi))
+            d = rng.uniform(*mode.spread) * size if n > 1 else 0.0
+            a = rng.uniform(0, 2 * np.pi)
+            cx, cy = gx + d * np.cos(a), gy + d * np.sin(a)
+            if crowd:
+                sid = crowd_sid
+            else:
+                counters[cat] += 1
+                sid = cat * 1000 + counters[cat]
+            shade = rng.uniform(0.72, 1.12)
+            color = np.clip(np.array(THING_COLORS[cat], np.float32) * shade + rng.uniform(-18, 18, 3), 0, 255)
+            group.append((cat, sid, _polygon(rng, cat, cx, cy, size), color.astype(np.float32), size))
+        objects.append(group)
+    # clusters stay in one piece of the drawing order, clusters are interleaved at random
+    for i in rng.permutation(len(objects)):
+        yield from objects[i]
+
+
+def _draw_thing(rng: np.random.Generator, img: np.ndarray, id_map: np.ndarray, pts: np.ndarray, sid: int,
+                color: np.ndarray, size: float) -> None:
+    """Paint one object (shaded fill + darker outline) into img and its id into id_map, in its box only."""
+    h, w = id_map.shape
+    x0, y0 = np.floor(pts.min(0)).astype(int)
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    local = np.round(pts - [x0, y0]).astype(np.int32)
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    cv2.fillPoly(mask, [local], 1)
+    m = mask.astype(bool)
+    if not m.any():
+        return
+    py = np.arange(y1 - y0, dtype=np.float32)[:, None]
+    px = np.arange(x1 - x0, dtype=np.float32)[None, :]
+    a = rng.uniform(0, 2 * np.pi)
+    light = ((px - px.mean()) * np.cos(a) + (py - py.mean()) * np.sin(a)) / max(size, 1.0) * 40.0
+    tex = color[None, None, :] + light[..., None]
+    cv2.polylines(tex, [local], True, (color * 0.55).tolist(), max(1, int(round(size / 28))))
+    img[y0:y1, x0:x1][m] = tex[m]
+    id_map[y0:y1, x0:x1][m] = sid

@@ -1,0 +1,151 @@
+"""Saving and loading models: safetensors weights + a JSON sidecar (config, categories, extra).
+
+Never pickle: .safetensors is read with safetensors, and a plain torch .pt/.pth state dict is read with
+torch.load(weights_only=True). The sidecar carries everything needed to rebuild the network, so
+load_checkpoint(path) alone gives a ready model.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..config import ConfigError, PanopticConfig, from_dict, to_dict
+from ..data.categories import CategoryMap
+from .device import resolve_device
+from .panoptic_model import PanopticModel
+
+FORMAT = "panoptic_ros/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint (or its sidecar) is missing a part, corrupt or does not fit the model; names the file."""
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(path: str | Path, model: PanopticModel, cfg: PanopticConfig | None = None,
+                    categories: CategoryMap | None = None, extra: dict | None = None) -> Path:
+    """Write path (.safetensors) and path.with_suffix(".json"); returns the weights path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: checkpoints are written as .safetensors")
+    cfg = cfg if cfg is not None else model.cfg
+    categories = categories if categories is not None else model.categories
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": FORMAT})
+    sidecar = {"format": FORMAT, "config": to_dict(cfg), "categories": categories.to_list(), "extra": extra or {}}
+    sidecar_path(path).write_text(json.dumps(sidecar, indent=2, default=_json_default))
+    return path
+
+
+def read_sidecar(path: str | Path) -> dict:
+    """The JSON sidecar of a checkpoint: {"config", "categories", "extra"} (CheckpointError if unusable)."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise FileNotFoundError(f"checkpoint sidecar not found: {side} (written next to {Path(path).name} by "
+                                "save_checkpoint; it holds the config and categories)")
+    try:
+        data = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{side}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "config" not in data or "categories" not in data:
+        raise CheckpointError(f"{side}: expected a JSON object with 'config' and 'categories'")
+    return data
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg: PanopticConfig | None = None,
+                    categories: CategoryMap | None = None) -> PanopticModel:
+    """Rebuild a PanopticModel from a checkpoint, in eval mode on ``device`` ("auto", "cpu", "cuda:N" ...).
+
+    .safetensors: config and categories come from the sidecar (cfg, if given, replaces its config, e.g.
+    to change inference settings). .pt/.pth: a state dict (or {"model": state dict}) read with
+    torch.load(weights_only=True); config and categories from the sidecar if present, else from the cfg
+    and categories arguments. The extra dict of the sidecar is attached as ``model.checkpoint_extra``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    extra: dict = {}
+    if path.suffix == ".safetensors" or sidecar_path(path).is_file():
+        side = read_sidecar(path)
+        extra = side.get("extra") or {}
+        if cfg is None:
+            try:
+                cfg = from_dict(side["config"])
+            except ConfigError as exc:
+                raise CheckpointError(f"{sidecar_path(path)}: bad config: {exc}") from None
+        if categories is None:
+            try:
+                categories = CategoryMap.from_list(side["categories"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{sidecar_path(path)}: bad categories: {exc}") from None
+    if cfg is None or categories is None:
+        raise CheckpointError(f"{path}: a {path.suffix} state dict has no config/categories; pass a config "
+                              f"(--config) and categories, or put a {sidecar_path(path).name} sidecar next to it")
+
+    state = _read_state_dict(path)
+    try:
+        model = PanopticModel(cfg, categories, from_checkpoint=True)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: cannot build the model it describes: {exc}") from None
+    missing, unexpected = _key_mismatch(model, state)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the model of its config "
+                              f"(backbone {cfg.model.backbone}, fpn_channels {cfg.model.fpn_channels}); "
+                              f"missing {_few(missing)}; unexpected {_few(unexpected)}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # shape mismatches
+        raise CheckpointError(f"{path}: weights do not fit the model of its config: {exc}") from None
+    model.checkpoint_extra = extra
+    return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device).eval()
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a valid safetensors file (corrupt or truncated?): {exc}") from None
+    if path.suffix in (".pt", ".pth"):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle errors, zip errors, unsafe globals
+            raise CheckpointError(f"{path}: cannot read as a torch state dict (weights_only): {exc}") from None
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            state = state["model"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{path}: expected a state dict of tensors (or {{'model': state dict}})")
+        return state
+    raise CheckpointError(f"{path}: unknown checkpoint type {path.suffix!r} (expected .safetensors, .pt or .pth)")
+
+
+def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
+    expected = set(model.state_dict())
+    return sorted(expected - set(state)), sorted(set(state) - expected)
+
+
+def _few(keys: list[str], n: int = 5) -> str:
+    if not keys:
+        return "none"
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _json_default(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot store {type(obj).__name__} in the checkpoint sidecar")

@@ -1,0 +1,99 @@
+"""Merge policies: who owns a pixel that several boxes of the same class cover.
+
+fuse() visits detections in ``policy.order(...)`` (best first) and a detection takes a pixel only when its
+class logit there is strictly higher than the current owner's, or equal and (for per-pixel policies) its
+``pixel_cost`` is strictly lower. Same-class boxes share one logit map, so between them the policy alone
+decides; the strict comparisons make ties go to the detection visited first.
+
+Tie rules (documented in the README):
+- highest_confidence: higher score wins; equal scores -> lower detection index.
+- smallest_first: smaller (clipped) box area wins; equal areas -> higher score, then lower index.
+- closest_center: the box center nearest to (pixel center + predicted center offset) wins; equal distances ->
+  higher score, then lower index.
+"""
+from __future__ import annotations
+
+import torch
+
+from panoptic_ros.config.schema import MERGE_POLICIES
+
+
+def _by_score(scores: torch.Tensor) -> torch.Tensor:
+    """Indices by descending score; equal scores keep detection order (stable sort)."""
+    return torch.sort(-scores.double(), stable=True).indices
+
+
+class MergePolicy:
+    """Base: a visiting order, optionally refined per pixel by a cost (lower wins)."""
+
+    name = ""
+    needs_center_offsets = False
+    per_pixel = False
+
+    def order(self, scores: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+        """Detection indices (int64, CPU), best first. scores, areas: [N] CPU tensors."""
+        raise NotImplementedError
+
+    def pixel_cost(self, center: tuple[float, float], xs: torch.Tensor, ys: torch.Tensor,
+                   offsets: torch.Tensor | None) -> torch.Tensor:
+        """float32 [h, w] cost of a detection at the pixels of its box crop (per-pixel policies only)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class HighestConfidence(MergePolicy):
+    """The detector's most confident box keeps the shared pixels."""
+
+    name = "highest_confidence"
+
+    def order(self, scores, areas):
+        return _by_score(scores)
+
+
+class SmallestFirst(MergePolicy):
+    """The smaller box keeps the shared pixels (a small object in front of a large one)."""
+
+    name = "smallest_first"
+
+    def order(self, scores, areas):
+        by_score = _by_score(scores)
+        return by_score[torch.sort(areas.double()[by_score], stable=True).indices]
+
+
+class ClosestCenter(MergePolicy):
+    """Each shared pixel goes to the box whose center is nearest to where the pixel's offset points.
+
+    With zero offsets the cut is the perpendicular bisector of the two box centers; trained offsets move
+    it to the instances' real boundary.
+    """
+
+    name = "closest_center"
+    needs_center_offsets = True
+    per_pixel = True
+
+    def order(self, scores, areas):
+        return _by_score(scores)
+
+    def pixel_cost(self, center, xs, ys, offsets):
+        """Squared distance from (pixel center + offset) to the box center, in float32.
+
+        xs: [w] and ys: [h] pixel-center coordinates (j + 0.5, i + 0.5) of the crop; offsets: [2, h, w] (x, y).
+        """
+        cx, cy = center
+        dx = offsets[0].float() + (xs - cx).view(1, -1)
+        dy = offsets[1].float() + (ys - cy).view(-1, 1)
+        return dx * dx + dy * dy
+
+
+_POLICIES = {p.name: p for p in (HighestConfidence(), SmallestFirst(), ClosestCenter())}
+assert tuple(_POLICIES) == MERGE_POLICIES, "policy registry out of sync with config.schema.MERGE_POLICIES"
+
+
+def get_policy(name: str) -> MergePolicy:
+    """The policy called `name`; ValueError lists the valid names."""
+    try:
+        return _POLICIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"policy: unknown merge policy {name!r}; choose one of {', '.join(MERGE_POLICIES)}") from None

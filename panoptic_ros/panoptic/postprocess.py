@@ -1,0 +1,85 @@
+"""From a per-pixel owner map to a PanopticResult: small-stuff removal, ids, areas and tight boxes.
+
+The owner map ("raw") codes each pixel's owner in one int64 so that one bincount gives every area:
+    0              unknown
+    1 + c          stuff channel c            (c in 0..C-1)
+    1 + C + n      detection n                (n in 0..N-1)
+Sorting these codes gives the segment order: stuff by channel index, then things by detection index.
+"""
+from __future__ import annotations
+
+import torch
+
+from .result import PanopticResult
+
+
+def owner_code_count(num_classes: int, num_detections: int) -> int:
+    """Number of distinct owner codes (unknown + every channel + every detection)."""
+    return 1 + num_classes + num_detections
+
+
+def _first_last(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and last True column of each row of a bool [K, L] (rows with no True give garbage, not used)."""
+    length = present.shape[1]
+    first = present.to(torch.uint8).argmax(1)
+    last = length - 1 - present.flip(1).to(torch.uint8).argmax(1)
+    return first, last
+
+
+def segment_stats(raw: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Area [K] and tight box [K, 4] (x_min, y_min, x_max, y_max, inclusive) of every owner code.
+
+    Two bincounts over (code, row) and (code, column) pairs: linear in pixels, no per-segment loop.
+    """
+    height, width = raw.shape
+    device = raw.device
+    rows = raw * height + torch.arange(height, device=device).view(-1, 1)
+    cols = raw * width + torch.arange(width, device=device).view(1, -1)
+    row_count = torch.bincount(rows.flatten(), minlength=num_codes * height).view(num_codes, height)
+    area = row_count.sum(dim=1)
+    row_present = row_count > 0
+    col_present = torch.bincount(cols.flatten(), minlength=num_codes * width).view(num_codes, width) > 0
+    y_min, y_max = _first_last(row_present)
+    x_min, x_max = _first_last(col_present)
+    return area, torch.stack([x_min, y_min, x_max, y_max], dim=1)
+
+
+def remove_small_stuff(area: torch.Tensor, num_classes: int, stuff_area_threshold: int) -> torch.Tensor:
+    """bool [K]: owner codes that become segments. Stuff smaller than the threshold is dropped
+    (area == threshold is kept); a detection needs at least one pixel; unknown (0) is never a segment."""
+    keep = area > 0
+    keep[0] = False
+    stuff = keep[1:1 + num_classes]
+    stuff &= area[1:1 + num_classes] >= stuff_area_threshold
+    return keep
+
+
+def extract_segments(raw: torch.Tensor, *, thing_mask: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                     stuff_area_threshold: int) -> PanopticResult:
+    """Turn an owner map into the panoptic id map (ids 1..K consecutive) and its segment list.
+
+    raw: int64 [H, W] owner codes (see module doc); thing_mask: bool [C]; scores, labels: [N] (any device).
+    Thing codes only ever appear for thing detections, so channel codes 1 + c are stuff codes.
+    """
+    num_classes = int(thing_mask.numel())
+    num_codes = owner_code_count(num_classes, int(scores.numel()))
+    area, box = segment_stats(raw, num_codes)
+    keep = remove_small_stuff(area, num_classes, stuff_area_threshold)
+    kept = torch.nonzero(keep).flatten()
+    lut = torch.zeros(num_codes, dtype=torch.int32, device=raw.device)
+    lut[kept] = torch.arange(1, kept.numel() + 1, dtype=torch.int32, device=raw.device)
+    panoptic = lut[raw]
+
+    stats = torch.cat([kept.view(-1, 1), area[kept].view(-1, 1), box[kept]], dim=1).cpu().tolist()
+    scores = scores.detach().cpu().double().tolist()
+    labels = labels.detach().cpu().tolist()
+    segments = []
+    for seg_id, (code, pixels, x0, y0, x1, y1) in enumerate(stats, start=1):
+        if code <= num_classes:
+            category, isthing, score = code - 1, False, 1.0
+        else:
+            det = code - 1 - num_classes
+            category, isthing, score = int(labels[det]), True, float(scores[det])
+        segments.append({"id": seg_id, "category_id": category, "isthing": isthing, "score": score,
+                         "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1], "area": pixels})
+    return PanopticResult(panoptic, segments)

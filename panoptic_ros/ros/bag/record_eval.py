@@ -1,0 +1,321 @@
+"""`panoptic bag record-eval`: subscribe to a running panoptic_node's outputs and measure it end to end.
+
+Latency of a frame = arrival time of its ``~/panoptic`` output here minus the time the player published
+the input with the same header stamp (both time.time_ns() on this machine). Publish times come from the
+player's --publish-log (exact), or, without it, from the arrival of the input on --input-topic here (one
+transport hop later than the real publish). Frames the node dropped (it only processes the newest one)
+never get an output: drop rate = 1 - received / sent. Throughput = received frames / their arrival span.
+
+Everything received is written to an mcap bag (raw, as the node sent it) with overlay JPEGs next to it;
+with --gt the received panoptic images are scored against the ground truth (see groundtruth.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .reader import header_stamp_ns
+from .report import latency_stats, plot_latency, write_json
+from .writer import DEFAULT_NAMESPACE, INSTANCE_ARRAY, OUTPUT_TOPICS, BagWriter, find_bag_file, output_topics, \
+    panoptic_typestore
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="output folder (report.json, latency.png, bag, overlays)")
+    p.add_argument("--node", default=DEFAULT_NAMESPACE,
+                   help="the node's name/namespace: outputs are <node>/panoptic, /semantic, /instances, /overlay")
+    p.add_argument("--publish-log", type=Path, default=None,
+                   help="the player's --publish-log: exact publish times and bag indices, ends the recording "
+                        "once playback is done")
+    p.add_argument("--input-topic", default=None,
+                   help="without --publish-log: the node's input topic, its arrival times stand in for publish times")
+    p.add_argument("--gt", type=Path, default=None, help="ground truth folder (COCO panoptic layout) -> PQ/SQ/RQ")
+    p.add_argument("--no-overlay", action="store_true", help="do not subscribe to <node>/overlay")
+    p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
+    p.add_argument("--bag-name", default="record", help="name of the output bag folder inside --out")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = no limit)")
+    p.add_argument("--idle-timeout", type=float, default=5.0,
+                   help="stop when playback is done (or, without a publish log, after the first output) and "
+                        "no output arrived for this many seconds")
+    p.add_argument("--wait-timeout", type=float, default=60.0,
+                   help="seconds to wait for the node's publishers to appear (0 = forever)")
+    p.add_argument("--ready-file", type=Path, default=None,
+                   help="touched once subscribed to a live node (for scripts that start the player next)")
+
+
+def _reliable_qos(depth: int = 10):
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class PublishLog:
+    """Incremental reader of the player's JSON-lines publish log."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._pos = 0
+        self._partial = ""
+        self.entries: dict[int, dict] = {}     # published stamp -> entry
+        self.done: dict | None = None
+        self.done_time = None
+
+    def poll(self) -> None:
+        if self.path is None or not self.path.is_file():
+            return
+        with open(self.path) as f:
+            f.seek(self._pos)
+            chunk = f.read()
+            self._pos = f.tell()
+        lines = (self._partial + chunk).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            if entry.get("done"):
+                self.done = entry
+                self.done_time = time.monotonic()
+            else:
+                self.entries[int(entry["stamp_ns"])] = entry
+
+
+class Recorder:
+    """Callbacks stamp arrivals and queue raw messages; a worker thread writes, decodes and scores them."""
+
+    def __init__(self, args):
+        self.args = args
+        self.names = output_topics(args.node)
+        if args.no_overlay:
+            self.names.pop("overlay")
+        self.store = panoptic_typestore()
+        args.out.mkdir(parents=True, exist_ok=True)
+        self.bag_path = args.out / args.bag_name
+        self.writer = BagWriter(self.bag_path, {t: OUTPUT_TOPICS[n] for n, t in self.names.items()},
+                                store=self.store).open()
+        self.overlay_dir = args.out / "overlays"
+        self.pub_log = PublishLog(args.publish_log)
+        self.input_arrivals: dict[int, int] = {}     # stamp -> arrival ns of the input (no publish log)
+        self.outputs: dict[int, dict] = {}           # stamp -> {"panoptic": arrival_ns, ...}
+        self.pending: dict[int, dict] = {}           # stamp -> raw panoptic/instances waiting for the pair
+        self.received: set[int] = set()             # stamps of ~/panoptic outputs (executor thread)
+        self.q: queue.Queue = queue.Queue()
+        self.last_arrival = None
+        self.saved_overlays = 0
+        self.errors = 0
+        self.pq = None
+        self.labels: dict[int, str] = {}
+        if args.gt is not None:
+            from .groundtruth import BagGroundTruth, BagPQ
+            self.gt = BagGroundTruth(args.gt)
+            self.pq = BagPQ(self.gt)
+            self.scored: list[tuple] = []             # (stamp, panoptic, segments) kept until the end
+        self._worker = threading.Thread(target=self._work, name="record-eval-worker", daemon=True)
+        self._worker.start()
+
+    # --- executor thread: cheap ------------------------------------------------------------------
+    def callback(self, key: str):
+        def on_message(raw: bytes) -> None:
+            now = time.time_ns()
+            self.last_arrival = time.monotonic()
+            if key == "panoptic":
+                try:
+                    self.received.add(header_stamp_ns(raw))
+                except ValueError:
+                    pass
+            self.q.put((key, now, raw))
+        return on_message
+
+    def on_input(self, raw: bytes) -> None:
+        now = time.time_ns()
+        try:
+            self.input_arrivals.setdefault(header_stamp_ns(raw), now)
+        except ValueError:
+            pass
+
+    # --- worker thread -------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            try:
+                self._handle(*item)
+            except Exception as exc:  # a malformed output must not end the recording
+                self.errors += 1
+                log.warning("could not process a %s message: %s", item[0], exc)
+
+    def _handle(self, key: str, arrival_ns: int, raw: bytes) -> None:
+        self.writer.write(self.names[key], arrival_ns, raw)
+        stamp = header_stamp_ns(raw)
+        self.outputs.setdefault(stamp, {}).setdefault(key, arrival_ns)
+        if key == "overlay" and self.saved_overlays < self.args.save_overlays:
+            self._save_overlay(stamp, raw)
+        if self.pq is not None and key in ("panoptic", "instances"):
+            slot = self.pending.setdefault(stamp, {})
+            slot[key] = raw
+            if "panoptic" in slot and "instances" in slot:
+                del self.pending[stamp]
+                self._decode_for_pq(stamp, slot["panoptic"], slot["instances"])
+
+    def _save_overlay(self, stamp: int, raw: bytes) -> None:
+        import cv2
+
+        msg = self.store.deserialize_cdr(raw, "sensor_msgs/msg/Image")
+        img = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * 3]
+        img = img.reshape(msg.height, msg.width, 3)
+        if msg.encoding == "rgb8":
+            img = img[..., ::-1]
+        self.overlay_dir.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(self.overlay_dir / f"overlay_{stamp}.jpg"), np.ascontiguousarray(img))
+        self.saved_overlays += 1
+
+    def _decode_for_pq(self, stamp: int, pan_raw: bytes, inst_raw: bytes) -> None:
+        pan = self.store.deserialize_cdr(pan_raw, "sensor_msgs/msg/Image")
+        arr = np.frombuffer(pan.data, np.int32 if not pan.is_bigendian else ">i4")
+        arr = arr.reshape(pan.height, pan.step // 4)[:, :pan.width].astype(np.int32)
+        inst = self.store.deserialize_cdr(inst_raw, INSTANCE_ARRAY)
+        segments = [{"id": int(i.id), "category_id": int(i.category_id)} for i in inst.instances]
+        for i in inst.instances:
+            self.labels.setdefault(int(i.category_id), i.label)
+        self.scored.append((stamp, arr, segments))
+
+    def finish(self) -> None:
+        self.q.put(None)
+        self._worker.join(timeout=120)
+        self.writer.close()
+
+    # --- results ----------------------------------------------------------------------------------------
+    def report(self) -> dict:
+        self.pub_log.poll()
+        use_log = self.args.publish_log is not None
+        sent_times = {s: e["publish_ns"] for s, e in self.pub_log.entries.items()} if use_log \
+            else dict(self.input_arrivals)
+        frames = []
+        for stamp, outs in sorted(self.outputs.items()):
+            if "panoptic" not in outs:
+                continue
+            entry = self.pub_log.entries.get(stamp, {})
+            sent = sent_times.get(stamp)
+            frames.append({"stamp_ns": stamp, "index": entry.get("index"),
+                           "latency_ms": None if sent is None else round((outs["panoptic"] - sent) / 1e6, 3),
+                           "arrival_ns": outs["panoptic"]})
+        matched = [f for f in frames if f["latency_ms"] is not None]
+        n_sent = len(sent_times)
+        arrivals = sorted(f["arrival_ns"] for f in matched)
+        span = (arrivals[-1] - arrivals[0]) / 1e9 if len(arrivals) > 1 else 0.0
+        pubs = sorted(sent_times.values())
+        pub_span = (pubs[-1] - pubs[0]) / 1e9 if len(pubs) > 1 else 0.0
+        report = {
+            "node": self.args.node,
+            "publish_times": "publish log" if use_log else ("input arrival" if self.args.input_topic else "none"),
+            "frames_sent": n_sent,
+            "frames_received": len(matched),
+            "outputs_without_input": len(frames) - len(matched),
+            "drop_rate": round(1.0 - len(matched) / n_sent, 4) if n_sent else None,
+            "throughput_fps": round((len(arrivals) - 1) / span, 3) if span > 0 else None,
+            "input_fps": round((len(pubs) - 1) / pub_span, 3) if pub_span > 0 else None,
+            "latency_ms": latency_stats(f["latency_ms"] for f in matched),
+            "messages": dict(self.writer.counts),
+            "processing_errors": self.errors,
+            "output_bag": str(self.bag_path),
+            "output_bag_file": str(find_bag_file(self.bag_path)),
+            "overlays": str(self.overlay_dir) if self.saved_overlays else None,
+            "per_frame": frames,
+        }
+        if self.pq is not None:
+            report["pq"] = self._score()
+        return report
+
+    def _score(self) -> dict:
+        from .groundtruth import channel_to_category_ids
+
+        channel_map = channel_to_category_ids(self.gt.categories, labels=self.labels)
+        for stamp, pan, segments in self.scored:
+            entry = self.pub_log.entries.get(stamp, {})
+            index = entry.get("index")
+            bag_stamp = entry.get("bag_stamp_ns", stamp)
+            self.pq.add(index, bag_stamp, pan, segments, channel_map)
+        return self.pq.summary()
+
+
+def run(args) -> dict:
+    from sensor_msgs.msg import Image
+
+    from .session import RosSession
+
+    if args.publish_log is None and args.input_topic is None:
+        log.warning("neither --publish-log nor --input-topic given: latency cannot be measured")
+    recorder = Recorder(args)
+    t0 = time.monotonic()
+    try:
+        with RosSession("panoptic_record_eval") as ros:
+            import rclpy
+            from rclpy.executors import SingleThreadedExecutor
+
+            from panoptic_ros.msg import PanopticInstanceArray
+
+            node = ros.node
+            types = {"panoptic": Image, "semantic": Image, "instances": PanopticInstanceArray, "overlay": Image}
+            subs = [node.create_subscription(types[k], t, recorder.callback(k), _reliable_qos(), raw=True)
+                    for k, t in recorder.names.items()]
+            if args.input_topic and args.publish_log is None:
+                subs.append(node.create_subscription(Image, args.input_topic, recorder.on_input,
+                                                     _reliable_qos(), raw=True))
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            _wait_for_node(ros, executor, recorder.names["panoptic"], args.wait_timeout)
+            if args.ready_file is not None and not ros.stop.is_set():
+                args.ready_file.parent.mkdir(parents=True, exist_ok=True)
+                args.ready_file.write_text("ready\n")
+            log.info("recording %s", ", ".join(recorder.names.values()))
+            while not ros.stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=0.05)
+                if _should_stop(recorder, args, t0):
+                    break
+            executor.remove_node(node)
+    finally:
+        recorder.finish()
+    report = recorder.report()
+    report["duration_s"] = round(time.monotonic() - t0, 3)
+    write_json(args.out / "report.json", report)
+    series = {"end-to-end": [f["latency_ms"] for f in report["per_frame"] if f["latency_ms"] is not None]}
+    plot_latency(args.out / "latency.png", series, f"panoptic_node end-to-end latency ({report['frames_received']} "
+                                                  f"of {report['frames_sent']} frames)")
+    return report
+
+
+def _wait_for_node(ros, executor, topic: str, timeout: float) -> None:
+    from .reader import BagError
+
+    deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
+    while not ros.stop.is_set():
+        if ros.node.count_publishers(topic) > 0:
+            return
+        if time.monotonic() > deadline:
+            raise BagError(f"no publisher on {topic} after {timeout:.0f} s: is panoptic_node running "
+                           "(same ROS_DOMAIN_ID, --node matching its name/namespace)?")
+        executor.spin_once(timeout_sec=0.1)
+
+
+def _should_stop(rec: Recorder, args, t0: float) -> bool:
+    now = time.monotonic()
+    if args.duration and now - t0 >= args.duration:
+        return True
+    if args.publish_log is not None:
+        rec.pub_log.poll()
+        if rec.pub_log.done is None:
+            return False
+        sent = set(rec.pub_log.entries)
+        if sent and sent.issubset(rec.received) and rec.q.empty():
+            return True
+        last = max(rec.pub_log.done_time, rec.last_arrival or 0.0)
+        return now - last >= args.idle_timeout
+    return rec.last_arrival is not None and now - rec.last_arrival >= args.idle_timeout

@@ -1,0 +1,62 @@
+"""Latency statistics, the latency plot and JSON output shared by bag eval and record-eval."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def latency_stats(values_ms) -> dict:
+    """p50/p90/p99/max/mean of a list of milliseconds (all None when empty)."""
+    v = np.asarray(list(values_ms), dtype=np.float64)
+    if v.size == 0:
+        return {"count": 0, "p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return {"count": int(v.size), "p50": round(float(p50), 3), "p90": round(float(p90), 3),
+            "p99": round(float(p99), 3), "max": round(float(v.max()), 3), "mean": round(float(v.mean()), 3)}
+
+
+def plot_latency(path: Path, series: dict[str, list[float]], title: str) -> Path:
+    """Per-frame latency curves (ms) and their histogram, saved as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, values in series.items():
+        if len(values):
+            ax1.plot(np.arange(len(values)), values, marker=".", linewidth=1, label=name)
+            ax2.hist(values, bins=min(50, max(5, len(values) // 3)), alpha=0.6, label=name)
+    ax1.set_xlabel("frame")
+    ax1.set_ylabel("latency [ms]")
+    ax1.grid(alpha=0.3)
+    ax1.legend()
+    ax2.set_xlabel("latency [ms]")
+    ax2.set_ylabel("frames")
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    return obj
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    return path
