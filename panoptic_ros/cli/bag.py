@@ -38,5 +38,8 @@ def run(args) -> int:
 
 
 def _summary(result: dict) -> dict:
-    """The report without its per-frame list (that stays in report.json)."""
-    return {k: v for k, v in result.items() if k != "per_frame"}
+    """The report without its per-frame and per-class lists (those stay in report.json)."""
+    out = {k: v for k, v in result.items() if k != "per_frame"}
+    if isinstance(out.get("pq"), dict):
+        out["pq"] = {k: v for k, v in out["pq"].items() if k != "per_class"}
+    return out

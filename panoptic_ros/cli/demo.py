@@ -40,8 +40,6 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra node parameter, e.g. --param input_size:=320 (repeatable)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo (default: random 1-100)")
-    p.add_argument("--large-data", action="store_true",
-                   help="set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the three processes")
     p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds")
     p.add_argument("--save-overlays", type=int, default=30, help="overlay JPEGs to keep")
     return p
@@ -77,8 +75,8 @@ def run(args) -> int:
     env = dict(os.environ)
     env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None else random.randint(1, 100))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    if args.large_data:
-        env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+    from panoptic_ros.ros.transport import use_large_message_profile
+    use_large_message_profile(env)  # the package's Fast DDS profile for all three processes (see README)
     env["PYTHONUNBUFFERED"] = "1"
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, logs in {out}")
 

@@ -170,7 +170,8 @@ def _stuff_layout(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         right[0, 1] = rng.uniform(0.0, 0.15) * h
         cv2.fillPoly(lab, [left.astype(np.int32), right.astype(np.int32)], WALL)
         tree_y = vy - rng.uniform(0.08, 0.14) * h
-        canopy = (np.abs(xx - vx) < 0.12 * w + 0.03 * w * _wave(rng, w)[None, :]) & (yy >= tree_y) & (yy < vy + 0.02 * h)
+        half_width = 0.12 * w + 0.03 * w * _wave(rng, w)[None, :]
+        canopy = (np.abs(xx - vx) < half_width) & (yy >= tree_y) & (yy < vy + 0.02 * h)
         lab[canopy] = VEGETATION
     return lab
 

@@ -183,6 +183,10 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
 
     inf = inference or model.cfg.inference
     policies = list(policies or [inf.merge_policy])
+    from panoptic_ros.config import MERGE_POLICIES
+    unknown = [p for p in policies if p not in MERGE_POLICIES]
+    if unknown or len(set(policies)) != len(policies):
+        raise ValueError(f"policies must be distinct names from {', '.join(MERGE_POLICIES)}, got {policies}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     dataset = CocoPanopticDataset(data)

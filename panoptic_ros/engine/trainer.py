@@ -203,11 +203,11 @@ class Trainer:
         for epoch in range(self.start_epoch, epochs):
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(epoch)
+            lr = self.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
             train_losses, stop = self._train_epoch(epoch)
             self.scheduler.step()
             train_losses = dist_utils.all_reduce_mean(train_losses, self.device)
-            record = {"epoch": epoch + 1, "iteration": self.iteration, "lr": self.optimizer.param_groups[0]["lr"],
-                      "train": train_losses}
+            record = {"epoch": epoch + 1, "iteration": self.iteration, "lr": lr, "train": train_losses}
             self.writer.scalars("epoch", {**train_losses, "lr": record["lr"]}, epoch + 1)
             if is_main:
                 last_paths = self._save_epoch(epoch + 1, train_losses)

@@ -153,19 +153,21 @@ def _as_id_map(pan: Any, what: str) -> np.ndarray:
 
 
 def pq_single(gt_pan: Any, gt_segments: Iterable[Mapping], pred_pan: Any, pred_segments: Iterable[Mapping],
-              categories: Mapping[int, Mapping], image: str = "image", gt_file: str = "ground truth",
-              pred_file: str = "prediction") -> PQStat:
+              categories: Mapping[int, Mapping], image: str = "image", gt_file: str = "",
+              pred_file: str = "") -> PQStat:
     """PQ sums of one image (panopticapi's per-image loop body plus input checks).
 
     gt_pan / pred_pan: segment id maps [H,W] (0 = void); *_segments: {id, category_id, iscrowd, area?}.
     Ground-truth areas come from the segments' 'area' like the reference (counted when absent);
     predicted areas are always counted. image / gt_file / pred_file only name things in errors.
     """
-    gt = _as_id_map(gt_pan, f"{image}: {gt_file}")
-    pred = _as_id_map(pred_pan, f"{image}: {pred_file}")
+    gt_name = f"ground truth {gt_file}" if gt_file else "ground truth"
+    pred_name = f"prediction {pred_file}" if pred_file else "prediction"
+    gt = _as_id_map(gt_pan, f"{image}: {gt_name}")
+    pred = _as_id_map(pred_pan, f"{image}: {pred_name}")
     if gt.shape != pred.shape:
-        raise PQInputError(f"{image}: ground truth {gt_file} is {gt.shape[1]}x{gt.shape[0]} but prediction "
-                           f"{pred_file} is {pred.shape[1]}x{pred.shape[0]}")
+        raise PQInputError(f"{image}: {gt_name} is {gt.shape[1]}x{gt.shape[0]} but {pred_name} is "
+                           f"{pred.shape[1]}x{pred.shape[0]}")
     gt_segms = _segments_by_id(gt_segments, f"{image}: ground truth segments")
     pred_segms = _segments_by_id(pred_segments, f"{image}: predicted segments")
 
@@ -175,7 +177,7 @@ def pq_single(gt_pan: Any, gt_segments: Iterable[Mapping], pred_pan: Any, pred_s
     missing = sorted(k for k in gt_area_png if k != VOID and k not in gt_segms)
     if missing:
         raise PQInputError(f"{image}: segment ids {missing[:10]} are in the ground-truth PNG {gt_file} but "
-                           "not in its JSON")
+                           "not in the ground-truth JSON")
     for sid, seg in gt_segms.items():
         if seg["category_id"] not in categories:
             raise PQInputError(f"{image}: ground-truth segment {sid} has unknown category_id {seg['category_id']}")

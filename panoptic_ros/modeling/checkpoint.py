@@ -95,15 +95,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg
         model = PanopticModel(cfg, categories, from_checkpoint=True)
     except ValueError as exc:
         raise CheckpointError(f"{path}: cannot build the model it describes: {exc}") from None
-    missing, unexpected = _key_mismatch(model, state)
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the model of its config "
-                              f"(backbone {cfg.model.backbone}, fpn_channels {cfg.model.fpn_channels}); "
-                              f"missing {_few(missing)}; unexpected {_few(unexpected)}")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # shape mismatches
-        raise CheckpointError(f"{path}: weights do not fit the model of its config: {exc}") from None
+    problem = _mismatch(model, state)
+    if problem:
+        raise CheckpointError(f"{path}: weights do not fit the model of its config (backbone "
+                              f"{cfg.model.backbone}, fpn_channels {cfg.model.fpn_channels}, {len(categories)} "
+                              f"categories): {problem}")
+    model.load_state_dict(state, strict=True)
     model.checkpoint_extra = extra
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device).eval()
 
@@ -129,9 +126,21 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{path}: unknown checkpoint type {path.suffix!r} (expected .safetensors, .pt or .pth)")
 
 
-def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
-    expected = set(model.state_dict())
-    return sorted(expected - set(state)), sorted(set(state) - expected)
+def _mismatch(model: torch.nn.Module, state: dict) -> str:
+    """A short description of missing / unexpected / differently shaped tensors ('' if they fit)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    parts = []
+    if missing:
+        parts.append(f"missing {_few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {_few(unexpected)}")
+    if shapes:
+        parts.append(f"shape mismatch (checkpoint vs model) {_few(shapes, 3)}")
+    return "; ".join(parts)
 
 
 def _few(keys: list[str], n: int = 5) -> str:

@@ -17,6 +17,10 @@ Per pixel, with v_n = logit of detection n's class (inside its box) and s = best
   4. one segment per stuff class (connected or not, as COCO panoptic); stuff with fewer pixels than
      stuff_area_threshold becomes unknown; detections left without pixels give no segment.
 
+Non-finite logits raise ValueError where they are read: NaN / +inf anywhere in the stuff channels (or a
+pixel whose stuff logits are all -inf), NaN / +inf in a detection's class channel inside its box, and, with
+unknown_undetected_things, in any thing channel. Thing channels outside every box are otherwise not read.
+
 Coordinates: pixel (row i, column j) covers [j, j+1) x [i, i+1); its center (j + 0.5, i + 0.5) is inside box
 (x1, y1, x2, y2) when x1 <= j + 0.5 < x2 and y1 <= i + 0.5 < y2. Boxes are clipped to the image, box centers
 and areas are those of the clipped box. center_offsets point from the pixel center to its box center.
@@ -127,6 +131,14 @@ def _check_threshold(stuff_area_threshold) -> int:
     return int(stuff_area_threshold)
 
 
+def _check_finite(best: torch.Tensor, where: str, allow_minus_inf: bool = False) -> None:
+    """NaN anywhere or +inf in the reduced channels propagates into their per-pixel maximum: checking that
+    [H, W] map costs no extra pass over the logits."""
+    bad = (torch.isnan(best) | torch.isposinf(best)) if allow_minus_inf else ~torch.isfinite(best)
+    if bad.any():
+        raise ValueError(f"semantic_logits: NaN or inf in the {where} ({int(bad.sum())} pixels)")
+
+
 def _channels(logits: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     """logits[channels] without a copy when the channels are one contiguous run (COCO: things, then stuff)."""
     first, count = int(channels[0]), int(channels.numel())
@@ -227,17 +239,17 @@ def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tenso
     stuff_channels = torch.nonzero(~mask).flatten()
     thing_channels = torch.nonzero(mask).flatten()
     stuff = _channels(logits, stuff_channels) if stuff_channels.numel() else None
-    stuff_val = None if stuff is None else stuff.amax(dim=0)
-    thing_val = _channels(logits, thing_channels).amax(dim=0) if thing_channels.numel() else None
-    for name, best in (("stuff", stuff_val), ("thing", thing_val)):
-        # a NaN anywhere or a +inf propagates into the per-pixel maximum: the check costs no extra pass
-        if best is not None and not torch.isfinite(best).all():
-            raise ValueError(f"semantic_logits: NaN or inf in the {name} channels "
-                             f"({int((~torch.isfinite(best)).sum())} pixels)")
+    stuff_val = stuff_code = thing_val = None
     if stuff is not None:
+        stuff_val = stuff.amax(dim=0)
+        _check_finite(stuff_val, "stuff channels")
         stuff_code = (stuff_channels + 1)[first_argmax(stuff, stuff_val)]
+    if unknown_undetected_things and thing_channels.numel():
+        thing_val = _channels(logits, thing_channels).amax(dim=0)
+        _check_finite(thing_val, "thing channels")
 
     inst_val, inst_idx = assign_detections(logits, boxes, scores, labels, merge, offsets)
+    _check_finite(inst_val, "thing channels inside the boxes", allow_minus_inf=True)  # -inf = no box
     taken = inst_idx >= 0
     if stuff_val is not None:
         taken &= inst_val > stuff_val

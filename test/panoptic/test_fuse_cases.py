@@ -29,7 +29,7 @@ def columns(height, width, split, left, right):
 
 def run(logits, boxes, scores, labels, **kwargs):
     kwargs.setdefault("stuff_area_threshold", 0)
-    return fuse(logits, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores),
+    return fuse(logits, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores, dtype=torch.float64),
                 torch.tensor(labels, dtype=torch.int64), thing_mask=THINGS, **kwargs)
 
 
@@ -155,6 +155,17 @@ def test_closest_center_follows_the_offsets():
     assert owner_of_columns(result, scores) == [0] * 55 + [1] * 45
 
 
+@pytest.mark.parametrize("scores, column4", [([0.4, 0.8], 1), ([0.8, 0.4], 0)])
+def test_closest_center_equal_distances_go_to_the_higher_score(scores, column4):
+    # centers x = 3 and 7; offsets +0.5 make column 4 point at x = 5, exactly between them
+    logits = make_logits(4, 10, person=5.0, road=0.0)
+    offsets = torch.zeros(2, 4, 10)
+    offsets[0] = 0.5
+    result = run(logits, [[0, 0, 6, 4], [4, 0, 10, 4]], scores, [PERSON, PERSON], policy="closest_center",
+                 center_offsets=offsets)
+    assert owner_of_columns(result, scores) == [0] * 4 + [column4] + [1] * 5
+
+
 def test_policies_only_act_within_a_class():
     # same geometry, different classes, person logit higher everywhere: person takes the overlap under
     # every policy although the car is smaller, more confident and (with zero offsets) closer
@@ -219,20 +230,186 @@ def test_no_stuff_classes_leave_uncovered_pixels_unknown():
 # ------------------------------------------------------------------------------------------- stuff area
 @pytest.mark.parametrize("threshold, kept", [(0, {ROAD, SKY}), (49, {ROAD, SKY}), (50, {ROAD}), (51, set())])
 def test_small_stuff_removal_at_the_threshold(threshold, kept):
-    road = torch.zeros(10, 10)
-    road[:5] = 5.0                        # 50 pixels of road
-    sky = torch.zeros(10, 10)
-    sky[5:, :5] = 5.0                     # 25 + 24 = 49 pixels of sky, in two pieces
-    sky[5:, 6:] = 5.0
-    sky[5, 9] = 0.0
-    person = torch.zeros(10, 10)
-    person[5:, 5] = 5.0                   # 5 person pixels between them, covered by a box
-    logits = make_logits(10, 10, road=road, sky=sky, person=person)
-    result = run(logits, [[5, 5, 6, 10]], [0.9], [PERSON], stuff_area_threshold=threshold)
+    """Road: 50 pixels; sky: 49 pixels in two pieces (split by road); one person pixel with its box."""
+    cls = torch.full((10, 10), ROAD)
+    cls[4:, :5] = SKY                     # 30
+    cls[5:, 6:] = SKY                     # 20, minus the person pixel below
+    cls[9, 9] = PERSON
+    assert [(cls == c).sum().item() for c in (PERSON, ROAD, SKY)] == [1, 50, 49]
+    logits = torch.full((4, 10, 10), LOW).scatter_(0, cls[None], 5.0)
+    result = run(logits, [[9, 9, 10, 10]], [0.9], [PERSON], stuff_area_threshold=threshold)
     stuff = {s["category_id"]: s for s in result.segments if not s["isthing"]}
     assert set(stuff) == kept
-    assert int((result.panoptic == 0).sum()) == (50 if ROAD not in kept else 0) + (49 if SKY not in kept else 0) \
-        + (1 if threshold == 0 else 1)   # pixel (5, 9): road 0, sky 0 -> road (first channel)? see below
-    if SKY in kept:
-        assert stuff[SKY]["area"] == 49 and stuff[SKY]["bbox"] == [0, 5, 10, 5]
+    removed = (50 if ROAD not in kept else 0) + (49 if SKY not in kept else 0)
+    assert int((result.panoptic == 0).sum()) == removed
+    if SKY in kept:                       # one segment for both pieces
+        assert stuff[SKY]["area"] == 49 and stuff[SKY]["bbox"] == [0, 4, 10, 6]
+        assert (result.panoptic[cls == SKY] == stuff[SKY]["id"]).all()
     assert [s["id"] for s in result.segments] == list(range(1, len(result.segments) + 1))
+    assert result.segments[-1]["isthing"] and result.segments[-1]["bbox"] == [9, 9, 1, 1]
+
+
+# ------------------------------------------------------------------------------------ empty and degenerate
+@pytest.mark.parametrize("height, width", [(0, 5), (5, 0), (0, 0)])
+def test_empty_image(height, width):
+    logits = torch.zeros(4, height, width)
+    result = run(logits, [[0, 0, 3, 3]], [0.9], [PERSON], policy="closest_center",
+                 center_offsets=torch.zeros(2, height, width))
+    assert result.panoptic.shape == (height, width) and result.panoptic.dtype == torch.int32
+    assert result.segments == []
+
+
+@pytest.mark.parametrize("empty", [torch.zeros(0, 4), torch.zeros(0), []])
+def test_no_detections_gives_stuff_only(empty):
+    logits = make_logits(6, 8, road=columns(6, 8, 3, 2.0, 0.0), sky=columns(6, 8, 3, 0.0, 2.0),
+                         person=9.0)     # person everywhere, but nothing detected
+    result = fuse(logits, empty, torch.zeros(0), torch.zeros(0, dtype=torch.int64), thing_mask=THINGS,
+                  stuff_area_threshold=0)
+    assert [(s["category_id"], s["area"], s["bbox"]) for s in result.segments] == \
+        [(ROAD, 18, [0, 0, 3, 6]), (SKY, 30, [3, 0, 5, 6])]
+    assert all(s["score"] == 1.0 and not s["isthing"] for s in result.segments)
+
+
+def test_boxes_are_clipped_and_outside_or_degenerate_boxes_give_no_segment():
+    logits = make_logits(10, 20, person=5.0, road=0.0)
+    boxes = [[-5, -5, 5, 5], [30, 30, 40, 40], [12, 2, 12, 8], [15, 8, 14, 9]]
+    result = run(logits, boxes, [0.9, 0.8, 0.7, 0.6], [PERSON] * 4)
+    things = [s for s in result.segments if s["isthing"]]
+    assert len(things) == 1 and things[0]["bbox"] == [0, 0, 5, 5] and things[0]["area"] == 25
+
+
+def test_fractional_boxes_take_the_pixels_whose_centers_they_contain():
+    logits = make_logits(4, 10, person=5.0, road=0.0)
+    result = run(logits, [[0.6, 0.0, 5.5, 4.0]], [0.9], [PERSON])
+    # centers 0.5 (< 0.6, out), 1.5 .. 4.5 (in), 5.5 (= x2, out)
+    assert det_mask(result, 0.9)[0].tolist() == [False] + [True] * 4 + [False] * 5
+
+
+def test_segment_order_and_ids():
+    logits = make_logits(4, 12, sky=columns(4, 12, 6, 1.0, 3.0), road=columns(4, 12, 6, 3.0, 1.0), person=2.0,
+                         car=2.5)
+    logits[PERSON, :, 4:6] = 5.0
+    logits[CAR, :, 0:2] = 5.0
+    result = run(logits, [[4, 0, 6, 4], [0, 0, 2, 4]], [0.3, 0.6], [PERSON, CAR])
+    assert [(s["id"], s["category_id"], s["isthing"]) for s in result.segments] == \
+        [(1, ROAD, False), (2, SKY, False), (3, PERSON, True), (4, CAR, True)]
+    assert result.panoptic[0].tolist() == [4, 4, 1, 1, 3, 3, 2, 2, 2, 2, 2, 2]
+    assert result.category_map()[0].tolist() == [CAR, CAR, ROAD, ROAD, PERSON, PERSON] + [SKY] * 6
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def _ok():
+    return dict(semantic_logits=make_logits(6, 8, person=1.0, road=0.0), boxes=torch.tensor([[0.0, 0, 4, 4]]),
+                scores=torch.tensor([0.5]), labels=torch.tensor([PERSON]), thing_mask=THINGS)
+
+
+def _call(**changes):
+    args = _ok()
+    args.update(changes)
+    logits, boxes, scores, labels = (args.pop(k) for k in ("semantic_logits", "boxes", "scores", "labels"))
+    return fuse(logits, boxes, scores, labels, **args)
+
+
+def _nan_at(channel, row=5, column=7):
+    logits = make_logits(6, 8, person=1.0, road=0.0)
+    logits[channel, row, column] = math.nan
+    return logits
+
+
+def test_thing_logits_outside_the_boxes_are_not_read():
+    """Without unknown_undetected_things, thing channels are read only inside their detections' boxes."""
+    expected = _call()
+    for logits in (_nan_at(CAR), _nan_at(PERSON, 5, 7)):
+        result = _call(semantic_logits=logits)
+        assert torch.equal(result.panoptic, expected.panoptic) and result.segments == expected.segments
+
+
+@pytest.mark.parametrize("changes, names", [
+    (dict(semantic_logits=torch.zeros(6, 8)), "semantic_logits"),
+    (dict(semantic_logits=torch.zeros(4, 6, 8, dtype=torch.int64)), "semantic_logits"),
+    (dict(semantic_logits=torch.zeros(0, 6, 8), thing_mask=torch.zeros(0, dtype=torch.bool)), "semantic_logits"),
+    (dict(semantic_logits=_nan_at(ROAD)), "semantic_logits.*NaN"),
+    (dict(semantic_logits=_nan_at(PERSON, 2, 2)), "semantic_logits.*NaN.*inside the boxes"),
+    (dict(semantic_logits=_nan_at(CAR), unknown_undetected_things=True), "semantic_logits.*NaN.*thing"),
+    (dict(semantic_logits=make_logits(6, 8, sky=math.inf)), "semantic_logits.*inf"),
+    (dict(thing_mask=torch.tensor([True, False, False])), "thing_mask"),
+    (dict(thing_mask=torch.tensor([0.5, 1.0, 0.0, 0.0])), "thing_mask"),
+    (dict(boxes=torch.zeros(1, 3)), "boxes"),
+    (dict(boxes=torch.tensor([[0.0, 0, math.nan, 4]])), "boxes"),
+    (dict(scores=torch.tensor([0.5, 0.4])), "scores"),
+    (dict(scores=torch.tensor([math.nan])), "scores"),
+    (dict(labels=torch.tensor([PERSON, CAR])), "labels"),
+    (dict(labels=torch.tensor([ROAD])), "labels.*stuff"),
+    (dict(labels=torch.tensor([7])), "labels.*range"),
+    (dict(labels=torch.tensor([-1])), "labels.*range"),
+    (dict(labels=torch.tensor([0.5])), "labels"),
+    (dict(policy="largest_first"), "policy.*highest_confidence"),
+    (dict(policy="closest_center"), "center_offsets"),
+    (dict(policy="closest_center", center_offsets=torch.zeros(2, 8, 6)), "center_offsets"),
+    (dict(policy="closest_center", center_offsets=torch.full((2, 6, 8), math.nan)), "center_offsets"),
+    (dict(stuff_area_threshold=-1), "stuff_area_threshold"),
+    (dict(stuff_area_threshold=2.5), "stuff_area_threshold"),
+])
+def test_bad_input_raises_a_value_error_naming_the_argument(changes, names):
+    _call()  # the unchanged arguments are fine
+    with pytest.raises(ValueError, match=names):
+        _call(**changes)
+
+
+def test_inputs_may_be_numpy_arrays_and_lists():
+    args = _ok()
+    expected = _call()
+    result = fuse(args["semantic_logits"].numpy(), [[0, 0, 4, 4]], [0.5], [PERSON], thing_mask=[1, 1, 0, 0])
+    assert torch.equal(result.panoptic, expected.panoptic) and result.segments == expected.segments
+
+
+# -------------------------------------------------------------------------------------- dtypes, devices
+def _scene(dtype, device="cpu"):
+    torch.manual_seed(3)
+    logits = (torch.randint(-16, 16, (4, 24, 32)) / 4.0).to(dtype=dtype, device=device)  # exact in fp16/bf16
+    boxes = torch.tensor([[0.0, 0, 20, 16], [8, 4, 32, 24], [10, 2, 18, 20], [2, 10, 30, 22]])
+    offsets = (torch.randint(-8, 8, (2, 24, 32)) / 2.0).to(dtype=dtype, device=device)
+    return logits, boxes, torch.tensor([0.5, 0.9, 0.7, 0.9]), torch.tensor([PERSON, PERSON, CAR, PERSON]), offsets
+
+
+@pytest.mark.parametrize("policy", MERGE_POLICIES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_low_and_high_precision_inputs_give_the_float32_result(policy, dtype):
+    results = []
+    for dt in (torch.float32, dtype):
+        logits, boxes, scores, labels, offsets = _scene(dt)
+        results.append(fuse(logits, boxes, scores, labels, thing_mask=THINGS, policy=policy, center_offsets=offsets,
+                            stuff_area_threshold=30))
+    assert torch.equal(results[0].panoptic, results[1].panoptic)
+    assert results[0].segments == results[1].segments
+    assert any(s["isthing"] for s in results[0].segments) and any(not s["isthing"] for s in results[0].segments)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_cuda_matches_cpu(dtype):
+    for policy in MERGE_POLICIES:
+        cpu = fuse(*_scene(dtype)[:4], thing_mask=THINGS, policy=policy, center_offsets=_scene(dtype)[4])
+        logits, boxes, scores, labels, offsets = _scene(dtype, "cuda")
+        gpu = fuse(logits, boxes, scores, labels, thing_mask=THINGS, policy=policy, center_offsets=offsets)
+        assert gpu.panoptic.is_cuda and torch.equal(gpu.panoptic.cpu(), cpu.panoptic)
+        assert gpu.segments == cpu.segments
+
+
+def test_fuse_batch_equals_fuse_per_image():
+    logits, boxes, scores, labels, offsets = _scene(torch.float32)
+    flipped = logits.flip(-1)
+    batch = fuse_batch(torch.stack([logits, flipped]), [boxes, boxes[:0]], [scores, scores[:0]], [labels, labels[:0]],
+                       thing_mask=THINGS, policy="closest_center", center_offsets=torch.stack([offsets, offsets]),
+                       stuff_area_threshold=10)
+    singles = [fuse(logits, boxes, scores, labels, thing_mask=THINGS, policy="closest_center",
+                    center_offsets=offsets, stuff_area_threshold=10),
+               fuse(flipped, boxes[:0], scores[:0], labels[:0], thing_mask=THINGS, policy="closest_center",
+                    center_offsets=offsets, stuff_area_threshold=10)]
+    assert all(isinstance(r, PanopticResult) for r in batch)
+    for got, want in zip(batch, singles):
+        assert torch.equal(got.panoptic, want.panoptic) and got.segments == want.segments
+    with pytest.raises(ValueError, match="boxes"):
+        fuse_batch(torch.stack([logits, flipped]), [boxes], [scores, scores], [labels, labels], thing_mask=THINGS)
+    with pytest.raises(ValueError, match="semantic_logits"):
+        fuse_batch(logits, [boxes], [scores], [labels], thing_mask=THINGS)

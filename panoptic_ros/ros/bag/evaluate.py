@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .reader import BagError, ImageBagReader
 from .report import latency_stats, plot_latency, write_json
-from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file
+from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file, frame_outputs
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ def run(args) -> dict:
 
     from ...config import PanopticConfig
     from ...engine.inference import inference_config, load_model
-    from ..conversions import panoptic_outputs  # the node's own output builders (arrays + instance list)
     from .groundtruth import BagGroundTruth, BagPQ, channel_to_category_ids
 
     topics = [args.topic] if args.topic else None
@@ -101,8 +100,7 @@ def run(args) -> dict:
                 t0 = time.perf_counter()
                 result = model.predict([frame.image], inference=inf)[0]
                 t1 = time.perf_counter()
-                outs = panoptic_outputs(result, categories, frame.image,
-                                        overlay_alpha=None if args.no_overlay else alpha)
+                outs = frame_outputs(result, categories, frame.image, None if args.no_overlay else alpha)
                 t2 = time.perf_counter()
                 writer.write_frame(frame.header, frame.log_time_ns, panoptic=outs.panoptic, semantic=outs.semantic,
                                    instances=outs.instances,

@@ -111,7 +111,7 @@ class BagPQ:
             raise ValueError(f"frame {index} (stamp {stamp_ns}) is {panoptic.shape[1]}x{panoptic.shape[0]} but its "
                              f"ground truth {entry.panoptic_path} is {gt_pan.shape[1]}x{gt_pan.shape[0]}")
         pred_segments = [{"id": int(s["id"]), "category_id": channel_map[int(s["category_id"])]} for s in segments]
-        self.evaluator.add(gt_pan, entry.segments_info, panoptic, pred_segments)
+        self.evaluator.add(gt_pan, entry.segments_info, panoptic, pred_segments, image_id=entry.image_id)
         self.seen.add(entry.image_id)
         self.matched += 1
         return True

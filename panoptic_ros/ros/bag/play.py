@@ -2,10 +2,10 @@
 
 Messages go out exactly as recorded (serialized bytes, no decode/re-encode), spaced by their bag timestamps
 divided by --rate, so a running panoptic_node sees what the camera produced. QoS: RELIABLE, keep last 10
-by default. On Fast DDS a reliable publisher reaches both reliable and best-effort subscribers and a
-reliable subscriber receives every camera-sized frame, while best-effort to best-effort drops most
-640x480 frames unless FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA is set on both processes (see the README);
---qos best_effort is there to reproduce a best-effort camera driver.
+by default: a reliable publisher reaches reliable and best-effort subscribers, and reliable delivery gets
+every camera-sized frame across processes. The process uses the package's Fast DDS profile (a large
+shared-memory segment, see panoptic_ros/ros/transport.py) so even --qos best_effort, which reproduces a
+best-effort camera driver, delivers 640x480 and 1280x720 frames.
 
 --publish-log FILE writes one JSON line per published frame ({"index", "topic", "stamp_ns" (as published),
 "bag_stamp_ns" (as recorded), "publish_ns" (time.time_ns() just before publish)}) and a last line
@@ -153,7 +153,7 @@ def play(reader: ImageBagReader, args, remaps: dict[str, str]) -> dict:
             _wait_acked(pubs)
         finally:
             summary.update(sent=sent, loops=loops, interrupted=ros.stop.is_set(),
-                           duration_s=round(time.monotonic() - t_start, 3), skipped=reader.skipped.to_dict())
+                           duration_s=round(time.monotonic() - t_start, 3))
             if logfile is not None:
                 logfile.write(json.dumps({"done": True, **summary}) + "\n")
                 logfile.close()

@@ -8,6 +8,7 @@ that one broken frame never ends a long evaluation.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class SkipLog:
     examples: list = field(default_factory=list)
 
     def add(self, topic: str, index: int, reason: str) -> None:
-        self.counts[reason.split(":")[0]] += 1
+        self.counts[re.sub(r"\d+", "N", reason.split(":")[0])[:80]] += 1  # group by kind, not by size
         if len(self.examples) < 20:
             self.examples.append({"topic": topic, "index": index, "reason": reason})
         log.warning("skipping bad record %d on %s: %s", index, topic, reason)
@@ -219,14 +220,18 @@ class ImageBagReader:
             except ValueError as exc:
                 self.skipped.add(rec.topic, rec.index, str(exc))
                 continue
+            if not image.flags.writeable:  # a view of the bag's buffer: give consumers their own array
+                image = image.copy()
             stamp = msg.header.stamp
             yield BagFrame(rec.index, rec.topic, rec.log_time_ns, stamp.sec * 1_000_000_000 + stamp.nanosec,
                            msg.header.frame_id, image, msg.header)
 
 
 def decode_image(msg, msgtype: str) -> np.ndarray:
-    """A rosbags Image/CompressedImage as H x W x 3 uint8 RGB; ValueError('<reason>: ...') for bad input."""
-    from ..conversions import compressed_to_rgb, image_to_rgb  # the node's own checks and decoders
+    """A rosbags Image/CompressedImage as H x W x 3 uint8 RGB with the node's own decoders and checks
+    (ImageConversionError, a ValueError naming the problem, for bad input)."""
+    from ..conversions import compressed_msg_to_rgb, image_msg_to_rgb
+
     if msgtype == COMPRESSED:
-        return compressed_to_rgb(msg)
-    return image_to_rgb(msg)
+        return compressed_msg_to_rgb(msg)
+    return image_msg_to_rgb(msg)

@@ -1,5 +1,6 @@
 """A short-lived rclpy session for the bag tools: init, one node, SIGINT/SIGTERM -> a stop flag, clean shutdown.
 
+Fast DDS gets the package's large-message profile first (panoptic_ros.ros.transport), as the node does.
 The player and the recorder run plain loops (not rclpy.spin), so signals set ``stop`` and the loops end on
 their own; rclpy's own signal handlers are switched off where rclpy allows it (Humble and later).
 """
@@ -22,6 +23,8 @@ class RosSession:
     def __enter__(self) -> "RosSession":
         import rclpy
 
+        from ..transport import use_large_message_profile
+        use_large_message_profile()  # camera-sized frames over Fast DDS shared memory (see transport.py)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old_handlers[sig] = signal.signal(sig, self._on_signal)

@@ -8,6 +8,7 @@ registered from msg/*.msg so the bag embeds their definitions and other tools ca
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,43 @@ class OutputBagWriter(BagWriter):
         self.write(self.names["instances"], log_time_ns, self.instances_msg(header, h, w, instances))
         if overlay_bgr is not None and "overlay" in self.names:
             self.write(self.names["overlay"], log_time_ns, self.image_msg(header, overlay_bgr, "bgr8"))
+
+
+@dataclass
+class FrameOutputs:
+    """What the node publishes for one frame, as arrays: the label image, the class image, the instance
+    list (dicts with the PanopticInstance fields) and the overlay (None when not rendered)."""
+    panoptic: np.ndarray          # int32 HxW segment ids
+    semantic: np.ndarray          # uint8 (or uint16) HxW class index, 255 (65535) = unknown
+    instances: list
+    overlay_rgb: np.ndarray | None
+
+
+def frame_outputs(result, categories, image_rgb: np.ndarray | None = None,
+                  overlay_alpha: float | None = None) -> FrameOutputs:
+    """A PanopticResult -> the node's outputs, computed with the node's own helpers (conversions,
+    visualization) so the bag holds what the live node would publish."""
+    from ..conversions import segment_centroids, semantic_from_panoptic
+
+    pan = result.panoptic
+    panoptic = (pan.detach().cpu().numpy() if hasattr(pan, "detach") else np.asarray(pan)).astype(np.int32)
+    segments = result.segments
+    semantic = semantic_from_panoptic(panoptic, segments, len(categories))
+    instances = []
+    if segments:
+        size = max([int(s["id"]) for s in segments] + [int(panoptic.max())]) + 1
+        area, cx, cy = segment_centroids(panoptic, size)
+        for seg in segments:
+            sid = int(seg["id"])
+            x, y, w, h = (int(v) for v in seg["bbox"])
+            instances.append({"id": sid, "category_id": int(seg["category_id"]),
+                              "label": categories.category(int(seg["category_id"])).name,
+                              "is_thing": bool(seg["isthing"]),
+                              "score": float(seg["score"]) if seg["isthing"] else 1.0, "area": int(area[sid]),
+                              "bbox": (max(x, 0), max(y, 0), max(w, 0), max(h, 0)),
+                              "centroid": (float(cx[sid]), float(cy[sid]))})
+    overlay = None
+    if image_rgb is not None and overlay_alpha is not None:
+        from ...visualization import render_overlay
+        overlay = render_overlay(image_rgb, panoptic, segments, categories, alpha=overlay_alpha)
+    return FrameOutputs(panoptic, semantic, instances, overlay)

@@ -1,0 +1,272 @@
+"""Time the parameter-free panoptic head (fuse) per resolution x detections x merge policy.
+
+Writes OUT/head.json (median/mean/p90 ms per setting, linearity in pixels and detections, and, when the
+default model is available, the head's share of the whole predict() pipeline) and OUT/head.png.
+Inputs are random but shaped like real ones: smooth class regions, boxes of varied size with many
+same-class overlaps, instance-center offsets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from panoptic_ros.config.schema import MERGE_POLICIES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZES = ("640x480", "1280x720")
+DEFAULT_DETECTIONS = (10, 50, 100)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", nargs="+", type=_size, default=[_size(s) for s in DEFAULT_SIZES],
+                        metavar="WxH", help="image sizes (default: %(default)s)")
+    parser.add_argument("--detections", nargs="+", type=int, default=list(DEFAULT_DETECTIONS), metavar="N",
+                        help="detection counts (default: 10 50 100)")
+    parser.add_argument("--classes", type=int, default=133, help="semantic classes, COCO panoptic: 133")
+    parser.add_argument("--things", type=int, default=80, help="of which thing classes (COCO: 80)")
+    parser.add_argument("--policies", nargs="+", choices=MERGE_POLICIES, default=list(MERGE_POLICIES))
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per setting")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per setting")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                        help="skip timing the default model's predict() for the head's share")
+
+
+def make_scene(width: int, height: int, num_classes: int, num_things: int, detections: int, generator, device):
+    """Random inputs for fuse(): smooth logits [C, H, W], boxes/scores/labels [N], offsets [2, H, W]."""
+    import torch
+    import torch.nn.functional as F
+
+    coarse = torch.randn(1, num_classes, max(1, height // 16), max(1, width // 16), generator=generator) * 3
+    logits = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0].contiguous()
+    short = min(width, height)
+    side = torch.exp(torch.empty(detections).uniform_(0, 1, generator=generator) * 2.8) * short * 0.03  # 3%..50%
+    aspect = torch.exp(torch.empty(detections).uniform_(-0.7, 0.7, generator=generator))
+    wh = torch.stack([side * aspect.sqrt(), side / aspect.sqrt()], dim=1)
+    center = torch.rand(detections, 2, generator=generator) * torch.tensor([width, height])
+    boxes = torch.cat([center - wh / 2, center + wh / 2], dim=1)
+    labels = torch.randint(0, max(1, min(num_things, 6)), (detections,), generator=generator)  # many same-class overlaps
+    scores = torch.rand(detections, generator=generator) * 0.7 + 0.3
+    offsets = torch.randn(2, height, width, generator=generator) * 8
+    thing_mask = torch.arange(num_classes) < num_things
+    return (logits.to(device), boxes, scores, labels, offsets.to(device), thing_mask)
+
+
+def _time(fn, repeats: int, warmup: int, device) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU milliseconds of each timed call (CPU time shows the cost on a busy machine:
+    with one thread it stays near the wall time of an idle one)."""
+    import torch
+
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        sync()
+        wall.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    return wall, cpu
+
+
+def _summary(times: tuple[list[float], list[float]]) -> dict:
+    import numpy as np
+
+    wall, cpu = np.asarray(times[0]), np.asarray(times[1])
+    return {"median_ms": float(np.median(wall)), "mean_ms": float(wall.mean()), "p90_ms": float(np.percentile(wall, 90)),
+            "min_ms": float(wall.min()), "cpu_median_ms": float(np.median(cpu)), "repeats": len(wall)}
+
+
+def linearity(rows: list[dict], key: str = "median_ms") -> dict:
+    """How median time scales: a least-squares line in detections per (size, policy) and the time ratio over
+    the pixel ratio between the largest and smallest size per (detections, policy) (1.0 = linear)."""
+    import numpy as np
+
+    out = {"per_detection": [], "per_pixel": []}
+    sizes = sorted({(r["width"], r["height"]) for r in rows}, key=lambda s: s[0] * s[1])
+    policies = sorted({r["policy"] for r in rows})
+    for (width, height) in sizes:
+        for policy in policies:
+            sel = sorted((r for r in rows if (r["width"], r["height"], r["policy"]) == (width, height, policy)),
+                         key=lambda r: r["detections"])
+            if len(sel) < 2:
+                continue
+            n = np.array([r["detections"] for r in sel], dtype=float)
+            t = np.array([r[key] for r in sel])
+            slope, intercept = np.polyfit(n, t, 1)
+            fit = slope * n + intercept
+            ss = float(((t - t.mean()) ** 2).sum())
+            r2 = 1.0 - float(((t - fit) ** 2).sum()) / ss if ss > 0 else 1.0
+            out["per_detection"].append({"size": f"{width}x{height}", "policy": policy, "ms_per_detection": float(slope),
+                                         "ms_at_zero_detections": float(intercept), "r2": r2})
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        pixel_ratio = (large[0] * large[1]) / (small[0] * small[1])
+        for r_large in (r for r in rows if (r["width"], r["height"]) == large):
+            r_small = next((r for r in rows if (r["width"], r["height"]) == small
+                            and (r["detections"], r["policy"]) == (r_large["detections"], r_large["policy"])), None)
+            if r_small:
+                ratio = r_large[key] / r_small[key]
+                out["per_pixel"].append({"detections": r_large["detections"], "policy": r_large["policy"],
+                                         "sizes": [f"{small[0]}x{small[1]}", f"{large[0]}x{large[1]}"],
+                                         "time_ratio": ratio, "pixel_ratio": pixel_ratio,
+                                         "scaling": ratio / pixel_ratio})
+    return out
+
+
+def pipeline_share(rows: list[dict], args, device) -> dict:
+    """Time the shipped default model's predict() on a 640x480 image and fuse() at the same size and class
+    count, to check the head stays under 10% of the pipeline. Skipped (with the reason) without the model."""
+    try:
+        import numpy as np
+        import torch
+
+        from panoptic_ros.config import InferenceConfig
+        from panoptic_ros.modeling import default_model_path
+        from panoptic_ros.modeling.checkpoint import load_checkpoint
+        from panoptic_ros.panoptic import fuse
+    except ImportError as exc:
+        return {"skipped": f"modeling not available ({exc})"}
+    path = Path(default_model_path())
+    if not path.exists():
+        return {"skipped": f"no default model at {path}"}
+    model = load_checkpoint(path, device=str(device)).eval()
+    inference = InferenceConfig(device=str(device))
+    image = np.random.default_rng(args.seed).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        pipeline = _summary(_time(lambda: model.predict([image], inference=inference), max(3, args.repeats // 3),
+                                  1, device))
+    categories = model.categories
+    num_classes, num_things = len(categories), int(categories.thing_mask.sum())
+    generator = torch.Generator().manual_seed(args.seed)
+    head = {}
+    for n in (10, inference.max_detections):
+        logits, boxes, scores, labels, offsets, thing_mask = make_scene(640, 480, num_classes, max(num_things, 1), n,
+                                                                        generator, device)
+        kwargs = dict(thing_mask=thing_mask, policy=inference.merge_policy, center_offsets=offsets,
+                      stuff_area_threshold=inference.stuff_area_threshold)
+        head[n] = _summary(_time(lambda: fuse(logits, boxes, scores, labels, **kwargs), args.repeats, args.warmup,
+                                 device))["median_ms"]
+    return {"model": str(path), "image": "640x480", "classes": num_classes, "policy": inference.merge_policy,
+            "pipeline_median_ms": pipeline["median_ms"],
+            "head_median_ms": {str(k): v for k, v in head.items()},
+            "head_share": {str(k): v / pipeline["median_ms"] for k, v in head.items()},
+            "under_10_percent": all(v / pipeline["median_ms"] < 0.10 for v in head.values())}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({(r["width"], r["height"]) for r in rows}, key=lambda s: s[0] * s[1])
+    policies = sorted({r["policy"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for (width, height) in sizes:
+        for policy in policies:
+            sel = sorted((r for r in rows if (r["width"], r["height"], r["policy"]) == (width, height, policy)),
+                         key=lambda r: r["detections"])
+            n = [r["detections"] for r in sel]
+            label = f"{width}x{height} {policy}"
+            axes[0].plot(n, [r["median_ms"] for r in sel], marker="o", label=label)
+            axes[1].plot(n, [r["ms_per_megapixel"] for r in sel], marker="o", label=label)
+    axes[0].set(xlabel="detections", ylabel="median ms", title="fuse() time")
+    axes[1].set(xlabel="detections", ylabel="ms per megapixel", title="time per megapixel (flat = linear in pixels)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(args) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from panoptic_ros.panoptic import fuse
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not 0 <= args.things <= args.classes or args.classes < 1:
+        raise ValueError(f"--things must be within 0..--classes and --classes >= 1 (got {args.things}, {args.classes})")
+    if args.repeats < 1 or args.warmup < 0 or min(args.detections) < 0:
+        raise ValueError("--repeats must be >= 1, --warmup and --detections >= 0")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(args.seed)
+    rows = []
+    settings = [(size, n) for size in args.sizes for n in args.detections]
+    progress = tqdm(total=len(settings) * len(args.policies), desc="bench head", unit="setting")
+    for (width, height), n in settings:
+        logits, boxes, scores, labels, offsets, thing_mask = make_scene(width, height, args.classes, args.things, n,
+                                                                        generator, device)
+        for policy in args.policies:
+            def call():
+                return fuse(logits, boxes, scores, labels, thing_mask=thing_mask, policy=policy,
+                            center_offsets=offsets, stuff_area_threshold=4096)
+
+            stats = _summary(_time(call, args.repeats, args.warmup, device))
+            megapixels = width * height / 1e6
+            rows.append({"width": width, "height": height, "megapixels": megapixels, "classes": args.classes,
+                         "detections": n, "policy": policy, **stats,
+                         "ms_per_megapixel": stats["median_ms"] / megapixels,
+                         "ms_per_detection": stats["median_ms"] / n if n else None,
+                         "segments": len(call().segments)})
+            progress.update()
+        del logits, offsets
+    progress.close()
+
+    result = {"benchmark": "head", "device": str(device), "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "dtype": "float32", "rows": rows, "linearity": linearity(rows),
+              "linearity_cpu": linearity(rows, "cpu_median_ms")}
+    if args.pipeline:
+        try:
+            result["pipeline"] = pipeline_share(rows, args, device)
+        except Exception as exc:  # a broken or mismatched model must not lose the head numbers
+            log.warning("pipeline timing failed: %s", exc)
+            result["pipeline"] = {"skipped": f"failed: {exc}"}
+    json_path, png_path = out_dir / "head.json", out_dir / "head.png"
+    plot(rows, png_path)
+    result.update(json=str(json_path), plot=str(png_path))
+    json_path.write_text(json.dumps(result, indent=2))
+    print(format_table(result))
+    return result
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'size':>10} {'dets':>5} {'policy':>19} {'median':>8} {'p90':>8} {'cpu':>8} {'ms/MP':>7}"]
+    for r in result["rows"]:
+        lines.append(f"{r['width']}x{r['height']:<5} {r['detections']:>5} {r['policy']:>19} "
+                     f"{r['median_ms']:8.1f} {r['p90_ms']:8.1f} {r['cpu_median_ms']:8.1f} {r['ms_per_megapixel']:7.1f}")
+    for r in result["linearity"]["per_pixel"]:
+        lines.append(f"pixels x{r['pixel_ratio']:.1f} -> time x{r['time_ratio']:.2f} "
+                     f"({r['detections']} dets, {r['policy']})")
+    pipe = result.get("pipeline", {})
+    if "head_share" in pipe:
+        lines.append(f"pipeline {pipe['pipeline_median_ms']:.0f} ms; head share {pipe['head_share']}")
+    elif pipe:
+        lines.append(f"pipeline: {pipe.get('skipped')}")
+    return "\n".join(lines)

@@ -1,0 +1,314 @@
+"""panoptic_node: camera images in, panoptic segmentation out.
+
+Subscribes  image (sensor_msgs/Image) or, with image_transport=compressed, <image>/compressed
+            (sensor_msgs/CompressedImage), reliability per qos_reliability (auto follows the publishers).
+Publishes   ~/panoptic  sensor_msgs/Image 32SC1, segment id per pixel (0 = unknown) = PanopticInstance.id
+            ~/semantic  sensor_msgs/Image mono8 (16UC1 over 254 classes), class index, 255 / 65535 = unknown
+            ~/instances panoptic_ros/PanopticInstanceArray
+            ~/overlay   sensor_msgs/Image bgr8, only when subscribed or publish_overlay is true
+            /diagnostics diagnostic_msgs/DiagnosticArray
+            all image outputs carry the input's header (stamp and frame_id).
+
+The node only wires things together: parameters (params.py), QoS (qos.py), newest-frame worker thread
+(inference_worker.py), message conversion (conversions.py), statistics (diagnostics.py). Inference runs on
+the worker thread, so the executor keeps taking frames (and parameter changes) while the model is busy.
+
+Test hook: PANOPTIC_NODE_MODEL_FACTORY="module:function" replaces the checkpoint loader with
+function(path, device) -> object with predict(images, inference=) and categories (used by the tests to get
+a known overlap scene; never set in production).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rcl_interfaces.msg import SetParametersResult
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CompressedImage, Image
+
+try:  # Jazzy and later
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
+
+from panoptic_ros.config import ConfigError, PanopticConfig
+from panoptic_ros.msg import PanopticInstanceArray
+
+from . import conversions, diagnostics, params, qos, transport
+from .inference_worker import LatestFrameWorker
+
+NODE_NAME = "panoptic_node"
+MODEL_FACTORY_ENV = "PANOPTIC_NODE_MODEL_FACTORY"
+GRAPH_CHECK_PERIOD = 1.0      # s between checks of the input topic's publishers (auto QoS, watchdog)
+NO_FRAME_WARN_AFTER = 5.0     # s of silence with publishers present before the watchdog warns
+WARN_THROTTLE = 5.0           # s between repeated warnings of one kind
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded; the message names the file and the reason."""
+
+
+def load_model(path: str, device: str):
+    """Load a checkpoint ("" = the shipped default model) on a device; ModelLoadError with one clear line."""
+    factory = os.environ.get(MODEL_FACTORY_ENV)
+    if factory:
+        module, _, func = factory.partition(":")
+        return getattr(importlib.import_module(module), func)(path, device)
+    from panoptic_ros.modeling import default_model_path, load_checkpoint
+
+    file = Path(path).expanduser() if path else default_model_path()
+    if not file.is_file():
+        hint = (" (the shipped default model is not installed: train it with `make model` or set the model "
+                "parameter to a .safetensors checkpoint)" if not path else "")
+        raise ModelLoadError(f"model file not found: {file}{hint}")
+    try:
+        return load_checkpoint(file, device=device)
+    except Exception as exc:  # noqa: BLE001 - CheckpointError, ValueError (device), OSError, RuntimeError ...
+        raise ModelLoadError(f"cannot load model {file}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one frame is processed with; replaced as a whole when parameters change (thread-safe swap)."""
+    model: Any
+    cfg: PanopticConfig          # inference + node sections hold the current parameter values
+
+
+class PanopticNode(Node):
+    """See the module docstring. Raises ModelLoadError / params.ParameterError from the constructor."""
+
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self._values = params.declare_parameters(self)
+        model = load_model(self._values["model"], self._values["device"])
+        self._settings = Settings(model, self._config_for(model, self._values))
+        self._settings_lock = threading.Lock()
+        self.stats = diagnostics.FrameStats()
+        self._watchdog = qos.FrameWatchdog(NO_FRAME_WARN_AFTER)
+
+        pub_events = PublisherEventCallbacks(incompatible_qos=self._on_output_incompatible_qos)
+        self._pub_panoptic = self.create_publisher(Image, "~/panoptic", OUTPUT_QOS, event_callbacks=pub_events)
+        self._pub_semantic = self.create_publisher(Image, "~/semantic", OUTPUT_QOS, event_callbacks=pub_events)
+        self._pub_instances = self.create_publisher(PanopticInstanceArray, "~/instances", OUTPUT_QOS,
+                                                    event_callbacks=pub_events)
+        self._pub_overlay = self.create_publisher(Image, "~/overlay", OUTPUT_QOS, event_callbacks=pub_events)
+        self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        node_cfg = self._settings.cfg.node
+        self._transport = node_cfg.image_transport
+        self._msg_type = CompressedImage if self._transport == "compressed" else Image
+        self._topic = self._input_topic()
+        self._subscription = None
+        self._reliability = None
+        self._worker = LatestFrameWorker(self._process, on_error=self._on_worker_error).start()
+        self._subscribe(qos.choose_reliability(node_cfg.qos_reliability, self._publisher_reliabilities()))
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._graph_timer = self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph)
+        self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics)
+        device = getattr(model, "device", self._values["device"])
+        if self._values["half"] and str(device).startswith("cpu"):
+            self.get_logger().warn("half=true has no effect on the CPU (fp16 inference runs on CUDA only)")
+        self.get_logger().info(
+            f"ready: model {self._values['model'] or '(default)'} on {device}, input_size "
+            f"{self._values['input_size']}, listening on {self._topic} ({self._transport}, "
+            f"{qos.reliability_name(self._reliability)}), outputs under {self.get_fully_qualified_name()}/")
+
+    # ---------------------------------------------------------------------------------- settings
+    @staticmethod
+    def _config_for(model, values: dict) -> PanopticConfig:
+        """The model's own config (its trained inference settings: NMS, max size ...) with the parameters set."""
+        base = getattr(model, "cfg", None)
+        return params.apply_values(base if isinstance(base, PanopticConfig) else PanopticConfig(), values)
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Validate against the schema; reload the model for model/device; swap the settings atomically."""
+        try:
+            changes = params.check_parameters(parameters)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if not changes:
+            return SetParametersResult(successful=True)
+        with self._settings_lock:
+            values = {**self._values, **changes}
+            model = self._settings.model
+            if any(values[k] != self._values[k] for k in params.RELOAD_PARAMETERS):
+                try:
+                    model = load_model(values["model"], values["device"])
+                except Exception as exc:  # noqa: BLE001 - ModelLoadError or a factory's error
+                    self.get_logger().warn(f"parameter change refused, keeping the current model: {exc}")
+                    return SetParametersResult(successful=False, reason=f"kept the current model: {exc}")
+                self.get_logger().info(f"loaded model {values['model'] or '(default)'} on {values['device']}")
+            self._values = values
+            self._settings = Settings(model, self._config_for(model, values))
+        self.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------------------------- input
+    def _input_topic(self) -> str:
+        """Fully qualified, remapped name of `image` (+ /compressed, as image_transport names it)."""
+        try:
+            base = self.resolve_topic_name("image")
+        except AttributeError:  # rclpy without Node.resolve_topic_name: ask a throwaway subscription
+            probe = self.create_subscription(Image, "image", lambda _m: None, 1)
+            base = probe.topic_name
+            self.destroy_subscription(probe)
+        return base.rstrip("/") + "/compressed" if self._transport == "compressed" else base
+
+    def _publisher_infos(self) -> list:
+        try:
+            return list(self.get_publishers_info_by_topic(self._topic))
+        except Exception:  # noqa: BLE001 - graph queries fail during shutdown
+            return []
+
+    def _publisher_reliabilities(self) -> list:
+        return [i.qos_profile.reliability for i in self._publisher_infos()]
+
+    def _subscribe(self, reliability: ReliabilityPolicy) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        depth = self._settings.cfg.node.qos_depth
+        self._qos = qos.subscription_qos(reliability, depth)
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        self._subscription = self.create_subscription(self._msg_type, self._topic, self._on_image, self._qos,
+                                                      event_callbacks=events)
+        self._reliability = reliability
+
+    def _check_graph(self) -> None:
+        """Every second: follow the publishers' reliability (auto) and warn about publishers without frames."""
+        infos = self._publisher_infos()
+        setting = self._settings.cfg.node.qos_reliability
+        if setting == "auto":
+            wanted = qos.choose_reliability("auto", [i.qos_profile.reliability for i in infos])
+            if wanted != self._reliability:
+                self.get_logger().info(
+                    f"qos_reliability=auto: publishers on {self._topic} are {qos.describe_publishers(infos)}; "
+                    f"subscribing {qos.reliability_name(wanted)} (was {qos.reliability_name(self._reliability)})")
+                self._subscribe(wanted)
+        if self._watchdog.check(time.monotonic(), len(infos)):
+            self.get_logger().warn(qos.no_frames_message(self._topic, NO_FRAME_WARN_AFTER, self._qos, infos, setting))
+
+    def _on_incompatible_qos(self, event) -> None:
+        setting = self._settings.cfg.node.qos_reliability
+        infos = self._publisher_infos()
+        message = qos.incompatible_qos_message(self._topic, self._qos, infos, event.last_policy_kind, setting)
+        if setting == "auto":
+            self.get_logger().info(message + " (auto: re-subscribing to match)")
+            self._check_graph()
+        else:
+            self.get_logger().warn(message)
+
+    def _on_output_incompatible_qos(self, event) -> None:
+        self.get_logger().warn(
+            f"a subscriber of one of this node's outputs requests QoS the outputs do not offer (policy "
+            f"{event.last_policy_kind}); outputs are {qos.describe_qos(OUTPUT_QOS)}: subscribe reliable or "
+            "best effort, volatile", throttle_duration_sec=WARN_THROTTLE)
+
+    def _on_image(self, msg) -> None:
+        """Executor thread: count and hand over; never blocks on the model."""
+        now = time.monotonic()
+        self._watchdog.frame(now)
+        self.stats.count("received")
+        if self._worker.submit((msg, now)):
+            self.stats.count("dropped")
+
+    # ---------------------------------------------------------------------------------- worker
+    def _process(self, item) -> None:
+        """Worker thread: decode, infer, publish every output with the input's header."""
+        msg, received = item
+        settings = self._settings
+        try:
+            rgb = (conversions.compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage)
+                   else conversions.image_msg_to_rgb(msg))
+        except conversions.ImageConversionError as exc:
+            self.stats.count("rejected")
+            self.get_logger().warn(f"rejected a frame from {self._topic}: {exc}", throttle_duration_sec=WARN_THROTTLE)
+            return
+        start = time.monotonic()
+        result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
+        model_time = time.monotonic() - start
+        self._publish_outputs(msg.header, rgb, result, settings)
+        done = time.monotonic()
+        self.stats.frame_done(done, done - received, model_time)
+
+    def _publish_outputs(self, header, rgb, result, settings: Settings) -> None:
+        panoptic = result.panoptic.detach().cpu().numpy().astype("int32", copy=False)
+        segments = result.segments
+        categories = settings.model.categories
+        self._pub_panoptic.publish(conversions.panoptic_label_msg(panoptic, header))
+        semantic = conversions.semantic_from_panoptic(panoptic, segments, len(categories))
+        self._pub_semantic.publish(conversions.semantic_msg(semantic, header))
+        self._pub_instances.publish(conversions.instances_msg(panoptic, segments, categories, header))
+        if settings.cfg.node.publish_overlay or self._pub_overlay.get_subscription_count() > 0:
+            from panoptic_ros.visualization import render_overlay
+
+            overlay = render_overlay(rgb, panoptic, segments, categories, alpha=settings.cfg.node.overlay_alpha)
+            self._pub_overlay.publish(conversions.rgb_to_bgr8_msg(overlay, header))
+
+    def _on_worker_error(self, exc: BaseException, item) -> None:
+        self.stats.count("errors")
+        self.get_logger().error(f"inference failed on a frame from {self._topic}: {type(exc).__name__}: {exc}",
+                                throttle_duration_sec=WARN_THROTTLE)
+
+    # ---------------------------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot(time.monotonic())
+        model = self._settings.model
+        extra = {"pending frames (max)": self._worker.max_pending, "input topic": self._topic,
+                 "subscription": qos.describe_qos(self._qos), "merge policy": self._settings.cfg.inference.merge_policy}
+        status = diagnostics.diagnostic_status(
+            snap, name=f"{self.get_name()}: panoptic segmentation ({self._topic})",
+            hardware_id=str(getattr(model, "device", self._values["device"])),
+            publisher_count=len(self._publisher_infos()), extra=extra)
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diagnostics.publish(array)
+
+    # ---------------------------------------------------------------------------------- shutdown
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop taking frames and let the running one finish."""
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._worker.stop(timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of lib/panoptic_ros/panoptic_node. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
+    argv = sys.argv if argv is None else argv
+    transport.use_large_message_profile()
+    rclpy.init(args=argv)
+    node = None
+    try:
+        try:
+            node = PanopticNode()
+        except (ModelLoadError, params.ParameterError) as exc:
+            print(f"[{NODE_NAME}] error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""PQ evaluator: hand-computed cases, input validation, and equality with the COCO reference (pq_compute)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from panoptic_ros.data import make_synthetic_dataset, read_panoptic_png, write_panoptic_png
+from panoptic_ros.data.categories import Category, CategoryMap
+from panoptic_ros.evaluation.pq import PQEvaluator, PQInputError, pq_compute
+
+_spec = importlib.util.spec_from_file_location("reference_panopticapi",
+                                               Path(__file__).with_name("reference_panopticapi.py"))
+reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference)
+
+THING, STUFF, THING2 = 1, 2, 3
+CATS = CategoryMap([Category(THING, "thing", True), Category(STUFF, "stuff", False), Category(THING2, "other", True)])
+
+
+def row(*spans):
+    """A 1 x W id map from (start, stop, id) spans (unlisted pixels are void)."""
+    width = max(stop for _, stop, _ in spans)
+    m = np.zeros((1, width), np.int32)
+    for start, stop, sid in spans:
+        m[0, start:stop] = sid
+    return m
+
+
+def seg(sid, cat, crowd=0, area=None, m=None):
+    s = {"id": sid, "category_id": cat, "iscrowd": crowd}
+    if m is not None:
+        s["area"] = int((m == sid).sum())
+    elif area is not None:
+        s["area"] = area
+    return s
+
+
+def evaluate(gt, gt_segs, pred, pred_segs, cats=CATS):
+    ev = PQEvaluator(cats)
+    ev.add(gt, gt_segs, pred, pred_segs, image_id=1)
+    return ev.summarize()
+
+
+# ------------------------------------------------------------------------------------------- hand-computed
+GT_BASIC = row((0, 100, 1), (100, 200, 2))
+GT_BASIC_SEGS = [seg(1, THING, m=GT_BASIC), seg(2, STUFF, m=GT_BASIC)]
+
+
+def test_tp_at_iou_just_above_half():
+    pred = row((0, 51, 11), (51, 200, 12))
+    r = evaluate(GT_BASIC, GT_BASIC_SEGS, pred, [seg(11, THING), seg(12, STUFF)])
+    assert r["Things"] == pytest.approx({"pq": 0.51, "sq": 0.51, "rq": 1.0, "n": 1})
+    assert r["Stuff"]["pq"] == pytest.approx(100 / 149)
+    assert r["All"]["pq"] == pytest.approx((0.51 + 100 / 149) / 2)
+    assert r["per_class"][str(THING)]["tp"] == 1 and r["per_class"][str(THING)]["fp"] == 0
+
+
+@pytest.mark.parametrize("stop", [50, 49])  # IoU exactly 0.5 and just below: no match
+def test_no_match_at_iou_half_or_below(stop):
+    pred = row((0, stop, 11), (stop, 200, 12))
+    r = evaluate(GT_BASIC, GT_BASIC_SEGS, pred, [seg(11, THING), seg(12, STUFF)])
+    pc = r["per_class"][str(THING)]
+    assert (pc["tp"], pc["fp"], pc["fn"]) == (0, 1, 1)
+    assert r["Things"]["pq"] == 0.0 and r["Things"]["rq"] == 0.0
+    assert r["Stuff"]["pq"] == pytest.approx(100 / (200 - stop))
+
+
+def test_void_pixels_leave_the_union_and_void_predictions_are_not_false_positives():
+    gt = row((0, 100, 1), (100, 150, 2), (150, 220, 0))
+    pred = np.zeros((1, 220), np.int32)
+    pred[0, 20:100] = 11
+    pred[0, 150:190] = 11       # thing prediction spilling into void: 120 px, 40 on void
+    pred[0, :20] = 12
+    pred[0, 100:150] = 12
+    pred[0, 190:200] = 12       # stuff: 80 px, 10 on void
+    pred[0, 200:220] = 13       # entirely on void: ignored
+    r = evaluate(gt, [seg(1, THING, m=gt), seg(2, STUFF, m=gt)], pred,
+                 [seg(11, THING), seg(12, STUFF), seg(13, THING)])
+    assert r["Things"]["pq"] == pytest.approx(80 / (120 + 100 - 80 - 40))
+    assert r["Stuff"]["pq"] == pytest.approx(50 / (80 + 50 - 50 - 10))
+    assert r["per_class"][str(THING)]["fp"] == 0
+
+
+def test_crowd_regions_never_match_and_shield_same_category_predictions():
+    gt = row((0, 100, 1), (100, 200, 2))
+    gt_segs = [seg(1, THING, crowd=1, m=gt), seg(2, STUFF, m=gt)]
+    pred = np.zeros((1, 200), np.int32)
+    pred[0, 0:60] = 11          # inside the crowd: ignored
+    pred[0, 60:70] = 14         # other thing class inside the crowd: a false positive
+    pred[0, 70:100] = 12
+    pred[0, 130:200] = 12       # stuff: 100 px, 70 on gt stuff
+    pred[0, 100:130] = 13       # thing, outside the crowd: false positive
+    r = evaluate(gt, gt_segs, pred, [seg(11, THING), seg(12, STUFF), seg(13, THING), seg(14, THING2)])
+    assert r["per_class"][str(THING)] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "tp": 0, "fp": 1, "fn": 0}
+    assert r["per_class"][str(THING2)]["fp"] == 1
+    assert r["Stuff"]["pq"] == pytest.approx(70 / 130)
+    assert r["Things"]["n"] == 2
+
+
+def test_groups_without_categories_report_zero_with_n_zero():
+    cats = CategoryMap([Category(STUFF, "stuff", False)])
+    gt = row((0, 10, 2))
+    r = evaluate(gt, [seg(2, STUFF, m=gt)], gt, [seg(2, STUFF)], cats=cats)
+    assert r["Things"] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}
+    assert r["Stuff"] == {"pq": 1.0, "sq": 1.0, "rq": 1.0, "n": 1}
+
+
+def test_categories_present_only_in_gt_or_only_in_prediction():
+    gt = row((0, 10, 1), (10, 20, 2))
+    pred = row((0, 10, 7), (10, 20, 2))
+    r = evaluate(gt, [seg(1, THING, m=gt), seg(2, STUFF, m=gt)], pred, [seg(7, THING2), seg(2, STUFF)])
+    assert r["per_class"][str(THING)]["fn"] == 1 and r["per_class"][str(THING2)]["fp"] == 1
+    assert r["Things"]["n"] == 2 and r["Things"]["pq"] == 0.0
+
+
+@pytest.mark.parametrize("case, match", [
+    ("size", "is 10x1 but prediction"),
+    ("png_not_json", "in the predicted PNG"),
+    ("json_not_png", "not in the PNG"),
+    ("unknown_category", "unknown category_id 99"),
+    ("gt_png_not_json", "ground-truth PNG"),
+    ("duplicate", "listed twice"),
+])
+def test_invalid_input_is_rejected(case, match):
+    gt = row((0, 5, 1), (5, 10, 2))
+    gt_segs = [seg(1, THING, m=gt), seg(2, STUFF, m=gt)]
+    pred, pred_segs = gt.copy(), [seg(1, THING), seg(2, STUFF)]
+    if case == "size":
+        pred = np.concatenate([pred, pred], 1)
+    elif case == "png_not_json":
+        pred_segs = pred_segs[:1]
+    elif case == "json_not_png":
+        pred_segs.append(seg(3, THING))
+    elif case == "unknown_category":
+        pred_segs[0]["category_id"] = 99
+    elif case == "gt_png_not_json":
+        gt_segs = gt_segs[:1]
+    elif case == "duplicate":
+        pred_segs.append(seg(1, THING))
+    with pytest.raises(PQInputError, match=match):
+        evaluate(gt, gt_segs, pred, pred_segs)
+
+
+# ------------------------------------------------------------------------------------------- files
+def write_set(folder: Path, name: str, items, categories=CATS, with_images=True):
+    """items: [(image_id, id_map, segments)] -> folder/name.json + folder/name/*.png."""
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    anns, images = [], []
+    for image_id, m, segs in items:
+        write_panoptic_png(folder / name / f"{image_id}.png", m)
+        anns.append({"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": segs})
+        images.append({"id": image_id, "file_name": f"{image_id}.jpg", "height": m.shape[0], "width": m.shape[1]})
+    data = {"annotations": anns, "categories": categories.to_coco()}
+    if with_images:
+        data["images"] = images
+    (folder / f"{name}.json").write_text(json.dumps(data))
+    return folder / f"{name}.json", folder / name
+
+
+def assert_same_as_reference(ours, ref):
+    for group in ("All", "Things", "Stuff"):
+        if isinstance(ref[group], ZeroDivisionError):
+            assert ours[group] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}, group
+            continue
+        assert ours[group]["n"] == ref[group]["n"], group
+        for k in ("pq", "sq", "rq"):
+            assert abs(ours[group][k] - ref[group][k]) <= 1e-9, (group, k, ours[group][k], ref[group][k])
+    stat = ref["_stat"]
+    for cat, mine in ours["per_class"].items():
+        theirs = stat.pq_per_cat[int(cat)]
+        assert (mine["tp"], mine["fp"], mine["fn"]) == (theirs.tp, theirs.fp, theirs.fn), cat
+        if "per_class" in ref:
+            for k in ("pq", "sq", "rq"):
+                assert abs(mine[k] - ref["per_class"][int(cat)][k]) <= 1e-9, (cat, k)
+
+
+def run_both(tmp_path, gt_items, pred_items, categories=CATS):
+    gt_json, gt_dir = write_set(tmp_path, "gt", gt_items, categories)
+    pred_json, pred_dir = write_set(tmp_path, "pred", pred_items, categories, with_images=False)
+    ours = pq_compute(gt_json, pred_json, gt_dir, pred_dir, progress=False)
+    ref = reference.pq_compute(str(gt_json), str(pred_json), str(gt_dir), str(pred_dir))
+    return ours, ref
+
+
+def test_file_interface_matches_reference_on_hand_cases(tmp_path):
+    gt = row((0, 100, 1), (100, 200, 2))
+    items_gt = [(1, gt, [seg(1, THING, m=gt), seg(2, STUFF, m=gt)]), (2, gt, [seg(1, THING, crowd=1, m=gt),
+                                                                              seg(2, STUFF, m=gt)])]
+    p1 = row((0, 51, 11), (51, 200, 12))
+    p2 = row((0, 60, 5), (60, 130, 6), (130, 200, 7))
+    items_pred = [(1, p1, [seg(11, THING), seg(12, STUFF)]), (2, p2, [seg(5, THING), seg(6, THING), seg(7, STUFF)])]
+    ours, ref = run_both(tmp_path, items_gt, items_pred)
+    assert_same_as_reference(ours, ref)
+    assert ours["Things"]["n"] == 1
+
+
+def test_file_interface_matches_reference_on_a_synthetic_dataset(tmp_path):
+    root = make_synthetic_dataset(tmp_path / "ds", 3, seed=5, width=160, height=120, overlap="heavy")
+    gt = json.loads((root / "panoptic.json").read_text())
+    cats = CategoryMap.from_coco(gt["categories"])
+    gt_items, pred_items = [], []
+    for k, ann in enumerate(gt["annotations"]):
+        m = read_panoptic_png(root / "panoptic" / ann["file_name"])
+        gt_items.append((ann["image_id"], m, ann["segments_info"]))
+        shifted = np.roll(m, 2 + k, axis=1)  # a shifted prediction: IoUs spread around 0.5
+        shifted[:, : 2 + k] = 0
+        ids = [int(i) for i in np.unique(shifted) if i != 0]
+        pred_items.append((ann["image_id"], shifted, [{"id": i, "category_id": i // 1000} for i in ids]))
+    ours, ref = run_both(tmp_path, gt_items, pred_items, cats)
+    assert_same_as_reference(ours, ref)
+    assert 0.0 < ours["All"]["pq"] < 1.0
+
+
+@st.composite
+def random_case(draw):
+    """1-3 images of random blocky id maps with void, crowd, merges, splits and category swaps."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n_cats = draw(st.integers(1, 5))
+    things = draw(st.lists(st.booleans(), min_size=n_cats, max_size=n_cats))
+    p_void = draw(st.sampled_from([0.0, 0.1, 0.4]))
+    p_crowd = draw(st.sampled_from([0.0, 0.2, 0.5]))
+    p_swap = draw(st.sampled_from([0.0, 0.2, 0.6]))
+    n_images = draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    return seed, things, p_void, p_crowd, p_swap, n_images, h, w
+
+
+def _blocky(rng, h, w, n, ids, p_void):
+    m = np.full((h, w), ids[0], np.int64)
+    for _ in range(n):
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        y1, x1 = y0 + rng.integers(1, h + 1), x0 + rng.integers(1, w + 1)
+        m[y0:y1, x0:x1] = 0 if rng.random() < p_void else ids[rng.integers(len(ids))]
+    return m
+
+
+def _unique_ids(rng, n):
+    """n distinct segment ids spread over all three PNG channels."""
+    ids = []
+    while len(ids) < n:
+        i = int(rng.integers(1, 256**3 - 1))
+        if i not in ids:
+            ids.append(i)
+    return ids
+
+
+def make_random_case(seed, things, p_void, p_crowd, p_swap, n_images, h, w):
+    rng = np.random.default_rng(seed)
+    cat_ids = [int(c) for c in rng.choice(np.arange(1, 60), len(things), replace=False)]
+    cats = CategoryMap([Category(c, f"c{c}", t) for c, t in zip(cat_ids, things)])
+    used_cats = cat_ids[: max(1, int(rng.integers(1, len(cat_ids) + 1)))]  # some categories only in predictions
+    gt_items, pred_items = [], []
+    for image_id in range(1, n_images + 1):
+        gt_ids = _unique_ids(rng, int(rng.integers(1, 7)))
+        gt = _blocky(rng, h, w, int(rng.integers(0, 8)), gt_ids, p_void)
+        segs = [{"id": i, "category_id": int(rng.choice(used_cats)), "iscrowd": int(rng.random() < p_crowd),
+                 "area": int((gt == i).sum())} for i in gt_ids if (gt == i).any()]
+        if rng.random() < 0.2:  # listed but absent from the PNG: the reference counts a false negative
+            segs.append({"id": 256**3 - 1, "category_id": int(rng.choice(used_cats)), "iscrowd": 0, "area": 0})
+        gt_items.append((image_id, gt, segs))
+        # prediction: relabel gt segments (merging some), then paint random blocks over it
+        pred_ids = _unique_ids(rng, 8)
+        remap = {0: 0, **{i: pred_ids[rng.integers(len(pred_ids))] for i in gt_ids}}
+        pred = np.vectorize(remap.get, otypes=[np.int64])(gt) if gt.size else gt
+        pred = np.where(rng.random((h, w)) < 0.05, 0, pred)
+        for _ in range(int(rng.integers(0, 4))):
+            y0, x0 = rng.integers(0, h), rng.integers(0, w)
+            pred[y0:y0 + rng.integers(1, h + 1), x0:x0 + rng.integers(1, w + 1)] = \
+                0 if rng.random() < p_void else pred_ids[rng.integers(len(pred_ids))]
+        gt_cat = {s["id"]: s["category_id"] for s in segs}
+        source = {remap[i]: i for i in gt_ids}
+        psegs = []
+        for pid in [int(i) for i in np.unique(pred) if i != 0]:
+            cat = gt_cat.get(source.get(pid), None)
+            if cat is None or rng.random() < p_swap:
+                cat = int(rng.choice(cat_ids))
+            psegs.append({"id": pid, "category_id": cat})
+        pred_items.append((image_id, pred, psegs))
+    return gt_items, pred_items, cats
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=random_case())
+def test_matches_reference_on_random_datasets(tmp_path_factory, case):
+    gt_items, pred_items, cats = make_random_case(*case)
+    ours, ref = run_both(tmp_path_factory.mktemp("pq"), gt_items, pred_items, cats)
+    assert_same_as_reference(ours, ref)
+    # the in-memory evaluator gives the same numbers as the file interface
+    ev = PQEvaluator(cats)
+    for (image_id, gt, gsegs), (_, pred, psegs) in zip(gt_items, pred_items):
+        ev.add(gt, gsegs, pred, psegs, image_id=image_id)
+    assert ev.summarize() == ours
+
+
+# ------------------------------------------------------------------------------------------- file errors
+@pytest.fixture
+def valid_files(tmp_path):
+    gt = row((0, 5, 1), (5, 10, 2))
+    items = [(1, gt, [seg(1, THING, m=gt), seg(2, STUFF, m=gt)]), (2, gt, [seg(1, THING, m=gt), seg(2, STUFF, m=gt)])]
+    gt_json, gt_dir = write_set(tmp_path, "gt", items)
+    pred_json, pred_dir = write_set(tmp_path, "pred", items, with_images=False)
+    return gt_json, gt_dir, pred_json, pred_dir
+
+
+def test_missing_prediction_for_an_image_is_an_error(valid_files):
+    gt_json, gt_dir, pred_json, pred_dir = valid_files
+    data = json.loads(pred_json.read_text())
+    data["annotations"] = data["annotations"][:1]
+    pred_json.write_text(json.dumps(data))
+    with pytest.raises(PQInputError, match=r"no prediction for 1 of 2 images \(image ids \[2\]"):
+        pq_compute(gt_json, pred_json, gt_dir, pred_dir, progress=False)
+
+
+def test_mismatched_image_size_names_both_files(valid_files):
+    gt_json, gt_dir, pred_json, pred_dir = valid_files
+    write_panoptic_png(pred_dir / "2.png", np.ones((2, 10), np.int32))
+    with pytest.raises(PQInputError, match=r"image 2.*gt/2.png is 10x1 but prediction .*pred/2.png is 10x2"):
+        pq_compute(gt_json, pred_json, gt_dir, pred_dir, progress=False)
+
+
+def test_missing_and_corrupt_files_are_named(valid_files):
+    gt_json, gt_dir, pred_json, pred_dir = valid_files
+    (pred_dir / "1.png").unlink()
+    with pytest.raises(FileNotFoundError, match="pred/1.png"):
+        pq_compute(gt_json, pred_json, gt_dir, pred_dir, progress=False)
+    pred_json.write_text("{not json")
+    with pytest.raises(ValueError, match="pred.json: corrupt"):
+        pq_compute(gt_json, pred_json, gt_dir, pred_dir, progress=False)
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        pq_compute(gt_json.with_name("nothing.json"), pred_json, gt_dir, pred_dir, progress=False)
+
+
+def test_default_folders_follow_the_json_name(valid_files):
+    gt_json, _, pred_json, _ = valid_files
+    r = pq_compute(gt_json, pred_json, progress=False)
+    assert r["All"] == {"pq": 1.0, "sq": 1.0, "rq": 1.0, "n": 2}
