@@ -4,8 +4,8 @@ Method (Hou et al., "Real-time panoptic segmentation from dense detections", CVP
 channels; for each detection crop the logit map of its class to its box (-inf outside) and stack it as an
 instance channel; each pixel takes the argmax. Nothing is learned and nothing is thresholded except the
 stuff area. Implemented without the [N, H, W] stack: detections are visited in merge-policy order and each
-updates a running (best logit, owner) map inside its box only, so the cost is one pass over the logits plus
-the total box area.
+updates a running (best logit, owner) map inside its box only: the cost is linear in pixels (two passes over
+the stuff channels) plus the total box area, and memory stays O(H * W).
 
 Per pixel, with v_n = logit of detection n's class (inside its box) and s = best stuff logit:
   1. the detection with the highest v_n owns the pixel's instance slot; same-class boxes have equal v_n and
@@ -32,6 +32,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+
+from panoptic_ros.config.schema import InferenceConfig
 
 from .policies import MergePolicy, get_policy
 from .postprocess import extract_segments
@@ -147,18 +149,25 @@ def _channels(logits: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     return logits.index_select(0, channels.to(logits.device))
 
 
-def first_argmax(block: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
-    """First index along dim 0 where ``block`` equals its max ``best`` (= ``block.argmax(0)``, 3x faster on CPU).
+def first_argmax(block: torch.Tensor, best: torch.Tensor, chunk_bytes: int = 4 << 20) -> torch.Tensor:
+    """First index along dim 0 of [K, H, W] ``block`` where it equals its max ``best`` (= ``block.argmax(0)``).
 
-    torch's CPU argmax over a leading dim is not vectorised, amax is: mark the entries equal to the max with
-    descending uint8 weights and take the amax of those, so the lowest channel index wins ties.
+    On CPU torch's argmax over a leading dim is not vectorised (3-5x slower than amax), so: mark the entries
+    equal to the max with descending uint8 weights and take the amax of those (lowest index wins ties), a
+    few rows at a time so the marks stay small (no page faults, cache resident).
     """
-    count = block.shape[0]
-    if count > 255:
+    count, height, width = block.shape
+    if block.device.type != "cpu" or count > 255:
         return block.argmax(dim=0)
-    weights = torch.arange(count, 0, -1, dtype=torch.uint8, device=block.device).view(-1, *([1] * (block.dim() - 1)))
-    marks = torch.eq(block, best).view(torch.uint8).mul_(weights)
-    return count - marks.amax(dim=0).long()
+    rows = max(1, min(height, chunk_bytes // max(1, count * width)))
+    weights = torch.arange(count, 0, -1, dtype=torch.uint8).view(-1, 1, 1)
+    marks = torch.empty((count, rows, width), dtype=torch.bool)
+    top = torch.empty((height, width), dtype=torch.uint8)
+    for r0 in range(0, height, rows):
+        n = min(rows, height - r0)
+        chunk = torch.eq(block[:, r0:r0 + n], best[r0:r0 + n], out=marks[:, :n]).view(torch.uint8).mul_(weights)
+        torch.amax(chunk, dim=0, out=top[r0:r0 + n])
+    return count - top.long()
 
 
 def pixel_ranges(boxes: torch.Tensor, height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -211,20 +220,24 @@ def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.T
             cur_cost = best_cost[r0:r1, c0:c1]
             wins |= (value == cur_val) & (cost < cur_cost)
             cur_cost.copy_(torch.where(wins, cost, cur_cost))
-        cur_val.copy_(torch.maximum(cur_val, value))  # = where(wins, value, cur_val): on ties the value is equal
+        # = where(wins, value, cur_val) (equal on ties), except that a NaN logit sticks: fuse() then reports it
+        cur_val.copy_(torch.maximum(cur_val, value))
         best_idx[r0:r1, c0:c1].masked_fill_(wins, n)
     return best_val, best_idx
 
 
 def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *,
          thing_mask: torch.Tensor, policy: str = "highest_confidence", center_offsets: torch.Tensor | None = None,
-         stuff_area_threshold: int = 4096, unknown_undetected_things: bool = False) -> PanopticResult:
+         stuff_area_threshold: int = InferenceConfig.stuff_area_threshold,
+         unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> PanopticResult:
     """Fuse semantic logits and detections of one image into a PanopticResult (see module doc).
 
     semantic_logits: float [C, H, W] (any device, float32/float16/bfloat16); boxes: [N, 4] x1, y1, x2, y2 pixels;
     scores: [N]; labels: [N] thing channel index of each detection; thing_mask: bool [C];
     center_offsets: [2, H, W] (x, y) pixel -> box center, required by policy "closest_center".
     The result lives on semantic_logits' device. Bad input raises ValueError naming the argument.
+    Defaults: stuff_area_threshold and unknown_undetected_things from InferenceConfig; policy
+    "highest_confidence" (it needs no offsets) - the model and the node pass cfg.inference.merge_policy.
     """
     logits = _check_logits(semantic_logits)
     num_classes, height, width = logits.shape
@@ -265,7 +278,8 @@ def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tenso
 
 def fuse_batch(semantic_logits: torch.Tensor, boxes: Sequence, scores: Sequence, labels: Sequence, *,
                thing_mask: torch.Tensor, policy: str = "highest_confidence", center_offsets: torch.Tensor | None = None,
-               stuff_area_threshold: int = 4096, unknown_undetected_things: bool = False) -> list[PanopticResult]:
+               stuff_area_threshold: int = InferenceConfig.stuff_area_threshold,
+               unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> list[PanopticResult]:
     """fuse() for B images: semantic_logits [B, C, H, W], boxes/scores/labels lists of B, center_offsets [B, 2, H, W]."""
     logits = _as_tensor(semantic_logits, "semantic_logits")
     if logits.dim() != 4:

@@ -56,6 +56,11 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=Re
                         durability=DurabilityPolicy.VOLATILE)
 
 
+def _warning_method(logger):
+    """logger.warning (Iron and later) or logger.warn (Humble), bound, so throttling sees the real call site."""
+    return getattr(logger, "warning", None) or logger.warn
+
+
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded; the message names the file and the reason."""
 
@@ -91,6 +96,7 @@ class PanopticNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
+        self._warn = _warning_method(self.get_logger())
         self._values = params.declare_parameters(self)
         model = load_model(self._values["model"], self._values["device"])
         self._settings = Settings(model, self._config_for(model, self._values))
@@ -120,7 +126,7 @@ class PanopticNode(Node):
         self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics)
         device = getattr(model, "device", self._values["device"])
         if self._values["half"] and str(device).startswith("cpu"):
-            self.get_logger().warn("half=true has no effect on the CPU (fp16 inference runs on CUDA only)")
+            self._warn("half=true has no effect on the CPU (fp16 inference runs on CUDA only)")
         self.get_logger().info(
             f"ready: model {self._values['model'] or '(default)'} on {device}, input_size "
             f"{self._values['input_size']}, listening on {self._topic} ({self._transport}, "
@@ -148,7 +154,7 @@ class PanopticNode(Node):
                 try:
                     model = load_model(values["model"], values["device"])
                 except Exception as exc:  # noqa: BLE001 - ModelLoadError or a factory's error
-                    self.get_logger().warn(f"parameter change refused, keeping the current model: {exc}")
+                    self._warn(f"parameter change refused, keeping the current model: {exc}")
                     return SetParametersResult(successful=False, reason=f"kept the current model: {exc}")
                 self.get_logger().info(f"loaded model {values['model'] or '(default)'} on {values['device']}")
             self._values = values
@@ -198,7 +204,7 @@ class PanopticNode(Node):
                     f"subscribing {qos.reliability_name(wanted)} (was {qos.reliability_name(self._reliability)})")
                 self._subscribe(wanted)
         if self._watchdog.check(time.monotonic(), len(infos)):
-            self.get_logger().warn(qos.no_frames_message(self._topic, NO_FRAME_WARN_AFTER, self._qos, infos, setting))
+            self._warn(qos.no_frames_message(self._topic, NO_FRAME_WARN_AFTER, self._qos, infos, setting))
 
     def _on_incompatible_qos(self, event) -> None:
         setting = self._settings.cfg.node.qos_reliability
@@ -208,10 +214,10 @@ class PanopticNode(Node):
             self.get_logger().info(message + " (auto: re-subscribing to match)")
             self._check_graph()
         else:
-            self.get_logger().warn(message)
+            self._warn(message)
 
     def _on_output_incompatible_qos(self, event) -> None:
-        self.get_logger().warn(
+        self._warn(
             f"a subscriber of one of this node's outputs requests QoS the outputs do not offer (policy "
             f"{event.last_policy_kind}); outputs are {qos.describe_qos(OUTPUT_QOS)}: subscribe reliable or "
             "best effort, volatile", throttle_duration_sec=WARN_THROTTLE)
@@ -234,7 +240,7 @@ class PanopticNode(Node):
                    else conversions.image_msg_to_rgb(msg))
         except conversions.ImageConversionError as exc:
             self.stats.count("rejected")
-            self.get_logger().warn(f"rejected a frame from {self._topic}: {exc}", throttle_duration_sec=WARN_THROTTLE)
+            self._warn(f"rejected a frame from {self._topic}: {exc}", throttle_duration_sec=WARN_THROTTLE)
             return
         start = time.monotonic()
         result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
@@ -289,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of lib/panoptic_ros/panoptic_node. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
     argv = sys.argv if argv is None else argv
     transport.use_large_message_profile()
-    rclpy.init(args=argv)
+    try:
+        rclpy.init(args=argv)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable --params-file: one line, no traceback
+        print(f"[{NODE_NAME}] error: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     node = None
     try:
         try:

@@ -61,7 +61,8 @@ def describe_publishers(infos: Sequence) -> str:
         return "none found"
     out = []
     for info in infos:
-        node = f"{info.node_namespace.rstrip('/')}/{info.node_name}" if info.node_name else "(unknown node)"
+        known = info.node_name and not info.node_name.startswith("_NODE_NAME_UNKNOWN_")
+        node = f"{info.node_namespace.rstrip('/')}/{info.node_name}" if known else "a node not yet discovered"
         out.append(f"{node} ({describe_qos(info.qos_profile)})")
     return "; ".join(out)
 

@@ -85,7 +85,8 @@ def test_weights_of_another_architecture_are_a_clear_error(model, tmp_path):
     side = json.loads((tmp_path / "m.json").read_text())
     side["config"]["model"]["fpn_channels"] = 64
     (tmp_path / "m.json").write_text(json.dumps(side))
-    with pytest.raises(CheckpointError, match=r"m\.safetensors: weights do not fit.*fpn_channels 64.*shape mismatch.*fpn\.fpn"):
+    with pytest.raises(CheckpointError,
+                       match=r"m\.safetensors: weights do not fit.*fpn_channels 64.*shape mismatch.*fpn\.fpn"):
         load_checkpoint(path)
     side["config"]["model"]["fpn_channels"] = 32
     side["config"]["model"]["det_head_convs"] = 2

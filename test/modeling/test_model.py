@@ -168,3 +168,19 @@ def test_default_config_builds_the_research_model(categories):
     model = PanopticModel(PanopticConfig(), categories, from_checkpoint=True)
     assert model.fpn.out_channels == 256 and len(model.detection_head.cls_tower) == 4 * 3
     assert model.semantic_head.predictor.out_channels == 4 and model.detection_head.num_classes == 2
+
+
+@pytest.mark.parametrize("backbone,divisibility", [("mobilenet_v3_small", 32), ("resnet18", 1)])
+def test_other_encoders_and_paddings_train_and_predict(smoke_cfg, categories, scenes, backbone, divisibility):
+    smoke_cfg.model.backbone = backbone
+    smoke_cfg.model.size_divisibility = divisibility
+    model = build_model(smoke_cfg, categories)
+    images, targets = zip(*scenes)
+    losses = model(list(images), list(targets))
+    assert torch.isfinite(losses["loss"]) and losses["loss_box"] > 0
+    losses["loss"].backward()
+    assert model.detection_head.cls_logits.weight.grad.abs().sum() > 0
+    prepared = model.prepare_inputs([images[1]])
+    assert all(s % divisibility == 0 for s in prepared.images.shape[-2:])
+    (result,) = model.predict([np.zeros((37, 53, 3), np.uint8)])
+    assert result.panoptic.shape == (37, 53)

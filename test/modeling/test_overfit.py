@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 
-
 from panoptic_ros.modeling import build_model
 
 
@@ -38,5 +37,6 @@ def test_losses_drop_on_a_fixed_tiny_batch_and_predict_finds_the_objects(smoke_c
         for (x1, y1, x2, y2), label in zip(target["boxes"].int().tolist(), target["labels"].tolist()):
             seg = segments.get(int(result.panoptic[(y1 + y2) // 2, (x1 + x2) // 2]))
             assert seg is not None and seg["isthing"] and seg["category_id"] == label, (x1, y1, seg)
-        road = segments.get(int(result.panoptic[-2, image.shape[-1] // 2]))
-        assert road is not None and not road["isthing"] and road["category_id"] == 2
+        road = [sid for sid, s in segments.items() if not s["isthing"] and s["category_id"] == 2]
+        assert len(road) == 1
+        assert (result.panoptic[-3:] == road[0]).float().mean() > 0.5  # the bottom rows are mostly road

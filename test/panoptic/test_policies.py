@@ -44,3 +44,15 @@ def test_closest_center_cost_is_the_squared_distance_of_pixel_plus_offset_to_the
     assert torch.equal(half, cost)
     # order: like highest_confidence (distance decides per pixel)
     assert policy.order(torch.tensor([0.1, 0.3]), torch.tensor([5.0, 1.0])).tolist() == [1, 0]
+
+
+def test_fuse_defaults_come_from_the_config():
+    import inspect
+
+    from panoptic_ros.panoptic import fuse, fuse_batch
+
+    for fn in (fuse, fuse_batch):
+        params = inspect.signature(fn).parameters
+        assert params["stuff_area_threshold"].default == InferenceConfig().stuff_area_threshold
+        assert params["unknown_undetected_things"].default == InferenceConfig().unknown_undetected_things
+        assert params["policy"].default in MERGE_POLICIES

@@ -162,3 +162,49 @@ def test_bag_eval_errors_exit_2(samples, tmp_path, capsys, case, pattern):
     assert err.startswith("panoptic bag: error:") and len(err.strip().splitlines()) == 1
     import re
     assert re.search(pattern, err), err
+
+
+def _oracle_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bag_oracle_model", Path(__file__).with_name("bag_oracle_model.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("mapping", ["stamp", "index"])
+def test_bag_eval_perfect_predictions_score_pq_1(samples, tmp_path, monkeypatch, mapping):
+    """A model that returns the GT of each frame must get PQ exactly 1 through the frame -> GT mapping, and a
+    GT folder shifted by one frame must not (so the mapping really decides which GT image is used)."""
+    import panoptic_ros.engine.inference as inference
+
+    oracle = _oracle_module()
+    monkeypatch.setattr(inference, "load_model", lambda path, device=None: oracle.load(path))
+    gt = tmp_path / "gt"
+    shutil.copytree(samples["mcap"] / "gt", gt)
+    meta = json.loads((gt / "panoptic.json").read_text())
+    if mapping == "index":
+        for im in meta["images"]:
+            del im["stamp_ns"]
+        (gt / "panoptic.json").write_text(json.dumps(meta))
+    bag = str(samples["mcap"] / "sample_bag")
+    assert main(["bag", "eval", "--bag", bag, "--gt", str(gt), "--out", str(tmp_path / "ok"), "--model",
+                 str(samples["mcap"] / "gt"), "--no-overlay"]) == 0
+    pq = json.loads((tmp_path / "ok" / "report.json").read_text())["pq"]
+    assert pq["mapping"] == mapping and pq["frames_with_gt"] == N
+    assert pq["All"]["pq"] == pytest.approx(1.0, abs=1e-12)
+
+    # shift the GT by one frame: stamps (or ids) now point at the neighbouring image
+    for im in meta["images"]:
+        if mapping == "stamp":
+            im["stamp_ns"] += 100_000_000
+        else:
+            im["id"] = (im["id"] % N) + 1
+    for ann in meta["annotations"]:
+        if mapping == "index":
+            ann["image_id"] = (ann["image_id"] % N) + 1
+    (gt / "panoptic.json").write_text(json.dumps(meta))
+    assert main(["bag", "eval", "--bag", bag, "--gt", str(gt), "--out", str(tmp_path / "shifted"), "--model",
+                 str(samples["mcap"] / "gt"), "--no-overlay"]) == 0
+    pq = json.loads((tmp_path / "shifted" / "report.json").read_text())["pq"]
+    assert pq["All"]["pq"] < 0.9

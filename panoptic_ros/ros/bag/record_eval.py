@@ -105,7 +105,7 @@ class Recorder:
         self.input_arrivals: dict[int, int] = {}     # stamp -> arrival ns of the input (no publish log)
         self.outputs: dict[int, dict] = {}           # stamp -> {"panoptic": arrival_ns, ...}
         self.pending: dict[int, dict] = {}           # stamp -> raw panoptic/instances waiting for the pair
-        self.received: set[int] = set()             # stamps of ~/panoptic outputs (executor thread)
+        self.arrived: dict[int, set] = {}           # stamp -> output names seen (executor thread)
         self.q: queue.Queue = queue.Queue()
         self.last_arrival = None
         self.saved_overlays = 0
@@ -125,11 +125,10 @@ class Recorder:
         def on_message(raw: bytes) -> None:
             now = time.time_ns()
             self.last_arrival = time.monotonic()
-            if key == "panoptic":
-                try:
-                    self.received.add(header_stamp_ns(raw))
-                except ValueError:
-                    pass
+            try:
+                self.arrived.setdefault(header_stamp_ns(raw), set()).add(key)
+            except ValueError:
+                pass
             self.q.put((key, now, raw))
         return on_message
 
@@ -266,9 +265,6 @@ def run(args) -> dict:
             types = {"panoptic": Image, "semantic": Image, "instances": PanopticInstanceArray, "overlay": Image}
             subs = [node.create_subscription(types[k], t, recorder.callback(k), _reliable_qos(), raw=True)
                     for k, t in recorder.names.items()]
-            if args.input_topic and args.publish_log is None:
-                subs.append(node.create_subscription(Image, args.input_topic, recorder.on_input,
-                                                     _reliable_qos(), raw=True))
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             _wait_for_node(ros, executor, recorder.names["panoptic"], args.wait_timeout)
@@ -276,8 +272,11 @@ def run(args) -> dict:
                 args.ready_file.parent.mkdir(parents=True, exist_ok=True)
                 args.ready_file.write_text("ready\n")
             log.info("recording %s", ", ".join(recorder.names.values()))
+            input_sub = None
             while not ros.stop.is_set() and rclpy.ok():
                 executor.spin_once(timeout_sec=0.05)
+                if args.input_topic and args.publish_log is None and input_sub is None:
+                    input_sub = _subscribe_input(node, args.input_topic, recorder.on_input)
                 if _should_stop(recorder, args, t0):
                     break
             executor.remove_node(node)
@@ -290,6 +289,20 @@ def run(args) -> dict:
     plot_latency(args.out / "latency.png", series, f"panoptic_node end-to-end latency ({report['frames_received']} "
                                                   f"of {report['frames_sent']} frames)")
     return report
+
+
+def _subscribe_input(node, topic: str, callback):
+    """Subscribe to the camera topic once its publisher shows up, with a reliability that matches it (the
+    node's qos_reliability=auto rule); only header stamps are read (raw bytes, no deserialization)."""
+    from sensor_msgs.msg import Image
+
+    from ..qos import choose_reliability, subscription_qos
+
+    infos = node.get_publishers_info_by_topic(topic)
+    if not infos:
+        return None
+    reliability = choose_reliability("auto", [i.qos_profile.reliability for i in infos])
+    return node.create_subscription(Image, topic, callback, subscription_qos(reliability, 10), raw=True)
 
 
 def _wait_for_node(ros, executor, topic: str, timeout: float) -> None:
@@ -314,8 +327,8 @@ def _should_stop(rec: Recorder, args, t0: float) -> bool:
         if rec.pub_log.done is None:
             return False
         sent = set(rec.pub_log.entries)
-        if sent and sent.issubset(rec.received) and rec.q.empty():
-            return True
+        if sent and rec.q.empty() and all(len(rec.arrived.get(s, ())) == len(rec.names) for s in sent):
+            return True  # every output of every frame arrived
         last = max(rec.pub_log.done_time, rec.last_arrival or 0.0)
         return now - last >= args.idle_timeout
     return rec.last_arrival is not None and now - rec.last_arrival >= args.idle_timeout

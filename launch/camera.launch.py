@@ -1,0 +1,46 @@
+"""Start panoptic_node on a camera.
+
+    ros2 launch panoptic_ros camera.launch.py image:=/camera/image_raw [params_file:=my.yaml] [namespace:=front]
+        [use_sim_time:=true] [image_transport:=compressed] [device:=cuda]
+
+Thin on purpose: everything else is a node parameter in params_file (default: the package's
+config/panoptic.yaml, every parameter with its default). image_transport and device override the file only
+when given. The node applies its Fast DDS large-message profile itself (README, transport).
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+ARGUMENTS = {
+    "image": ("/camera/image_raw", "input image topic (with image_transport:=compressed: <image>/compressed)"),
+    "params_file": (None, "node parameters file"),
+    "namespace": ("", "namespace of the node (outputs: <namespace>/panoptic_node/...)"),
+    "use_sim_time": ("false", "use /clock (true when replaying a bag with --clock)"),
+    "image_transport": ("", "raw | compressed; empty keeps the params file's value"),
+    "device": ("", "auto | cpu | cuda | cuda:N; empty keeps the params file's value"),
+}
+
+
+def _node(context):
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+
+    overrides = {"use_sim_time": arg("use_sim_time").strip().lower() in ("true", "1", "yes")}
+    for name in ("image_transport", "device"):
+        if arg(name):
+            overrides[name] = arg(name)
+    return [Node(package="panoptic_ros", executable="panoptic_node", name="panoptic_node",
+                 namespace=arg("namespace"), parameters=[arg("params_file"), overrides],
+                 remappings=[("image", arg("image"))], output="screen", emulate_tty=True)]
+
+
+def generate_launch_description():
+    default_params = os.path.join(get_package_share_directory("panoptic_ros"), "config", "panoptic.yaml")
+    args = [DeclareLaunchArgument(name, default_value=default if default is not None else default_params,
+                                  description=text)
+            for name, (default, text) in ARGUMENTS.items()]
+    return LaunchDescription(args + [OpaqueFunction(function=_node)])

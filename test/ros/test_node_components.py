@@ -1,0 +1,129 @@
+"""The node's parts without a graph: newest-frame worker, QoS choice and messages, watchdog, statistics,
+Fast DDS profile selection."""
+import math
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("rclpy")
+from rclpy.qos import QoSPolicyKind, ReliabilityPolicy  # noqa: E402
+
+from panoptic_ros.ros import diagnostics, qos, transport  # noqa: E402
+from panoptic_ros.ros.inference_worker import LatestFrameWorker  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+def test_worker_processes_only_the_newest_frame():
+    gate, seen = threading.Event(), []
+
+    def process(item):
+        if item == 0:
+            gate.wait(5)
+        seen.append(item)
+    worker = LatestFrameWorker(process).start()
+    worker.submit(0)
+    deadline = time.monotonic() + 5
+    while not worker.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    replaced = [worker.submit(i) for i in range(1, 6)]   # arrive while 0 runs
+    assert replaced == [False, True, True, True, True]
+    assert worker.pending == 1 and worker.max_pending == 1
+    gate.set()
+    assert worker.wait_idle(5)
+    assert seen == [0, 5]
+    assert (worker.submitted, worker.processed, worker.dropped) == (6, 2, 4)
+    assert worker.stop(5)
+
+
+def test_worker_survives_errors_and_stops():
+    errors = []
+
+    def process(item):
+        if item == "bad":
+            raise ValueError("boom")
+    worker = LatestFrameWorker(process, on_error=lambda exc, item: errors.append((str(exc), item))).start()
+    worker.submit("bad")
+    assert worker.wait_idle(5)
+    worker.submit("good")
+    assert worker.wait_idle(5)
+    assert errors == [("boom", "bad")] and worker.errors == 1 and worker.processed == 2
+    assert worker.stop(5)
+    assert worker.submit("late") is False and worker.processed == 2
+
+
+def endpoint(reliability, name="camera"):
+    profile = qos.subscription_qos(reliability, 5)
+    return SimpleNamespace(node_name=name, node_namespace="/", qos_profile=profile)
+
+
+def test_choose_reliability():
+    R, B = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
+    assert qos.choose_reliability("auto", []) == R
+    assert qos.choose_reliability("auto", [R, R]) == R
+    assert qos.choose_reliability("auto", [R, B]) == B
+    assert qos.choose_reliability("reliable", [B]) == R
+    assert qos.choose_reliability("best_effort", [R]) == B
+    with pytest.raises(ValueError, match="qos_reliability"):
+        qos.choose_reliability("sometimes", [])
+
+
+def test_incompatible_qos_message_names_topic_both_qos_and_parameter():
+    ours = qos.subscription_qos(ReliabilityPolicy.RELIABLE, 1)
+    text = qos.incompatible_qos_message("/cam/image_raw", ours, [endpoint(ReliabilityPolicy.BEST_EFFORT)],
+                                        QoSPolicyKind.RELIABILITY, "reliable")
+    assert "/cam/image_raw" in text
+    assert "reliability=reliable" in text and "reliability=best_effort" in text
+    assert "/camera" in text and "qos_reliability" in text and "RELIABILITY" in text
+
+
+def test_watchdog_warns_once_per_timeout_while_publishers_are_silent():
+    dog = qos.FrameWatchdog(timeout=5.0)
+    assert not dog.check(0.0, 0)
+    assert not dog.check(1.0, 1)          # publishers appear: silence starts
+    assert not dog.check(5.5, 1)
+    assert dog.check(6.1, 1)
+    assert not dog.check(7.0, 1)          # throttled
+    assert dog.check(11.2, 1)
+    dog.frame(11.5)
+    assert not dog.check(15.0, 1)
+    assert not dog.check(30.0, 0)         # no publishers: nothing to warn about
+    text = qos.no_frames_message("/cam", 5, qos.subscription_qos(ReliabilityPolicy.RELIABLE, 1),
+                                 [endpoint(ReliabilityPolicy.RELIABLE)], "auto")
+    assert "/cam" in text and "no image for 5 s" in text and "reliable" in text
+
+
+def test_frame_stats_snapshot_and_status():
+    stats = diagnostics.FrameStats()
+    snap = stats.snapshot(0.0)
+    assert math.isnan(snap["latency_p50_ms"]) and snap["rate_hz"] == 0.0
+    for i in range(11):
+        stats.count("received")
+        stats.frame_done(10.0 + i * 0.1, latency=0.05 + 0.001 * i, model_time=0.04)
+    stats.count("rejected", 2)
+    snap = stats.snapshot(11.0)
+    assert snap["processed"] == 11 and snap["rejected"] == 2
+    assert snap["rate_hz"] == pytest.approx(10.0, rel=0.05)
+    assert snap["latency_p50_ms"] == pytest.approx(55.0) and snap["model_p90_ms"] == pytest.approx(40.0)
+    assert diagnostics.status_level(snap, 1) == (diagnostics.WARN, "2 bad frame(s) rejected")
+    status = diagnostics.diagnostic_status(snap, name="n", hardware_id="cpu", publisher_count=1)
+    values = diagnostics.diagnostic_values(status)
+    assert values["frames rejected"] == "2" and values["latency p50 (ms)"] == "55.0"
+    assert status.level == bytes([diagnostics.WARN])
+    quiet = stats.snapshot(12.0)                          # nothing new since the last snapshot
+    assert diagnostics.status_level(quiet, 1)[0] == diagnostics.WARN   # publishers but no frames
+    assert diagnostics.status_level(quiet, 0) == (diagnostics.OK, "waiting for images")
+
+
+def test_fastdds_profile_only_when_the_user_has_not_configured_fastdds():
+    env = {}
+    assert transport.use_large_message_profile(env) == str(transport.PROFILE_FILE)
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(transport.PROFILE_FILE)
+    assert transport.PROFILE_FILE.is_file() and "segment_size" in transport.PROFILE_FILE.read_text()
+    for user in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/x.xml"},
+                 {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, {transport.OPT_OUT: "0"}):
+        env = dict(user)
+        assert transport.use_large_message_profile(env) is None
+        assert env == user

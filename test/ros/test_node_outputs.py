@@ -1,0 +1,155 @@
+"""panoptic_node as a separate process on a real graph: every input encoding, camera-sized frames from
+reliable and best-effort publishers, bad input, a 30 Hz flood, the overlay and a clean SIGINT exit.
+
+One node for the module (tiny random model, input_size 64, score_threshold 0 so it reports several segments).
+"""
+import signal
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+from sensor_msgs.msg import Image  # noqa: E402
+
+from conftest import image_msg  # noqa: E402
+from nodetools import NodeOutputs, check_consistent, next_stamp, stamp_of  # noqa: E402
+
+pytestmark = pytest.mark.ros
+TOPIC = "/cam/image_raw"
+RNG = np.random.default_rng(0)
+
+
+def frame(height=480, width=640):
+    """A camera-sized frame with some structure (gradient + noise)."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x + y) % 256], -1)
+    return np.clip(base + RNG.integers(0, 40, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def node(node_launcher, tiny_checkpoint):
+    return node_launcher({"model": str(tiny_checkpoint), "input_size": 64, "score_threshold": 0.0,
+                          "stuff_area_threshold": 0})
+
+
+@pytest.fixture(scope="module")
+def outputs(ros_graph, node):
+    return NodeOutputs(ros_graph)
+
+
+@pytest.fixture(scope="module")
+def publisher(ros_graph, node, outputs):
+    pub = ros_graph.publisher(Image, TOPIC, "reliable")
+    assert ros_graph.wait_for_subscriber(pub, 60), "panoptic_node did not subscribe to " + TOPIC
+    return pub
+
+
+def send(graph, pub, rgb, encoding="bgr8", frame_id="camera"):
+    stamp = next_stamp()
+    pub.publish(image_msg(rgb, encoding, stamp=stamp, frame_id=frame_id))
+    return stamp
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "16UC1"])
+def test_each_encoding_gives_consistent_outputs(ros_graph, publisher, outputs, encoding):
+    stamp = send(ros_graph, publisher, frame(), encoding, frame_id=f"cam_{encoding}")
+    out = outputs.wait_for(stamp, timeout=60)
+    pan = check_consistent(out, 480, 640, f"cam_{encoding}", num_classes=4)
+    assert (pan > 0).any()
+
+
+@pytest.mark.parametrize("reliability", ["reliable", "best_effort"])
+@pytest.mark.parametrize("size", [(480, 640), (720, 1280)])
+def test_camera_sized_frames_from_reliable_and_best_effort_publishers(ros_graph, node, outputs, publisher,
+                                                                      reliability, size):
+    """qos_reliability=auto follows the publisher; all 10 frames reach the node (publisher side uses the
+    package's Fast DDS profile, see transport.py); at least the last one is answered at full size."""
+    pub = ros_graph.publisher(Image, TOPIC, reliability)
+    try:
+        assert ros_graph.wait_for_subscriber(pub, 30), f"the node did not match a {reliability} publisher"
+        before = int(outputs.latest_diagnostics()["frames received"])
+        rgb, stamps = frame(*size), []
+        for _ in range(10):
+            stamp = next_stamp()
+            pub.publish(image_msg(rgb, "bgr8", stamp=stamp))
+            stamps.append(stamp)
+            ros_graph.spin_for(0.25)
+        out = outputs.wait_for(stamps[-1], timeout=60)
+        check_consistent(out, *size, "camera")
+        after = int(outputs.latest_diagnostics(after=time.monotonic() + 0.1)["frames received"])
+        assert after - before >= 9, f"{reliability} {size}: the node received {after - before} of 10 frames"
+    finally:
+        ros_graph.node.destroy_publisher(pub)
+
+
+@pytest.mark.parametrize("name, mutate", [
+    ("unsupported encoding", lambda m: setattr(m, "encoding", "yuv422")),
+    ("short data", lambda m: setattr(m, "data", m.data[: len(m.data) // 2])),
+    ("zero size", lambda m: (setattr(m, "height", 0), setattr(m, "width", 0), setattr(m, "step", 0),
+                             setattr(m, "data", m.data[:0]))),
+    ("step too small", lambda m: setattr(m, "step", 10)),
+])
+def test_bad_input_is_rejected_and_the_next_frame_answered(ros_graph, publisher, outputs, node, name, mutate):
+    before = int(outputs.latest_diagnostics()["frames rejected"])
+    bad = image_msg(frame(48, 64), "bgr8", stamp=next_stamp())
+    mutate(bad)
+    publisher.publish(bad)
+    ros_graph.spin_for(0.5)
+    good = send(ros_graph, publisher, frame(48, 64))
+    check_consistent(outputs.wait_for(good, timeout=60), 48, 64, "camera")
+    assert outputs.for_stamp(stamp_of(bad)) == {}
+    after = int(outputs.latest_diagnostics(after=time.monotonic() + 0.1)["frames rejected"])
+    assert after == before + 1
+    assert node.proc.poll() is None
+    assert "rejected a frame" in node.log()
+
+
+def test_flood_at_30hz_keeps_only_the_newest_frame(ros_graph, publisher, outputs, node):
+    rgb = frame()
+    before = outputs.latest_diagnostics()
+    sent = {}
+    period, count = 1 / 30, 90
+    start = time.monotonic()
+    for i in range(count):
+        stamp = next_stamp()
+        publisher.publish(image_msg(rgb, "bgr8", stamp=stamp))
+        sent[stamp] = (i, time.monotonic())
+        ros_graph.spin_until(lambda: False, max(0.0, start + (i + 1) * period - time.monotonic()))
+    flood_end = time.monotonic()
+    last = list(sent)[-1]
+    outputs.wait_for(last, timeout=60)   # the newest frame is always processed
+    ros_graph.spin_for(1.0)
+    answered = sorted((t, sent[stamp_of(m)][0]) for t, m in outputs.received["panoptic"] if stamp_of(m) in sent)
+    indices = [i for _, i in answered]
+    assert indices == sorted(indices), "outputs came out of order"
+    assert indices[-1] == count - 1
+    assert len(answered) < count, "a 30 Hz flood should outrun the model and drop frames"
+    # no backlog: at most the frame in progress and the one pending are answered after the flood ends
+    late = [i for t, i in answered if t > flood_end]
+    assert len(late) <= 2, f"{len(late)} outputs after the flood ended: frames were queued"
+    diag = outputs.latest_diagnostics(after=time.monotonic() + 0.1)
+    assert int(diag["pending frames (max)"]) <= 1
+    delta = {k: int(diag[f"frames {k}"]) - int(before[f"frames {k}"]) for k in ("received", "processed", "dropped")}
+    # the subscription keeps only the last sample too (depth 1), so not every frame reaches the callback;
+    # every frame that does is either processed or counted as dropped
+    assert len(answered) <= delta["received"] <= count
+    assert delta["dropped"] > 0 and delta["processed"] + delta["dropped"] == delta["received"]
+    assert node.proc.poll() is None
+
+
+def test_overlay_published_to_a_subscriber(ros_graph, publisher, outputs, node):
+    overlay = ros_graph.collect(Image, "/panoptic_node/overlay")
+    ros_graph.spin_for(1.0)   # let the node see the subscriber
+    stamp = send(ros_graph, publisher, frame(120, 160), frame_id="overlay_cam")
+    assert ros_graph.spin_until(lambda: any(stamp_of(m) == stamp for _, m in overlay), 60), "no overlay"
+    msg = next(m for _, m in overlay if stamp_of(m) == stamp)
+    assert (msg.encoding, msg.height, msg.width, msg.step) == ("bgr8", 120, 160, 480)
+    assert msg.header.frame_id == "overlay_cam"
+    pixels = np.frombuffer(msg.data, np.uint8)
+    assert pixels.size == 120 * 160 * 3 and pixels.std() > 0
+
+
+def test_sigint_exits_cleanly(node):
+    assert node.stop(signal.SIGINT, timeout=20) == 0
+    assert "Traceback" not in node.log()

@@ -1,0 +1,90 @@
+"""render_overlay / colorize_panoptic: tint by instance, untouched unknown pixels, contours, labels."""
+import numpy as np
+import pytest
+import torch
+
+from panoptic_ros.data.categories import Category, CategoryMap
+from panoptic_ros.visualization import (JITTER, colorize_panoptic, instance_color, render_overlay,
+                                        segment_color_table)
+
+CATS = CategoryMap([Category(1, "car", True, (0, 0, 142)), Category(2, "road", False, (128, 64, 128))])
+
+
+def scene():
+    """60x80: road (id 1) bottom half, two cars (ids 2, 3) side by side on top, unknown strip at the top."""
+    pan = np.zeros((60, 80), np.int32)
+    pan[30:, :] = 1
+    pan[10:30, 0:40] = 2
+    pan[10:30, 40:80] = 3
+    segments = [
+        {"id": 1, "category_id": 1, "isthing": False, "score": 1.0, "bbox": [0, 30, 80, 30], "area": 2400},
+        {"id": 2, "category_id": 0, "isthing": True, "score": 0.9, "bbox": [0, 10, 40, 20], "area": 800},
+        {"id": 3, "category_id": 0, "isthing": True, "score": 0.7, "bbox": [40, 10, 40, 20], "area": 800},
+    ]
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    return image, pan, segments
+
+
+def test_instance_colors_jitter_things_not_stuff():
+    assert instance_color((128, 64, 128), 5, isthing=False) == (128, 64, 128)
+    a, b = instance_color((0, 0, 142), 2, True), instance_color((0, 0, 142), 3, True)
+    assert a != b
+    assert a == instance_color((0, 0, 142), 2, True)  # stable across frames
+    for color in (a, b):
+        assert all(abs(c - base) <= JITTER for c, base in zip(color, (0, 0, 142)))
+
+
+def test_overlay_tints_segments_and_keeps_unknown_pixels():
+    image, pan, segments = scene()
+    out = render_overlay(image, pan, segments, CATS, alpha=0.5, contours=False, labels=False)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out[:10], image[:10])  # unknown strip untouched
+    table = segment_color_table(segments, CATS, 4)
+    for seg_id, (r, c) in ((1, (45, 20)), (2, (20, 20)), (3, (20, 60))):
+        expected = 0.5 * image[r, c].astype(float) + 0.5 * table[seg_id].astype(float)
+        assert np.all(np.abs(out[r, c].astype(float) - expected) <= 1.0), seg_id
+    assert not np.array_equal(table[2], table[3])  # the two cars differ
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_alpha_extremes(alpha):
+    image, pan, segments = scene()
+    out = render_overlay(image, pan, segments, CATS, alpha=alpha, contours=False, labels=False)
+    table = segment_color_table(segments, CATS, 4)
+    expected = image[20, 20] if alpha == 0.0 else table[2]
+    assert np.array_equal(out[20, 20], expected)
+
+
+def test_contours_and_labels_are_drawn():
+    image, pan, segments = scene()
+    plain = render_overlay(image, pan, segments, CATS, contours=False, labels=False)
+    with_contours = render_overlay(image, pan, segments, CATS, contours=True, labels=False)
+    table = segment_color_table(segments, CATS, 4)
+    # the boundary column between the two cars takes each car's full colour
+    assert np.array_equal(with_contours[20, 39], table[2]) and np.array_equal(with_contours[20, 40], table[3])
+    assert np.array_equal(with_contours[20, 20], plain[20, 20])  # interior untouched by contours
+    labelled = render_overlay(image, pan, segments, CATS, contours=False, labels=True)
+    assert not np.array_equal(labelled[10:25, 0:40], plain[10:25, 0:40])  # text box at the car's bbox corner
+    assert np.array_equal(labelled[:10], image[:10])  # labels stay inside their segments here
+
+
+def test_accepts_tensors_and_checks_shapes():
+    image, pan, segments = scene()
+    out = render_overlay(image, torch.from_numpy(pan), segments, CATS)
+    assert out.shape == image.shape
+    with pytest.raises(ValueError, match="panoptic"):
+        render_overlay(image, pan[:10], segments, CATS)
+    with pytest.raises(ValueError, match="image_rgb"):
+        render_overlay(image.astype(np.float32), pan, segments, CATS)
+    with pytest.raises(ValueError, match="alpha"):
+        render_overlay(image, pan, segments, CATS, alpha=1.5)
+
+
+def test_colorize_panoptic():
+    _, pan, segments = scene()
+    colors = colorize_panoptic(pan, segments, CATS)
+    assert colors.shape == (60, 80, 3)
+    assert not colors[:10].any()  # unknown = black
+    assert tuple(colors[45, 5]) == (128, 64, 128)  # stuff in its class colour
+    assert tuple(colors[20, 5]) == instance_color((0, 0, 142), 2, True)
