@@ -5,7 +5,8 @@
 #      overrides, e.g. solver.epochs=2 for a quick check);
 #   3. evaluate the three merge policies on both val splits (PQ, PQth, PQst, mIoU, box AP, FPS on this machine);
 #   4. copy the final checkpoint to panoptic_ros/models/default.safetensors (+ .json) and write a report.
-# Environment: DATA (default runs/synth), OUT (default runs/default_model), NUM_TRAIN (800), NUM_VAL (100).
+# Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (800), NUM_VAL (100),
+# MODELS (panoptic_ros/models: where default.safetensors goes).
 set -eo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,7 +15,7 @@ DATA=${DATA:-runs/synth}
 OUT=${OUT:-runs/default_model}
 NUM_TRAIN=${NUM_TRAIN:-800}
 NUM_VAL=${NUM_VAL:-100}
-MODELS=panoptic_ros/models
+MODELS=${MODELS:-panoptic_ros/models}
 
 echo "== 1/4 synthetic data in $DATA"
 rm -rf "$DATA/train" "$DATA/val" "$DATA/val_overlap"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 NODE_NAME = "panoptic_node"
 INPUT_TOPIC = "/camera/image_raw"
+SAMPLE_FPS = 10.0
 
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
@@ -35,7 +36,8 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--rate", type=float, default=None,
-                   help="playback rate factor of the 10 Hz sample (default: measured so the model keeps up)")
+                   help="playback rate factor of the 10 Hz sample (default: half the model's measured speed, "
+                        "between 0.1 and 1)")
     p.add_argument("--params-file", type=Path, default=None, help="node parameters (default config/panoptic.yaml)")
     p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra node parameter, e.g. --param input_size:=320 (repeatable)")
@@ -54,13 +56,21 @@ def run(args) -> int:
     if not (bag / "metadata.yaml").is_file() or not (gt / "panoptic.json").is_file():
         from panoptic_ros.ros.bag.make_sample import make_sample
         print(f"[demo] writing the sample bag ({args.frames} frames {args.width}x{args.height}) to {sample}")
-        make_sample(sample, frames=args.frames, width=args.width, height=args.height, seed=0, force=True)
+        make_sample(sample, frames=args.frames, width=args.width, height=args.height, seed=0, fps=SAMPLE_FPS,
+                    topic=INPUT_TOPIC, force=True)
+    else:
+        print(f"[demo] using the sample bag in {sample} (delete the folder to make a new one)")
     params_file = args.params_file or _params_file()
-    node_params = [p for p in args.param]
+    if not params_file.is_file():
+        raise FileNotFoundError(f"parameters file not found: {params_file}")
+    node_params = list(args.param)
+    values = _node_values(params_file, node_params)  # checks names and values before anything starts
     if args.rate is None:
-        fps = _measure_model_fps(model, gt, node_params)
-        rate = max(0.02, min(1.0, 0.5 * fps / 10.0))
-        print(f"[demo] model runs at {fps:.1f} FPS here: playing the 10 Hz bag at rate {rate:.2f}")
+        fps = _measure_model_fps(model, gt, values)
+        # half the measured speed leaves room for the node's conversions, the player and the recorder; at
+        # least 1 FPS so the demo stays short (a slower model drops frames: the node keeps only the newest)
+        rate = max(0.1, min(1.0, 0.5 * fps / SAMPLE_FPS))
+        print(f"[demo] model runs at {fps:.1f} FPS here: playing the {SAMPLE_FPS:g} Hz bag at rate {rate:.2f}")
     else:
         rate = args.rate
         if rate <= 0:
@@ -95,7 +105,7 @@ def run(args) -> int:
             "record-eval", "--out", str(out), "--node", f"/{NODE_NAME}", "--publish-log",
             str(out / "publish_log.jsonl"), "--gt", str(gt), "--bag-name", "demo_output",
             "--save-overlays", str(args.save_overlays), "--ready-file", str(ready),
-            "--idle-timeout", str(max(5.0, 3.0 / rate / 10.0)), "--wait-timeout", str(args.timeout)])
+            "--idle-timeout", str(max(5.0, 3.0 / rate / SAMPLE_FPS)), "--wait-timeout", str(args.timeout)])
         procs.wait_for(lambda: ready.is_file(), deadline, "the node and the recorder to start",
                        must_live=(node, recorder))
         player = procs.start("player", cli + [
@@ -157,37 +167,52 @@ def _node_command() -> list[str]:
     return [sys.executable, "-m", "panoptic_ros.ros.node"]
 
 
-def _measure_model_fps(model_path: Path, gt: Path, node_params: list[str]) -> float:
-    """Frames per second of model.predict on sample frames with the node's input size (median of 3)."""
-    import statistics
-
+def _node_values(params_file: Path, node_params: list[str]) -> dict:
+    """The node's parameter values: the parameters file (its ros__parameters) then the --param overrides."""
     import yaml
 
-    from panoptic_ros.data import read_image
-    from panoptic_ros.engine.inference import inference_config, load_model
+    from panoptic_ros.config import check_value
+    from panoptic_ros.ros.params import parameter_by_name
 
-    model = load_model(model_path, "cpu" if not _cuda() else None)
-    overrides = {}
-    for p in node_params:
-        name, _, value = p.partition(":=")
-        if name in ("input_size", "score_threshold", "merge_policy"):
-            overrides[name] = yaml.safe_load(value)
-    inf = inference_config(model, None, overrides)
-    images = sorted((gt / "images").iterdir())[:4]
+    known = parameter_by_name()
+    raw = {}
+    data = yaml.safe_load(params_file.read_text()) or {}
+    for key in ("/**", NODE_NAME, f"/{NODE_NAME}"):
+        raw.update(((data.get(key) or {}).get("ros__parameters") or {}))
+    for item in node_params:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"--param {item!r} must look like name:=value")
+        raw[name.strip()] = yaml.safe_load(value)
+    values = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ValueError(f"unknown node parameter {name!r} (in {params_file} or --param); "
+                             f"known: {', '.join(known)}")
+        values[name] = check_value(name, known[name].field, value)
+    return values
+
+
+def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
+    """Frames per second of model.predict on sample frames with the node's settings (2 warm-up frames,
+    median of the next 5), in this process before the node starts."""
+    import statistics
+
+    from panoptic_ros.data import read_image
+    from panoptic_ros.engine.inference import load_model
+    from panoptic_ros.ros.params import apply_values
+
+    model = load_model(model_path, values.get("device", "auto"))
+    inf = apply_values(model.cfg, values).inference
+    images = [read_image(p) for p in sorted((gt / "images").iterdir())[:7]]
     times = []
-    for i, path in enumerate(images):
-        img = read_image(path)
+    for i, img in enumerate(images):
         t0 = time.perf_counter()
         model.predict([img], inference=inf)
-        if i:  # the first call is warm-up
+        if i >= 2:
             times.append(time.perf_counter() - t0)
     del model
     return 1.0 / statistics.median(times) if times else 1.0
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def _remove(path: Path) -> None:

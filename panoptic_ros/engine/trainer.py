@@ -166,11 +166,12 @@ class Trainer:
         if self.dist.rank == 0 and rng:
             set_rng_state(rng)
         self.start_epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
-        self.best_pq = float(state.get("best_pq", -math.inf)) if "best_pq" in state else self._best_from_sidecar()
+        self.best_pq = self._best_from_sidecar()
         if self.dist.is_main:
             log.info("resumed from %s (epoch %d, iteration %d)", paths.model, self.start_epoch, self.iteration)
 
     def _best_from_sidecar(self) -> float:
+        """Validation PQ of output_dir/best.safetensors (so a resumed run only replaces it with a better one)."""
         import json
         side = self.output_dir / "best.json"
         if side.is_file():

@@ -216,7 +216,7 @@ def pq_single(gt_pan: Any, gt_segments: Iterable[Mapping], pred_pan: Any, pred_s
         if gt_label not in gt_segms or pred_label not in pred_segms:
             continue
         g, p = gt_segms[gt_label], pred_segms[pred_label]
-        if g["category_id"] != p["category_id"]:
+        if g["iscrowd"] == 1 or g["category_id"] != p["category_id"]:
             continue
         union = p["area"] + g["area"] - intersection - gt_pred_map.get((VOID, pred_label), 0)
         iou = intersection / union

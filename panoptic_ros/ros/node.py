@@ -81,7 +81,8 @@ def load_model(path: str, device: str):
     try:
         return load_checkpoint(file, device=device)
     except Exception as exc:  # noqa: BLE001 - CheckpointError, ValueError (device), OSError, RuntimeError ...
-        raise ModelLoadError(f"cannot load model {file}: {exc}") from None
+        reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
+        raise ModelLoadError(f"cannot load model {reason}") from None
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,9 @@ def declare_parameters(node) -> dict[str, Any]:
             raise ParameterError(f"parameter {p.name}: {exc} (write it as a {type(p.default).__name__}, "
                                  f"e.g. {p.name}: {yaml_scalar(p.default)})") from None
         except InvalidParameterValueException as exc:
-            raise ParameterError(f"parameter {p.name}: {exc}") from None
+            allowed = f" (allowed range [{p.range[0]}, {p.range[1]}])" if p.range is not None else ""
+            text = str(exc.args[0] if exc.args else exc).removesuffix(f": {p.name}")
+            raise ParameterError(f"parameter {p.name}: {text}{allowed}") from None
         try:
             values[p.name] = check_value(p.name, p.field, param.value)
         except ConfigError as exc:

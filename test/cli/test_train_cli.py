@@ -107,3 +107,25 @@ def test_bad_override_and_missing_resume_exit_2(tmp_path, tiny_data, capsys):
     assert _train(tmp_path / "run", tiny_data, "--resume", str(tmp_path / "missing.safetensors")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "missing.safetensors" in err
+
+
+def test_validation_during_training_keeps_the_best_checkpoint(tmp_path, tiny_data):
+    out = tmp_path / "run"
+    assert _train(out, tiny_data, "solver.epochs=1", f"data.val={tiny_data}", "inference.stuff_area_threshold=64",
+                  "--eval-every", "1", "--val-max-images", "2") == 0
+    metrics = json.loads((out / "val" / "epoch_0001" / "metrics.json").read_text())
+    assert metrics["num_images"] == 2 and 0.0 <= metrics["pq"]["All"]["pq"] <= 1.0
+    best = json.loads((out / "best.json").read_text())
+    assert best["extra"]["val_pq"] == pytest.approx(metrics["pq"]["All"]["pq"])
+    assert (out / "best.safetensors").read_bytes() == train_state.epoch_paths(out, 1).model.read_bytes()
+    history = json.loads((out / "train_history.json").read_text())
+    assert history[0]["val"]["pq"] == pytest.approx(metrics["pq"]["All"]["pq"])
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny_data):
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        assert _train(tmp_path / name, tiny_data, "solver.epochs=1", f"solver.seed={seed}") == 0
+        runs[name] = load_file(train_state.epoch_paths(tmp_path / name, 1).model)
+    assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
+    assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])

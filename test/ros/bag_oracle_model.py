@@ -29,6 +29,8 @@ class OracleModel:
 
     def __init__(self, gt_dir: str | Path):
         gt_dir = Path(gt_dir)
+        if gt_dir.is_file():  # the GT's panoptic.json (for callers that insist on a model *file*)
+            gt_dir = gt_dir.parent
         meta = PanopticJson.load(gt_dir / "panoptic.json")
         self.categories = meta.categories
         self.cfg = PanopticConfig()
@@ -77,5 +79,6 @@ class OracleModel:
 
 
 def load(path: str, device: str = "cpu") -> OracleModel:
-    """Factory for the node hook (PANOPTIC_NODE_MODEL_FACTORY=bag_oracle_model:load): path = GT folder."""
+    """Factory for the node hook (PANOPTIC_NODE_MODEL_FACTORY=bag_oracle_model:load): path = GT folder or
+    its panoptic.json."""
     return OracleModel(path)

@@ -48,7 +48,11 @@ class StubModel:
 
 
 def load(path: str, device: str):
-    """Factory for the node: "" or "stub" -> StubModel; an existing file -> the real checkpoint loader."""
+    """Factory for the node: "" or "stub" -> StubModel; an existing file -> the real checkpoint loader.
+    The device is checked as the real loader does (ValueError for a CUDA device that is not there)."""
+    from panoptic_ros.modeling import resolve_device
+
+    resolve_device(device)
     if path in ("", "stub"):
         return StubModel()
     if Path(path).is_file():

@@ -93,6 +93,7 @@ def _check_output_bag(report, sent_stamps):
     assert len(stamps["/panoptic_node/panoptic"]) == report["frames_received"]
 
 
+@pytest.mark.slow
 def test_play_and_record_eval_through_the_node(oracle_node, sample_bags, tmp_path):
     played, report, out = _run_session(tmp_path, sample_bags / "mcap" / "sample_bag",
                                        player_args=["--rate", 0.3],
@@ -112,6 +113,7 @@ def test_play_and_record_eval_through_the_node(oracle_node, sample_bags, tmp_pat
     _check_output_bag(report, [im["stamp_ns"] for im in meta["images"]])
 
 
+@pytest.mark.slow
 def test_loop_restamps_and_input_topic_timing_on_sqlite3(oracle_node, sample_bags, tmp_path):
     """sqlite3 bag, two loops (stamps shifted so they stay unique), best-effort publisher, no publish log:
     the recorder times frames by their arrival on the input topic."""

@@ -14,7 +14,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .reader import COMPRESSED, IMAGE
@@ -101,6 +100,8 @@ def make_sample(out: str | Path, *, frames: int = 30, width: int = 640, height: 
 
 def image_message(T, header, rgb: np.ndarray, encoding: str):
     """A rosbags sensor_msgs Image (rgb8/bgr8/mono8) or CompressedImage (jpeg/png) of an RGB image."""
+    import cv2
+
     if encoding in ("jpeg", "png"):
         ext = ".jpg" if encoding == "jpeg" else ".png"
         ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -61,6 +61,7 @@ class PublishLog:
 
     def __init__(self, path: Path | None):
         self.path = path
+        self._lock = threading.Lock()
         self._pos = 0
         self._partial = ""
         self.entries: dict[int, dict] = {}     # published stamp -> entry
@@ -70,6 +71,20 @@ class PublishLog:
     def poll(self) -> None:
         if self.path is None or not self.path.is_file():
             return
+        with self._lock:
+            self._poll()
+
+    def stamps(self) -> set[int]:
+        with self._lock:
+            return set(self.entries)
+
+    def lookup(self, stamp: int) -> dict | None:
+        """The log entry of a published stamp (reads new lines first when it is not known yet)."""
+        if stamp not in self.entries:
+            self.poll()
+        return self.entries.get(stamp)
+
+    def _poll(self) -> None:
         with open(self.path) as f:
             f.seek(self._pos)
             chunk = f.read()
@@ -116,7 +131,7 @@ class Recorder:
             from .groundtruth import BagGroundTruth, BagPQ
             self.gt = BagGroundTruth(args.gt)
             self.pq = BagPQ(self.gt)
-            self.scored: list[tuple] = []             # (stamp, panoptic, segments) kept until the end
+            self.unscored: list[tuple] = []           # (stamp, panoptic, segments) not yet in the publish log
         self._worker = threading.Thread(target=self._work, name="record-eval-worker", daemon=True)
         self._worker.start()
 
@@ -184,7 +199,23 @@ class Recorder:
         segments = [{"id": int(i.id), "category_id": int(i.category_id)} for i in inst.instances]
         for i in inst.instances:
             self.labels.setdefault(int(i.category_id), i.label)
-        self.scored.append((stamp, arr, segments))
+        if not self._score_frame(stamp, arr, segments, final=False):
+            self.unscored.append((stamp, arr, segments))
+
+    def _score_frame(self, stamp: int, panoptic: np.ndarray, segments: list, final: bool) -> bool:
+        """Add one received frame to PQ; False (try again at the end) while its publish-log line is missing."""
+        from .groundtruth import channel_to_category_ids
+
+        index, bag_stamp = None, stamp
+        if self.args.publish_log is not None:
+            entry = self.pub_log.lookup(stamp)
+            if entry is None and not final:
+                return False
+            entry = entry or {}
+            index, bag_stamp = entry.get("index"), entry.get("bag_stamp_ns", stamp)
+        channel_map = channel_to_category_ids(self.gt.categories, labels=self.labels)
+        self.pq.add(index, bag_stamp, panoptic, segments, channel_map)
+        return True
 
     def finish(self) -> None:
         self.q.put(None)
@@ -234,14 +265,9 @@ class Recorder:
         return report
 
     def _score(self) -> dict:
-        from .groundtruth import channel_to_category_ids
-
-        channel_map = channel_to_category_ids(self.gt.categories, labels=self.labels)
-        for stamp, pan, segments in self.scored:
-            entry = self.pub_log.entries.get(stamp, {})
-            index = entry.get("index")
-            bag_stamp = entry.get("bag_stamp_ns", stamp)
-            self.pq.add(index, bag_stamp, pan, segments, channel_map)
+        for stamp, pan, segments in self.unscored:
+            self._score_frame(stamp, pan, segments, final=True)
+        self.unscored = []
         return self.pq.summary()
 
 
@@ -294,15 +320,16 @@ def run(args) -> dict:
 def _subscribe_input(node, topic: str, callback):
     """Subscribe to the camera topic once its publisher shows up, with a reliability that matches it (the
     node's qos_reliability=auto rule); only header stamps are read (raw bytes, no deserialization)."""
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     from ..qos import choose_reliability, subscription_qos
 
     infos = node.get_publishers_info_by_topic(topic)
     if not infos:
         return None
+    msg_type = CompressedImage if infos[0].topic_type.endswith("CompressedImage") else Image
     reliability = choose_reliability("auto", [i.qos_profile.reliability for i in infos])
-    return node.create_subscription(Image, topic, callback, subscription_qos(reliability, 10), raw=True)
+    return node.create_subscription(msg_type, topic, callback, subscription_qos(reliability, 10), raw=True)
 
 
 def _wait_for_node(ros, executor, topic: str, timeout: float) -> None:
@@ -326,7 +353,7 @@ def _should_stop(rec: Recorder, args, t0: float) -> bool:
         rec.pub_log.poll()
         if rec.pub_log.done is None:
             return False
-        sent = set(rec.pub_log.entries)
+        sent = rec.pub_log.stamps()
         if sent and rec.q.empty() and all(len(rec.arrived.get(s, ())) == len(rec.names) for s in sent):
             return True  # every output of every frame arrived
         last = max(rec.pub_log.done_time, rec.last_arrival or 0.0)

@@ -1,0 +1,130 @@
+"""Start-up errors end the node with exit code 1 and one clear line (no traceback); the launch file.
+
+The failing starts run in parallel (each one imports torch and rclpy, seconds on 2 busy cores).
+"""
+import ast
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from conftest import NODE_EXECUTABLE, PARAMS_FILE, ROOT  # noqa: E402
+
+pytestmark = pytest.mark.ros
+LAUNCH_FILE = ROOT / "launch" / "camera.launch.py"
+
+
+def default_model_missing() -> bool:
+    return not (ROOT / "panoptic_ros" / "models" / "default.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def failed_starts(ros_domain, tiny_checkpoint, tmp_path_factory):
+    """Start the node once per bad configuration, all at once; {case: (exit code, output)}."""
+    if not NODE_EXECUTABLE.exists():
+        pytest.skip("run bash tools/setup.sh")
+    tmp = tmp_path_factory.mktemp("startup")
+    corrupt = tmp / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00\x01 not a safetensors file")
+    shutil.copy(tiny_checkpoint.with_suffix(".json"), corrupt.with_suffix(".json"))
+    unreadable_yaml = tmp / "bad.yaml"
+    unreadable_yaml.write_text("/**:\n  ros__parameters:\n    model: [unclosed\n")
+    cases = {
+        "missing model": ["-p", f"model:={tmp / 'nope.safetensors'}"],
+        "corrupt model": ["-p", f"model:={corrupt}"],
+        "out of range": ["-p", f"model:={tiny_checkpoint}", "-p", "overlay_alpha:=5.0"],
+        "wrong type": ["-p", f"model:={tiny_checkpoint}", "-p", "input_size:=big"],
+        "bad choice": ["-p", f"model:={tiny_checkpoint}", "-p", "merge_policy:=biggest"],
+        "bad params file": ["--params-file", str(unreadable_yaml)],
+    }
+    if default_model_missing():
+        cases["default model missing"] = []
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), OMP_NUM_THREADS="1", RCUTILS_COLORIZED_OUTPUT="0")
+    procs = {name: subprocess.Popen([str(NODE_EXECUTABLE), "--ros-args", "--params-file", str(PARAMS_FILE), *args],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
+             for name, args in cases.items()}
+    results = {}
+    try:
+        for name, proc in procs.items():
+            out, _ = proc.communicate(timeout=180)
+            results[name] = (proc.returncode, out)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return results
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing model", "model file not found"),
+    ("corrupt model", "not a valid safetensors file"),
+    ("out of range", "overlay_alpha"),
+    ("wrong type", "input_size"),
+    ("bad choice", "merge_policy: 'biggest' is not one of highest_confidence, smallest_first, closest_center"),
+    ("bad params file", "Couldn't parse params file"),
+    ("default model missing", "the shipped default model is not installed"),
+])
+def test_startup_errors_exit_1_with_one_clear_line(failed_starts, case, expected):
+    if case not in failed_starts:
+        pytest.skip("the default model is installed")
+    code, out = failed_starts[case]
+    assert code == 1, out
+    assert "Traceback" not in out
+    errors = [line for line in out.splitlines() if line.startswith("[panoptic_node] error:")]
+    assert len(errors) == 1, out
+    assert expected in errors[0]
+    assert len([line for line in out.splitlines() if line.strip()]) <= 2, out   # rcl may add one line of its own
+
+
+def test_launch_file_declares_the_documented_arguments():
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    arguments = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                     and any(getattr(t, "id", "") == "ARGUMENTS" for t in node.targets))
+    names = {key.value for key in arguments.value.keys}
+    assert names == {"image", "params_file", "namespace", "use_sim_time", "image_transport", "device"}
+    text = LAUNCH_FILE.read_text()
+    assert '"panoptic_node"' in text and "panoptic.yaml" in text and '("image", arg("image"))' in text
+
+
+def test_launch_file_starts_the_node(ros_graph, tiny_checkpoint, tmp_path):
+    """Runs only where launch_ros is installed (not on the development machine)."""
+    pytest.importorskip("launch_ros")
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_FILE.read_text().replace("model: ''", f"model: '{tiny_checkpoint}'")
+                      .replace("input_size: 576", "input_size: 64"))
+    script = (
+        "import sys\n"
+        "from launch import LaunchDescription, LaunchService\n"
+        "from launch.actions import IncludeLaunchDescription\n"
+        "from launch.launch_description_sources import PythonLaunchDescriptionSource\n"
+        f"src = PythonLaunchDescriptionSource({str(LAUNCH_FILE)!r})\n"
+        "args = {'image': '/launch_cam/image', 'namespace': 'launched', 'params_file': sys.argv[1]}.items()\n"
+        "ls = LaunchService()\n"
+        "ls.include_launch_description(LaunchDescription([IncludeLaunchDescription(src, launch_arguments=args)]))\n"
+        "sys.exit(ls.run())\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(params)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        seen = ros_graph.spin_until(lambda: ros_graph.node.count_publishers("/launched/panoptic_node/panoptic") > 0
+                                    and ros_graph.node.count_subscribers("/launch_cam/image") > 0, 120)
+        assert seen, "the launched node did not appear"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_params_file_is_installed():
+    assert PARAMS_FILE.exists(), "run bash tools/setup.sh"
+    assert PARAMS_FILE.read_text() == (ROOT / "config" / "panoptic.yaml").read_text()
+    assert Path(str(PARAMS_FILE).replace("panoptic.yaml", "panoptic.rviz")).exists()
