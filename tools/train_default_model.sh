@@ -4,7 +4,8 @@
 #   2. train with panoptic_ros/configs/synth_default.yaml (extra arguments are passed to `panoptic train` as
 #      overrides, e.g. solver.epochs=2 for a quick check);
 #   3. evaluate the three merge policies on both val splits (PQ, PQth, PQst, mIoU, box AP, FPS on this machine);
-#   4. copy the final checkpoint to panoptic_ros/models/default.safetensors (+ .json) and write a report.
+#   4. release the final checkpoint as panoptic_ros/models/default.safetensors (+ .json; float16 storage keeps it
+#      a few MB) with the evaluation report in its sidecar, and write OUT/report.json.
 # Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (800), NUM_VAL (100),
 # MODELS (panoptic_ros/models: where default.safetensors goes).
 set -eo pipefail
@@ -33,22 +34,18 @@ echo "== 3/4 evaluation, all merge policies"
 panoptic eval --model "$OUT/final.safetensors" --data "$DATA/val" --policy all --out "$OUT/eval_val"
 panoptic eval --model "$OUT/final.safetensors" --data "$DATA/val_overlap" --policy all --out "$OUT/eval_val_overlap"
 
-echo "== 4/4 default model -> $MODELS"
-mkdir -p "$MODELS"
-cp "$OUT/final.safetensors" "$MODELS/default.safetensors"
-cp "$OUT/final.json" "$MODELS/default.json"
-python - "$OUT" "$MODELS/default.json" <<'PY'
+echo "== 4/4 default model -> $MODELS (weights stored as float16)"
+python - "$OUT" "$MODELS/default.safetensors" <<'PY'
 import json, sys
 from pathlib import Path
-out, sidecar = Path(sys.argv[1]), Path(sys.argv[2])
+from panoptic_ros.engine.release import release_checkpoint
+out, dst = Path(sys.argv[1]), Path(sys.argv[2])
 report = {split: json.loads((out / f"eval_{split}" / "summary.json").read_text()) for split in ("val", "val_overlap")}
 train = json.loads((out / "train_summary.json").read_text())
 report["training"] = {"epochs": train["epochs_done"], "iterations": train["iterations"],
                       "seconds": round(train["seconds"]), "device": train["device"]}
 (out / "report.json").write_text(json.dumps(report, indent=2))
-side = json.loads(sidecar.read_text())
-side.setdefault("extra", {})["evaluation"] = report   # the shipped sidecar documents its own numbers
-sidecar.write_text(json.dumps(side, indent=2))
+release_checkpoint(out / "final.safetensors", dst, extra={"evaluation": report})  # the sidecar documents its numbers
 for split in ("val", "val_overlap"):
     print(f"{split}:")
     print(f"  {'policy':20s}{'PQ':>7}{'PQth':>7}{'PQst':>7}{'mIoU':>7}{'AP':>7}{'FPS':>7}")

@@ -61,7 +61,8 @@ def make_scene(width: int, height: int, num_classes: int, num_things: int, detec
     wh = torch.stack([side * aspect.sqrt(), side / aspect.sqrt()], dim=1)
     center = torch.rand(detections, 2, generator=generator) * torch.tensor([width, height])
     boxes = torch.cat([center - wh / 2, center + wh / 2], dim=1)
-    labels = torch.randint(0, max(1, min(num_things, 6)), (detections,), generator=generator)  # many same-class overlaps
+    # few classes -> many same-class overlaps
+    labels = torch.randint(0, max(1, min(num_things, 6)), (detections,), generator=generator)
     scores = torch.rand(detections, generator=generator) * 0.7 + 0.3
     offsets = torch.randn(2, height, width, generator=generator) * 8
     thing_mask = torch.arange(num_classes) < num_things
@@ -91,7 +92,8 @@ def _summary(times: tuple[list[float], list[float]]) -> dict:
     import numpy as np
 
     wall, cpu = np.asarray(times[0]), np.asarray(times[1])
-    return {"median_ms": float(np.median(wall)), "mean_ms": float(wall.mean()), "p90_ms": float(np.percentile(wall, 90)),
+    return {"median_ms": float(np.median(wall)), "mean_ms": float(wall.mean()),
+            "p90_ms": float(np.percentile(wall, 90)),
             "min_ms": float(wall.min()), "cpu_median_ms": float(np.median(cpu)), "repeats": len(wall)}
 
 
@@ -115,7 +117,8 @@ def linearity(rows: list[dict], key: str = "median_ms") -> dict:
             fit = slope * n + intercept
             ss = float(((t - t.mean()) ** 2).sum())
             r2 = 1.0 - float(((t - fit) ** 2).sum()) / ss if ss > 0 else 1.0
-            out["per_detection"].append({"size": f"{width}x{height}", "policy": policy, "ms_per_detection": float(slope),
+            out["per_detection"].append({"size": f"{width}x{height}", "policy": policy,
+                                         "ms_per_detection": float(slope),
                                          "ms_at_zero_detections": float(intercept), "r2": r2})
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]

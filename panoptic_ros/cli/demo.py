@@ -195,8 +195,10 @@ def _node_values(params_file: Path, node_params: list[str]) -> dict:
 
 def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
     """Frames per second of model.predict on sample frames with the node's settings (2 warm-up frames,
-    median of the next 5), in this process before the node starts."""
+    median of the next 5), in this process before the node starts. Like the node, predict runs in a worker
+    thread (on a busy CPU torch's main-thread timings can be several times slower than the node's)."""
     import statistics
+    from concurrent.futures import ThreadPoolExecutor
 
     from panoptic_ros.data import read_image
     from panoptic_ros.engine.inference import load_model
@@ -205,12 +207,18 @@ def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
     model = load_model(model_path, values.get("device", "auto"))
     inf = apply_values(model.cfg, values).inference
     images = [read_image(p) for p in sorted((gt / "images").iterdir())[:7]]
-    times = []
-    for i, img in enumerate(images):
-        t0 = time.perf_counter()
-        model.predict([img], inference=inf)
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
+
+    def timed() -> list[float]:
+        times = []
+        for i, img in enumerate(images):
+            t0 = time.perf_counter()
+            model.predict([img], inference=inf)
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        return times
+
+    with ThreadPoolExecutor(1) as pool:
+        times = pool.submit(timed).result()
     del model
     return 1.0 / statistics.median(times) if times else 1.0
 

@@ -76,9 +76,11 @@ class SolverConfig:
 class InferenceConfig:
     device: str = param("auto", "auto | cpu | cuda | cuda:N", ros=True)
     half: bool = param(False, "fp16 inference (CUDA only)", ros=True)
-    input_size: int = param(576, "network input: shorter side in pixels (longer side keeps aspect)",
-                            range=(32, 4096), ros=True)
-    max_input_size: int = param(1024, "network input: longer side limit", range=(32, 8192))
+    input_size: int = param(0, "network input: shorter side in pixels (longer side keeps aspect); 0 = the "
+                            "model's own (its checkpoint's setting, else its training data.min_size)",
+                            range=(0, 4096), ros=True)
+    max_input_size: int = param(0, "network input: longer side limit; 0 = the model's own (else data.max_size)",
+                                range=(0, 8192))
     score_threshold: float = param(0.4, "minimum detection score", range=(0.0, 1.0), runtime=True, ros=True)
     nms_threshold: float = param(0.6, "IoU threshold of class-wise NMS", range=(0.0, 1.0), runtime=True)
     max_detections: int = param(100, "detections kept per image after NMS", range=(1, 10000), runtime=True)

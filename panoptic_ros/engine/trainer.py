@@ -115,6 +115,9 @@ class Trainer:
         self.best_pq = -math.inf
         if opts.resume:
             self._resume(opts.resume)
+        elif train_state.list_checkpoints(self.output_dir):
+            raise ValueError(f"{self.output_dir} already holds epoch checkpoints of another run: pass --resume auto "
+                             "to continue it, or choose a new solver.output_dir")
         self.train_model = self.model
         if self.dist.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -227,7 +230,7 @@ class Trainer:
                    "world_size": self.dist.world_size, "device": str(self.device), "history": history,
                    "final": None}
         if is_main:
-            final = self._write_final()
+            final = self._write_final(last_paths)
             summary["final"] = str(final) if final else None
             write_json(self.output_dir / "train_summary.json", summary)
         return summary
@@ -292,9 +295,9 @@ class Trainer:
         train_state.prune(self.output_dir, self.opts.keep_last)
         return paths
 
-    def _write_final(self) -> Path | None:
-        """Copy the newest epoch checkpoint to output_dir/final.safetensors (+ .json)."""
-        latest = train_state.latest_checkpoint(self.output_dir)
+    def _write_final(self, last: train_state.CheckpointPaths | None) -> Path | None:
+        """Copy this run's last epoch checkpoint (else the newest one present) to output_dir/final.safetensors."""
+        latest = last or train_state.latest_checkpoint(self.output_dir)
         if latest is None:
             return None
         final = self.output_dir / "final.safetensors"

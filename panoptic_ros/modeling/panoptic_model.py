@@ -156,6 +156,14 @@ class PanopticModel(nn.Module):
         return losses
 
     # ------------------------------------------------------------------------------------ inference
+    def input_limits(self, inference: InferenceConfig | None = None) -> tuple[int, int]:
+        """(shorter side, longer side limit) of the network input; 0 in the settings means the model's own
+        (its checkpoint's inference setting, else the training resize data.min_size / data.max_size)."""
+        inf = inference or self.cfg.inference
+        shorter = inf.input_size or self.cfg.inference.input_size or self.cfg.data.min_size
+        longer = inf.max_input_size or self.cfg.inference.max_input_size or self.cfg.data.max_size
+        return shorter, max(shorter, longer)
+
     def prepare_inputs(self, images: list, inference: InferenceConfig | None = None) -> PreparedBatch:
         """Resize (shorter side inference.input_size), normalise and pad a list of images onto the device."""
         inf = inference or self.cfg.inference
@@ -164,10 +172,11 @@ class PanopticModel(nn.Module):
         if not images:
             raise ValueError("predict() got an empty list of images")
         resized, input_sizes, original_sizes = [], [], []
+        shorter, longer = self.input_limits(inf)
         for i, image in enumerate(images):
             im = pre.as_float_image(image, self.device, i)
             h, w = im.shape[-2:]
-            size = pre.resized_size(h, w, inf.input_size, inf.max_input_size)
+            size = pre.resized_size(h, w, shorter, longer)
             resized.append(pre.normalize(pre.resize_image(im, size), self.pixel_mean, self.pixel_std))
             input_sizes.append(size)
             original_sizes.append((int(h), int(w)))

@@ -191,11 +191,11 @@ def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.T
                       merge: MergePolicy, center_offsets: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per pixel, the best instance channel: (logit [H, W] in the logits' dtype, -inf where no box;
-    detection index int64 [H, W], -1 where no box). Detections are CPU tensors (validated)."""
+    detection index int32 [H, W], -1 where no box). Detections are CPU tensors (validated)."""
     _, height, width = logits.shape
     device = logits.device
     best_val = torch.full((height, width), -math.inf, dtype=logits.dtype, device=device)
-    best_idx = torch.full((height, width), -1, dtype=torch.int64, device=device)
+    best_idx = torch.full((height, width), -1, dtype=torch.int32, device=device)
     if boxes.shape[0] == 0:
         return best_val, best_idx
     clipped = clip_boxes(boxes, height, width)
@@ -218,10 +218,10 @@ def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.T
             offsets = None if center_offsets is None else center_offsets[:, r0:r1, c0:c1]
             cost = merge.pixel_cost(centers[n], xs[c0:c1], ys[r0:r1], offsets)
             cur_cost = best_cost[r0:r1, c0:c1]
-            wins |= (value == cur_val) & (cost < cur_cost)
-            cur_cost.copy_(torch.where(wins, cost, cur_cost))
+            wins |= (value == cur_val).logical_and_(cost < cur_cost)
+            torch.where(wins, cost, cur_cost, out=cur_cost)
         # = where(wins, value, cur_val) (equal on ties), except that a NaN logit sticks: fuse() then reports it
-        cur_val.copy_(torch.maximum(cur_val, value))
+        torch.maximum(cur_val, value, out=cur_val)
         best_idx[r0:r1, c0:c1].masked_fill_(wins, n)
     return best_val, best_idx
 
@@ -256,7 +256,7 @@ def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tenso
     if stuff is not None:
         stuff_val = stuff.amax(dim=0)
         _check_finite(stuff_val, "stuff channels")
-        stuff_code = (stuff_channels + 1)[first_argmax(stuff, stuff_val)]
+        stuff_code = (stuff_channels + 1).to(torch.int32)[first_argmax(stuff, stuff_val)]
     if unknown_undetected_things and thing_channels.numel():
         thing_val = _channels(logits, thing_channels).amax(dim=0)
         _check_finite(thing_val, "thing channels")
@@ -268,7 +268,7 @@ def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tenso
         taken &= inst_val > stuff_val
         raw = torch.where(taken, inst_idx + (1 + num_classes), stuff_code)
     else:
-        raw = torch.where(taken, inst_idx + (1 + num_classes), torch.zeros_like(inst_idx))
+        raw = torch.where(taken, inst_idx + (1 + num_classes), 0)
     if unknown_undetected_things and thing_val is not None:
         thing_pixels = thing_val > stuff_val if stuff_val is not None else torch.ones_like(taken)
         raw.masked_fill_(thing_pixels & ~taken, 0)
@@ -280,7 +280,8 @@ def fuse_batch(semantic_logits: torch.Tensor, boxes: Sequence, scores: Sequence,
                thing_mask: torch.Tensor, policy: str = "highest_confidence", center_offsets: torch.Tensor | None = None,
                stuff_area_threshold: int = InferenceConfig.stuff_area_threshold,
                unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> list[PanopticResult]:
-    """fuse() for B images: semantic_logits [B, C, H, W], boxes/scores/labels lists of B, center_offsets [B, 2, H, W]."""
+    """fuse() for B images: semantic_logits [B, C, H, W]; boxes, scores, labels: lists of B;
+    center_offsets [B, 2, H, W]. Returns one PanopticResult per image."""
     logits = _as_tensor(semantic_logits, "semantic_logits")
     if logits.dim() != 4:
         raise ValueError(f"semantic_logits: expected shape [B, C, H, W], got {list(logits.shape)}")

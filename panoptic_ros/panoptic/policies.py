@@ -84,7 +84,7 @@ class ClosestCenter(MergePolicy):
         cx, cy = center
         dx = offsets[0].float() + (xs - cx).view(1, -1)
         dy = offsets[1].float() + (ys - cy).view(-1, 1)
-        return dx * dx + dy * dy
+        return dx.mul_(dx).add_(dy.mul_(dy))
 
 
 _POLICIES = {p.name: p for p in (HighestConfidence(), SmallestFirst(), ClosestCenter())}

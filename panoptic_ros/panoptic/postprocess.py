@@ -1,6 +1,6 @@
 """From a per-pixel owner map to a PanopticResult: small-stuff removal, ids, areas and tight boxes.
 
-The owner map ("raw") codes each pixel's owner in one int64 so that one bincount gives every area:
+The owner map ("raw") codes each pixel's owner in one integer so that one bincount gives every area:
     0              unknown
     1 + c          stuff channel c            (c in 0..C-1)
     1 + C + n      detection n                (n in 0..N-1)
@@ -33,8 +33,10 @@ def segment_stats(raw: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, torc
     """
     height, width = raw.shape
     device = raw.device
-    rows = raw * height + torch.arange(height, device=device).view(-1, 1)
-    cols = raw * width + torch.arange(width, device=device).view(1, -1)
+    if num_codes * max(height, width) >= 2**31:
+        raw = raw.long()
+    rows = raw * height + torch.arange(height, dtype=raw.dtype, device=device).view(-1, 1)
+    cols = raw * width + torch.arange(width, dtype=raw.dtype, device=device).view(1, -1)
     row_count = torch.bincount(rows.flatten(), minlength=num_codes * height).view(num_codes, height)
     area = row_count.sum(dim=1)
     row_present = row_count > 0
@@ -58,7 +60,7 @@ def extract_segments(raw: torch.Tensor, *, thing_mask: torch.Tensor, scores: tor
                      stuff_area_threshold: int) -> PanopticResult:
     """Turn an owner map into the panoptic id map (ids 1..K consecutive) and its segment list.
 
-    raw: int64 [H, W] owner codes (see module doc); thing_mask: bool [C]; scores, labels: [N] (any device).
+    raw: int32 or int64 [H, W] owner codes (see module doc); thing_mask: bool [C]; scores, labels: [N] (any device).
     Thing codes only ever appear for thing detections, so channel codes 1 + c are stuff codes.
     """
     num_classes = int(thing_mask.numel())

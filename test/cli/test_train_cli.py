@@ -129,3 +129,12 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path, tiny_data):
         runs[name] = load_file(train_state.epoch_paths(tmp_path / name, 1).model)
     assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
     assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
+
+
+def test_fresh_run_refuses_an_output_dir_with_checkpoints(tmp_path, tiny_data, capsys):
+    out = tmp_path / "run"
+    assert _train(out, tiny_data, "solver.epochs=1") == 0
+    capsys.readouterr()
+    assert _train(out, tiny_data, "solver.epochs=1") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume auto" in err

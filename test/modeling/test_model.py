@@ -184,3 +184,21 @@ def test_other_encoders_and_paddings_train_and_predict(smoke_cfg, categories, sc
     assert all(s % divisibility == 0 for s in prepared.images.shape[-2:])
     (result,) = model.predict([np.zeros((37, 53, 3), np.uint8)])
     assert result.panoptic.shape == (37, 53)
+
+
+def test_input_size_zero_means_the_models_own_setting():
+    """inference.input_size = 0 (the node's default) resolves to the checkpoint's setting, else data.min_size."""
+    from panoptic_ros.config import load_config
+    from panoptic_ros.data.categories import Category, CategoryMap
+    from panoptic_ros.modeling import build_model
+    cats = CategoryMap([Category(1, "sky", False), Category(2, "disc", True)])
+    cfg = load_config(None, ["model.fpn_channels=16", "model.branch_channels=16", "model.det_head_convs=0",
+                             "inference.input_size=96", "inference.max_input_size=160",
+                             "data.min_size=64", "data.max_size=100"])
+    model = build_model(cfg, cats)
+    request = load_config(None, []).inference            # input_size 0: the model's own
+    assert model.input_limits(request) == (96, 160)
+    request.input_size, request.max_input_size = 48, 80
+    assert model.input_limits(request) == (48, 80)
+    model.cfg.inference.input_size = model.cfg.inference.max_input_size = 0
+    assert model.input_limits(load_config(None, []).inference) == (64, 100)

@@ -29,8 +29,9 @@ def columns(height, width, split, left, right):
 
 def run(logits, boxes, scores, labels, **kwargs):
     kwargs.setdefault("stuff_area_threshold", 0)
-    return fuse(logits, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores, dtype=torch.float64),
-                torch.tensor(labels, dtype=torch.int64), thing_mask=THINGS, **kwargs)
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    return fuse(logits, boxes, torch.tensor(scores, dtype=torch.float64), torch.tensor(labels, dtype=torch.int64),
+                thing_mask=THINGS, **kwargs)
 
 
 def owner_of_columns(result, scores):

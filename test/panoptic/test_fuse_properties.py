@@ -53,7 +53,8 @@ def reference(scene):
     for i in range(height):
         for j in range(width):
             px, py = j + 0.5, i + 0.5
-            inside = [n for n in range(len(boxes)) if boxes[n, 0] <= px < boxes[n, 2] and boxes[n, 1] <= py < boxes[n, 3]]
+            inside = [n for n in range(len(boxes))
+                      if boxes[n, 0] <= px < boxes[n, 2] and boxes[n, 1] <= py < boxes[n, 3]]
 
             def key(n):  # lower is better: logit first, then the policy, then score, then index
                 v = -logits[labels[n], i, j]

@@ -31,8 +31,10 @@ def test_extract_segments_orders_ids_and_drops_small_stuff():
 
 def test_result_helpers():
     result = PanopticResult(torch.tensor([[0, 1], [2, 2]], dtype=torch.int32),
-                            [{"id": 1, "category_id": 4, "isthing": False, "score": 1.0, "bbox": [1, 0, 1, 1], "area": 1},
-                             {"id": 2, "category_id": 0, "isthing": True, "score": 0.5, "bbox": [0, 1, 2, 1], "area": 2}])
+                            [{"id": 1, "category_id": 4, "isthing": False, "score": 1.0, "bbox": [1, 0, 1, 1],
+                              "area": 1},
+                             {"id": 2, "category_id": 0, "isthing": True, "score": 0.5, "bbox": [0, 1, 2, 1],
+                              "area": 2}])
     assert (result.height, result.width) == (2, 2)
     assert result.category_map().tolist() == [[-1, 4], [0, 0]]
     assert result.segment(2)["area"] == 2

@@ -144,7 +144,7 @@ def play(reader: ImageBagReader, args, remaps: dict[str, str]) -> dict:
                 if not args.loop or ros.stop.is_set() or (args.max_frames and sent >= args.max_frames) \
                         or last_log is None:
                     break
-                # next loop: continue the clock one median frame gap after this loop's last message and
+                # next loop: continue the clock one mean frame gap after this loop's last message and
                 # shift header stamps past this loop's range so every published stamp is unique
                 gap = (last_log - first_log) / max(1, reader.message_count - 1) / 1e9 / args.rate
                 loop_offset += (last_log - first_log) / 1e9 / args.rate + gap
