@@ -38,7 +38,7 @@ def _check_inputs(image_rgb, panoptic) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"panoptic: expected integer segment ids, got dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise ValueError("panoptic: segment ids must be >= 0 (0 = unknown)")
-    return image, labels.astype(np.int64, copy=False)
+    return image, labels if labels.dtype in (np.int32, np.int64) else labels.astype(np.int64)
 
 
 def instance_color(class_color: Sequence[int], segment_id: int, isthing: bool) -> tuple[int, int, int]:
@@ -132,13 +132,12 @@ def render_overlay(image_rgb, panoptic, segments: Sequence[dict], categories: Ca
         return image.copy()
     size = max([int(ids.max())] + [int(s["id"]) for s in segments]) + 1
     table = segment_color_table(segments, categories, size)
-    colors = table[ids]
-    known = ids > 0
+    colors = np.take(table, ids, axis=0)
     out = cv2.addWeighted(image, 1.0 - float(alpha), colors, float(alpha), 0.0)
-    out[~known] = image[~known]
+    cv2.copyTo(image, (ids == 0).view(np.uint8), out)          # unknown pixels stay as they are
     if contours:
         edge = _boundaries(ids, thickness=max(1, round(min(image.shape[:2]) / 400)))
-        out[edge] = colors[edge]
+        cv2.copyTo(colors, edge.view(np.uint8), out)
     if labels:
         _draw_labels(out, segments, categories)
     return out

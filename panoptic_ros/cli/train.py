@@ -28,6 +28,9 @@ def add_parser(subparsers, name: str = "train") -> argparse.ArgumentParser:
     p.add_argument("--val-max-images", type=int, metavar="N", help="validate on the first N images only")
     p.add_argument("--keep-last", type=int, default=0, metavar="K",
                    help="keep only the newest K epoch checkpoints (0 = keep all)")
+    p.add_argument("--precise-bn", type=int, default=32, metavar="N",
+                   help="before each checkpoint, re-estimate trainable BatchNorm statistics on N training batches "
+                        "(needed when the encoder trains from scratch; 0 = off; no effect with frozen BatchNorm)")
     p.add_argument("--max-iters", type=int, metavar="N", help="stop after N iterations in total (smoke runs)")
     p.add_argument("--find-unused-parameters", action="store_true",
                    help="DDP: allow parameters without gradient (only needed for modified models)")
@@ -43,13 +46,14 @@ def run(args) -> int:
     cfg = load_config(args.config, args.overrides)
     if args.output_dir:
         set_value(cfg, "solver.output_dir", args.output_dir)
-    for flag in ("eval_every", "keep_last"):
+    for flag in ("eval_every", "keep_last", "precise_bn"):
         if getattr(args, flag) < 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 0")
     if args.max_iters is not None and args.max_iters < 1:
         raise ValueError("--max-iters must be >= 1")
     opts = TrainOptions(resume=args.resume, device=args.device, eval_every=args.eval_every,
                         val_max_images=args.val_max_images, keep_last=args.keep_last, max_iters=args.max_iters,
+                        precise_bn=args.precise_bn,
                         find_unused_parameters=args.find_unused_parameters, dump_weights=args.dump_weights,
                         progress=not args.no_progress)
     summary = Trainer(cfg, opts).fit()

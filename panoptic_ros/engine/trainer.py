@@ -20,6 +20,7 @@ from panoptic_ros.config import PanopticConfig, save_config
 
 from . import distributed as dist_utils
 from . import train_state
+from .precise_bn import update_bn_stats
 from .seed import loader_generator, rng_state, seed_everything, set_rng_state, worker_init_fn
 from .train_log import LossMeter, ScalarWriter, short_postfix, write_json
 
@@ -35,6 +36,7 @@ class TrainOptions:
     val_max_images: int | None = None  # validate on the first N images only
     keep_last: int = 0                 # epoch checkpoints to keep (0 = all)
     max_iters: int | None = None       # stop after this many iterations in total (smoke tests)
+    precise_bn: int = 32               # batches to re-estimate BatchNorm statistics before each checkpoint
     find_unused_parameters: bool = False
     dump_weights: str | None = None    # test hook: each rank writes its weights before and after the first step
     progress: bool = True
@@ -211,6 +213,7 @@ class Trainer:
             train_losses, stop = self._train_epoch(epoch)
             self.scheduler.step()
             train_losses = dist_utils.all_reduce_mean(train_losses, self.device)
+            update_bn_stats(self.model, self.loader, opts.precise_bn)  # every rank: SyncBatchNorm takes part
             record = {"epoch": epoch + 1, "iteration": self.iteration, "lr": lr, "train": train_losses}
             self.writer.scalars("epoch", {**train_losses, "lr": record["lr"]}, epoch + 1)
             if is_main:

@@ -132,12 +132,12 @@ def panoptic_label_msg(panoptic: np.ndarray, header=None):
 
 
 def semantic_from_panoptic(panoptic: np.ndarray, segments: Sequence[dict], num_classes: int) -> np.ndarray:
-    """Class index per pixel (category channel of its segment): uint8 with unknown = 255 when the classes fit
-    in 0..254, else uint16 with unknown = 65535."""
+    """Class index per pixel (category channel of its segment): uint8 with unknown = 255 for up to 255 classes
+    (indices 0..254), else uint16 with unknown = 65535."""
     panoptic = np.asarray(panoptic)
-    if num_classes < UNKNOWN_SEMANTIC_8:
+    if num_classes <= UNKNOWN_SEMANTIC_8:
         dtype, unknown = np.uint8, UNKNOWN_SEMANTIC_8
-    elif num_classes < UNKNOWN_SEMANTIC_16:
+    elif num_classes <= UNKNOWN_SEMANTIC_16:
         dtype, unknown = np.uint16, UNKNOWN_SEMANTIC_16
     else:
         raise ValueError(f"{num_classes} classes do not fit a 16-bit semantic image")

@@ -3,7 +3,7 @@
 Subscribes  image (sensor_msgs/Image) or, with image_transport=compressed, <image>/compressed
             (sensor_msgs/CompressedImage), reliability per qos_reliability (auto follows the publishers).
 Publishes   ~/panoptic  sensor_msgs/Image 32SC1, segment id per pixel (0 = unknown) = PanopticInstance.id
-            ~/semantic  sensor_msgs/Image mono8 (16UC1 over 254 classes), class index, 255 / 65535 = unknown
+            ~/semantic  sensor_msgs/Image mono8 (16UC1 over 255 classes), class index, 255 / 65535 = unknown
             ~/instances panoptic_ros/PanopticInstanceArray
             ~/overlay   sensor_msgs/Image bgr8, only when subscribed or publish_overlay is true
             /diagnostics diagnostic_msgs/DiagnosticArray
@@ -43,6 +43,7 @@ except ImportError:  # Humble
 
 from panoptic_ros.config import ConfigError, PanopticConfig
 from panoptic_ros.msg import PanopticInstanceArray
+from panoptic_ros.visualization import render_overlay
 
 from . import conversions, diagnostics, params, qos, transport
 from .inference_worker import LatestFrameWorker
@@ -83,6 +84,16 @@ def load_model(path: str, device: str):
     except Exception as exc:  # noqa: BLE001 - CheckpointError, ValueError (device), OSError, RuntimeError ...
         reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
         raise ModelLoadError(f"cannot load model {reason}") from None
+
+
+def _effective_input_size(model, value: int) -> str:
+    """input_size as predict() will use it (0 = the checkpoint's own setting, else its training min_size)."""
+    if value:
+        return str(value)
+    cfg = getattr(model, "cfg", None)
+    own = getattr(getattr(cfg, "inference", None), "input_size", 0) or getattr(getattr(cfg, "data", None),
+                                                                               "min_size", 0)
+    return f"0 (the model's own: {own})" if own else "0 (the model's own)"
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class PanopticNode(Node):
             self._warn("half=true has no effect on the CPU (fp16 inference runs on CUDA only)")
         self.get_logger().info(
             f"ready: model {self._values['model'] or '(default)'} on {device}, input_size "
-            f"{self._values['input_size']}, listening on {self._topic} ({self._transport}, "
+            f"{_effective_input_size(model, self._values['input_size'])}, listening on {self._topic} ({self._transport}, "
             f"{qos.reliability_name(self._reliability)}), outputs under {self.get_fully_qualified_name()}/")
 
     # ---------------------------------------------------------------------------------- settings
@@ -259,13 +270,13 @@ class PanopticNode(Node):
         self._pub_semantic.publish(conversions.semantic_msg(semantic, header))
         self._pub_instances.publish(conversions.instances_msg(panoptic, segments, categories, header))
         if settings.cfg.node.publish_overlay or self._pub_overlay.get_subscription_count() > 0:
-            from panoptic_ros.visualization import render_overlay
-
             overlay = render_overlay(rgb, panoptic, segments, categories, alpha=settings.cfg.node.overlay_alpha)
             self._pub_overlay.publish(conversions.rgb_to_bgr8_msg(overlay, header))
 
     def _on_worker_error(self, exc: BaseException, item) -> None:
         self.stats.count("errors")
+        if not rclpy.ok(context=self.context):
+            return  # publishing after shutdown started: not a frame error
         self.get_logger().error(f"inference failed on a frame from {self._topic}: {type(exc).__name__}: {exc}",
                                 throttle_duration_sec=WARN_THROTTLE)
 

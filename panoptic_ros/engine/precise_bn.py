@@ -1,0 +1,51 @@
+"""Precise BatchNorm statistics (as detectron2's PreciseBN hook): before each checkpoint, recompute the running
+mean/var of every trainable BatchNorm as a true average over training batches with the final weights.
+
+Why: an encoder trained from scratch keeps ordinary BatchNorm, whose running statistics are an exponential
+average over weights that kept changing (MobileNetV3 uses momentum 0.01, i.e. the last few hundred iterations).
+After a short training they do not match the final weights and eval-mode predictions collapse (measured here:
+95% pixel accuracy in train mode, 50% in eval mode after 200 iterations). Frozen BatchNorm needs nothing.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def trainable_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+@torch.no_grad()
+def update_bn_stats(model: nn.Module, batches: Iterable, num_batches: int) -> int:
+    """Reset and re-estimate BatchNorm running statistics from up to num_batches (images, targets) batches of
+    the training loader; returns the number of batches used (0 when the model has no trainable BatchNorm).
+    Under DDP call it on every rank (SyncBatchNorm synchronises)."""
+    from panoptic_ros.modeling import preprocess as pre
+
+    bns = trainable_batchnorms(model)
+    if not bns or num_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    used = 0
+    try:
+        for images, _ in batches:
+            if used >= num_batches:
+                break
+            dev = model.pixel_mean.device
+            ims = [pre.normalize(pre.as_float_image(im, dev, i), model.pixel_mean, model.pixel_std)
+                   for i, im in enumerate(images)]
+            model.forward_raw(pre.batch_images(ims, model.cfg.model.size_divisibility))
+            used += 1
+    finally:
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    return used
