@@ -9,7 +9,7 @@ setup(
     version="0.1.0",
     description="Single-shot panoptic segmentation: model, panoptic head, training, evaluation (ROS 2 node optional)",
     packages=find_packages(include=["panoptic_ros", "panoptic_ros.*"]),
-    package_data={"panoptic_ros": ["models/*.safetensors", "models/*.json", "configs/*.yaml"]},
+    package_data={"panoptic_ros": ["models/*.safetensors", "models/*.json", "configs/*.yaml", "ros/*.xml"]},
     python_requires=">=3.10",
     install_requires=["torch>=2.1", "torchvision>=0.16", "numpy", "safetensors", "pyyaml", "tqdm",
                       "opencv-python-headless", "pycocotools", "matplotlib"],

@@ -189,11 +189,12 @@ class Trainer:
     # -- loop --------------------------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train cfg.solver.epochs epochs (from the resumed epoch on); returns the summary written to train_summary.json."""
-        self._setup()
         try:
+            self._setup()
             return self._fit()
         finally:
-            self.writer.close()
+            if getattr(self, "writer", None) is not None:
+                self.writer.close()
             dist_utils.cleanup()
 
     def _fit(self) -> dict:
@@ -209,6 +210,8 @@ class Trainer:
         for epoch in range(self.start_epoch, epochs):
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(epoch)
+            else:  # the shuffle order depends on (seed, epoch) only, so a resumed run sees the same order
+                self.sampler.generator.manual_seed(cfg.solver.seed * 100003 + epoch)
             lr = self.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
             train_losses, stop = self._train_epoch(epoch)
             self.scheduler.step()

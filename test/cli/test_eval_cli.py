@@ -91,3 +91,15 @@ def test_missing_checkpoint_or_dataset_exits_2_with_one_line(setup, tmp_path, ca
     code = main(["eval", "--model", args["model"], "--data", args["data"], "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "missing" in err
+
+
+def test_model_and_dataset_with_different_classes_exit_2(setup, tmp_path, capsys):
+    from panoptic_ros.data import CategoryMap
+    data, _ = setup
+    cats = CocoPanopticDataset(data).categories
+    fewer = CategoryMap(cats.categories[:-1])  # the model does not know the last class
+    cfg = load_config(ROOT / "panoptic_ros" / "configs" / "smoke.yaml", ["inference.device=cpu"])
+    ckpt = save_checkpoint(tmp_path / "other.safetensors", build_model(cfg, fewer), cfg, fewer)
+    assert main(["eval", "--model", str(ckpt), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"only in the dataset: [{cats.categories[-1].id}]" in err
