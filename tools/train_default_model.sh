@@ -6,7 +6,7 @@
 #   3. evaluate the three merge policies on both val splits (PQ, PQth, PQst, mIoU, box AP, FPS on this machine);
 #   4. release the final checkpoint as panoptic_ros/models/default.safetensors (+ .json; float16 storage keeps it
 #      a few MB) with the evaluation report in its sidecar, and write OUT/report.json.
-# Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (1000), NUM_VAL (100),
+# Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (500), NUM_VAL (100),
 # MODELS (panoptic_ros/models: where default.safetensors goes).
 set -eo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=panoptic_ros/configs/synth_default.yaml
 DATA=${DATA:-runs/synth}
 OUT=${OUT:-runs/default_model}
-NUM_TRAIN=${NUM_TRAIN:-1000}
+NUM_TRAIN=${NUM_TRAIN:-500}
 NUM_VAL=${NUM_VAL:-100}
 MODELS=${MODELS:-panoptic_ros/models}
 
