@@ -15,20 +15,15 @@ from pathlib import Path
 
 from panoptic_ros.config.schema import MERGE_POLICIES
 
+from .args import DEFAULT_SIZES, image_size
+
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZES = ("640x480", "1280x720")
 DEFAULT_DETECTIONS = (10, 50, 100)
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}") from None
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return width, height
+    return image_size(text, minimum=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,20 +14,17 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from .args import DEFAULT_SIZES, image_size
 
-DEFAULT_SIZES = ("640x480", "1280x720")
-STAGES = ("preprocess", "network", "detections", "upsample", "fuse")
+log = logging.getLogger(__name__)
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}") from None
-    if width < 32 or height < 32:
-        raise argparse.ArgumentTypeError(f"size must be at least 32x32, got {text!r}")
-    return width, height
+    return image_size(text, minimum=32)
+
+STAGES = ("preprocess", "network", "detections", "upsample", "fuse")
+
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

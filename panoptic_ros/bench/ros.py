@@ -13,19 +13,16 @@ import argparse
 import logging
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from .args import DEFAULT_SIZES, image_size
 
-DEFAULT_SIZES = ("640x480", "1280x720")
+log = logging.getLogger(__name__)
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}") from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"size must be at least 16x16, got {text!r}")
-    return width, height
+    return image_size(text, minimum=16)
+
+
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
