@@ -174,25 +174,13 @@ def frame_outputs(result, categories, image_rgb: np.ndarray | None = None,
                   overlay_alpha: float | None = None) -> FrameOutputs:
     """A PanopticResult -> the node's outputs, computed with the node's own helpers (conversions,
     visualization) so the bag holds what the live node would publish."""
-    from ..conversions import segment_centroids, semantic_from_panoptic
+    from ..conversions import instance_records, semantic_from_panoptic
 
     pan = result.panoptic
     panoptic = (pan.detach().cpu().numpy() if hasattr(pan, "detach") else np.asarray(pan)).astype(np.int32)
     segments = result.segments
     semantic = semantic_from_panoptic(panoptic, segments, len(categories))
-    instances = []
-    if segments:
-        size = max([int(s["id"]) for s in segments] + [int(panoptic.max())]) + 1
-        area, cx, cy = segment_centroids(panoptic, size)
-        for seg in segments:
-            sid = int(seg["id"])
-            x, y, w, h = (int(v) for v in seg["bbox"])
-            instances.append({"id": sid, "category_id": int(seg["category_id"]),
-                              "label": categories.category(int(seg["category_id"])).name,
-                              "is_thing": bool(seg["isthing"]),
-                              "score": float(seg["score"]) if seg["isthing"] else 1.0, "area": int(area[sid]),
-                              "bbox": (max(x, 0), max(y, 0), max(w, 0), max(h, 0)),
-                              "centroid": (float(cx[sid]), float(cy[sid]))})
+    instances = instance_records(panoptic, segments, categories)
     overlay = None
     if image_rgb is not None and overlay_alpha is not None:
         from ...visualization import render_overlay
