@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..registry import RUNTIMES, Choices
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FUSE_RESOLUTIONS = ("image", "input", "output")
 MERGE_POLICIES = ("highest_confidence", "smallest_first", "closest_center")
 BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "mobilenet_v3_small")
 
@@ -75,7 +79,14 @@ class SolverConfig:
 @dataclass
 class InferenceConfig:
     device: str = param("auto", "auto | cpu | cuda | cuda:N", ros=True)
-    half: bool = param(False, "fp16 inference (CUDA only)", ros=True)
+    runtime: str = param("auto", "network runtime: auto (the fastest installed for the device: openvino on CPU, "
+                         "torch on CUDA), or a registered runtime (torch, onnxruntime, openvino)",
+                         choices=Choices(RUNTIMES, ("auto",)), ros=True)
+    precision: str = param("auto", "network precision: auto (the fastest that passes the agreement test for the "
+                           "runtime and device), fp32, bf16 (CPUs with bf16 support), fp16 (CUDA)",
+                           choices=PRECISIONS, ros=True)
+    export_cache: str = param("", "folder of cached exports (.onnx / OpenVINO) keyed by checkpoint hash; "
+                              "empty = ~/.cache/panoptic_ros/exports")
     input_size: int = param(0, "network input: shorter side in pixels (longer side keeps aspect); 0 = the "
                             "model's own (its checkpoint's setting, else its training data.min_size)",
                             range=(0, 4096), ros=True)
@@ -89,6 +100,10 @@ class InferenceConfig:
                               choices=MERGE_POLICIES, runtime=True, ros=True)
     stuff_area_threshold: int = param(4096, "stuff segments smaller than this (pixels) become unknown",
                                       range=(0, 10**8), runtime=True, ros=True)
+    fuse_resolution: str = param("image", "where the panoptic head runs: image (exact: logits upsampled to the "
+                                 "image), input (the network input size, label map upsampled nearest), output "
+                                 "(the network's output grid, fastest)", choices=FUSE_RESOLUTIONS, runtime=True,
+                                 ros=True)
     unknown_undetected_things: bool = param(False, "thing pixels no detection covers become unknown (0) "
                                             "instead of the best stuff class", runtime=True, ros=True)
 
