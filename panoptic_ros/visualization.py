@@ -6,7 +6,7 @@ render_overlay() is what the node publishes on ~/overlay and what `panoptic pred
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -2,10 +2,10 @@
 
 For each size: a synthetic scene goes through model.predict() (timed, median of --repeats), then the node's own
 per-frame work is timed on that frame and result (panoptic_ros.ros.overhead): decoding the input message
-(raw bgr8; JPEG for image_transport=compressed), building the label, semantic, instances and overlay messages
-and serializing them. Reports overhead_fraction = (decode_raw + all outputs) / model time, with and without
-the overlay (published only when subscribed). Writes OUT/ros.json and OUT/ros.png. Needs rclpy and the built
-messages (tools/run.sh).
+(raw bgr8; JPEG for image_transport=compressed), building every output message (panoptic_ros.ros.outputs: label,
+semantic, instances, overlay) and serializing them. Reports overhead_fraction = (decode_raw + all outputs) /
+model time, with and without the on-demand outputs (the overlay: published only when subscribed).
+Writes OUT/ros.json and OUT/ros.png. Needs rclpy and the built messages (tools/run.sh).
 """
 from __future__ import annotations
 
@@ -20,9 +20,6 @@ log = logging.getLogger(__name__)
 
 def _size(text: str) -> tuple[int, int]:
     return image_size(text, minimum=16)
-
-
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +38,8 @@ def measure_size(model, inference, rgb, repeats: int) -> dict:
 
     import numpy as np
 
-    from panoptic_ros.ros.overhead import IN_STAGES, OUT_STAGES, time_frame
+    from panoptic_ros.ros.outputs import all_outputs
+    from panoptic_ros.ros.overhead import IN_STAGES, out_stages, time_frame
 
     model.predict([rgb], inference=inference)  # warm-up
     times = []
@@ -51,10 +49,11 @@ def measure_size(model, inference, rgb, repeats: int) -> dict:
         times.append(time.perf_counter() - start)
     model_ms = float(np.median(times) * 1000)
     stages = {k: v * 1000 for k, v in time_frame(rgb, result, model.categories, alpha=0.5, repeats=repeats).items()}
-    out_ms = sum(stages[k] for k in OUT_STAGES)
-    out_no_overlay_ms = out_ms - stages["overlay"]
+    out_names = out_stages()
+    out_ms = sum(stages[k] for k in out_names)
+    out_no_overlay_ms = out_ms - sum(stages[o.name] for o in all_outputs() if o.on_demand)
     overhead_ms = stages["decode_raw"] + out_ms
-    return {"model_ms": model_ms, "stages_ms": stages, "in_stages": list(IN_STAGES), "out_stages": list(OUT_STAGES),
+    return {"model_ms": model_ms, "stages_ms": stages, "in_stages": list(IN_STAGES), "out_stages": list(out_names),
             "overhead_ms": overhead_ms, "overhead_no_overlay_ms": stages["decode_raw"] + out_no_overlay_ms,
             "overhead_fraction": overhead_ms / model_ms if model_ms > 0 else float("nan"),
             "overhead_fraction_no_overlay": (stages["decode_raw"] + out_no_overlay_ms) / model_ms
@@ -70,7 +69,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = [f"{r['width']}x{r['height']}" for r in rows]
-    stages = ["decode_raw", "label", "semantic", "instances", "overlay", "serialize"]
+    stages = ["decode_raw"] + list(rows[0]["out_stages"]) if rows else []
     bottom = [0.0] * len(rows)
     for stage in stages:
         values = [r["stages_ms"][stage] for r in rows]
@@ -128,6 +127,6 @@ def format_table(result: dict) -> str:
         s = r["stages_ms"]
         out = sum(s[k] for k in r["out_stages"])
         lines.append(f"{r['width']}x{r['height']}".rjust(10) + f"{r['model_ms']:10.1f}{s['decode_raw']:8.2f}"
-                     f"{out:8.2f}{s['overlay']:9.2f}{100 * r['overhead_fraction']:9.1f}%"
+                     f"{out:8.2f}{s.get('overlay', 0.0):9.2f}{100 * r['overhead_fraction']:9.1f}%"
                      f"{100 * r['overhead_fraction_no_overlay']:7.1f}%")
     return "\n".join(lines)

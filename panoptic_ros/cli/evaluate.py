@@ -1,35 +1,39 @@
-"""`panoptic eval --model CKPT --data DIR [--policy P|all] --out DIR`: PQ / mIoU / box AP / FPS of a model.
+"""`panoptic eval --data DIR --out DIR [--model M] [--policy P|all] [section.name=value ...]`: PQ / mIoU / box AP /
+FPS of a model.
 
 Writes predictions in COCO panoptic format (out/predictions/panoptic.json + panoptic/*.png) and metrics.json;
-with --policy all one sub-folder per policy plus summary.json, and a table on the console.
+with --policy all one sub-folder per policy plus summary.json, and a table on the console. Settings: the
+checkpoint's own inference settings, then --config FILE, the overrides and the short flags (cli/options.py).
 """
 from __future__ import annotations
 
 import argparse
 
+from .options import add_config_options
+
+SECTIONS = ("inference", "node")  # a trained model fixes the rest; node.model is what --model sets
+
 
 def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
-    from panoptic_ros.config.schema import MERGE_POLICIES
-
     p = subparsers.add_parser(
         name, help="evaluate a model on a COCO panoptic dataset (PQ, mIoU, box AP, FPS)",
         description="Runs the model on every image of DIR (COCO panoptic layout: images/, panoptic/, panoptic.json) "
                     "and writes metrics.json: PQ/SQ/RQ for all/things/stuff and per class, mIoU, box AP "
                     "(pycocotools) and FPS (1000 / median latency from the input image to the panoptic result, "
-                    "warm-up excluded).")
-    p.add_argument("--model", help="checkpoint (.safetensors with its .json); default: the shipped model")
+                    "warm-up excluded). Inference settings: overrides such as inference.score_threshold=0.3 "
+                    "inference.input_size=320 (default: the checkpoint's).")
     p.add_argument("--data", required=True, help="dataset folder in COCO panoptic layout")
-    p.add_argument("--policy", default=None, choices=list(MERGE_POLICIES) + ["all"],
-                   help="merge policy of the panoptic head, or 'all' for the three (one network pass per image); "
-                        "default: the checkpoint's inference.merge_policy")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the checkpoint's inference.device)")
+    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
+                       extra_choices={"policy": ("all",)},
+                       flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
+                                           "default: the shipped model",
+                                  "policy": "merge policy of the panoptic head, or 'all' = every registered policy "
+                                            "(one network pass per image); default: the checkpoint's"})
     p.add_argument("--batch-size", type=int, default=1,
                    help="images per network pass (1 gives the honest per-frame latency)")
     p.add_argument("--max-images", type=int, help="evaluate the first N images only")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs before timing")
-    p.add_argument("--input-size", type=int, help="override inference.input_size (shorter side)")
-    p.add_argument("--score-threshold", type=float, help="override inference.score_threshold")
     p.add_argument("--no-predictions", action="store_true", help="write metrics only, no prediction PNGs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -38,23 +42,24 @@ def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from panoptic_ros.config.schema import MERGE_POLICIES
     from panoptic_ros.engine.evaluator import evaluate_model, format_summary
-    from panoptic_ros.engine.inference import inference_config, load_model
     from panoptic_ros.evaluation import format_table
+    from panoptic_ros.registry import MERGE_POLICIES
+
+    from .options import pipeline_from_args
 
     data = Path(args.data)
     if not data.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {data}")
     if args.batch_size < 1 or args.warmup < 0 or (args.max_images is not None and args.max_images < 1):
         raise ValueError("--batch-size and --max-images must be >= 1, --warmup >= 0")
-    model = load_model(args.model, args.device)
-    inf = inference_config(model, None, {"input_size": args.input_size, "score_threshold": args.score_threshold})
-    policies = list(MERGE_POLICIES) if args.policy == "all" else [args.policy or inf.merge_policy]
-    results = evaluate_model(model, data, policies=policies, out_dir=args.out, inference=inf,
+    pipeline, cfg = pipeline_from_args(args, SECTIONS)
+    inf = cfg.inference
+    policies = list(MERGE_POLICIES) if args.policy == "all" else [inf.merge_policy]
+    results = evaluate_model(pipeline, data, policies=policies, out_dir=args.out, inference=inf,
                              batch_size=args.batch_size, max_images=args.max_images, warmup=args.warmup,
                              write_predictions=not args.no_predictions, progress=not args.no_progress,
-                             model_name=str(args.model or "default"))
+                             model_name=str(cfg.node.model or "default"))
     if len(policies) == 1:
         m = results[policies[0]]
         print(format_table(m["pq"]))

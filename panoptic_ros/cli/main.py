@@ -1,7 +1,15 @@
 """`panoptic` command: one sub-command per module of panoptic_ros.cli.
 
-Each command module defines ``add_parser(subparsers)`` (returns the parser) and ``run(args) -> int``.
-Modules are imported only when listed in COMMANDS, and their heavy imports happen inside run().
+The one subcommand protocol: a command module defines ``add_parser(subparsers, name) -> ArgumentParser`` and
+``run(args) -> int`` (the exit code), keeps its heavy imports inside run(), and converts the Namespace into
+library arguments there (a PanopticConfig via cli/options.py, plain values): library functions never take an
+argparse Namespace. Commands that take settings use the one convention of cli/options.py (--config FILE,
+section.name=value overrides, a few short flags).
+
+Command groups (bench, bag) dispatch to leaf modules outside cli/ (panoptic_ros.bench.<what>,
+panoptic_ros.ros.bag.<cmd>) that define ``add_arguments(parser)`` + ``run(args)``: they differ because
+``bench all`` builds a standalone parser per benchmark to run each with its defaults, which needs a function that
+fills a given parser rather than one that creates a sub-parser.
 """
 from __future__ import annotations
 
@@ -35,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         try:
             mod = importlib.import_module(f"panoptic_ros.cli.{module}")
-        except ModuleNotFoundError as exc:
+        except ModuleNotFoundError as exc:  # TEMPORARY until cli/export.py lands
             if exc.name != f"panoptic_ros.cli.{module}":
                 raise
             continue

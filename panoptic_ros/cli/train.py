@@ -1,4 +1,6 @@
-"""`panoptic train --config FILE.yaml [section.name=value ...]`: train a model (single process or under torchrun).
+"""`panoptic train [--config FILE.yaml] [--device D] [options] [section.name=value ...]`: train a model (single
+process or under torchrun). Settings follow the one CLI convention (cli/options.py); the options here are run
+options that are not part of the model's configuration (TrainOptions).
 
 Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m panoptic_ros.cli.main train --config ...``
 (each process trains on its shard of the data; rank 0 writes checkpoints and logs).
@@ -7,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_config_options
+
 
 def add_parser(subparsers, name: str = "train") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -14,14 +18,11 @@ def add_parser(subparsers, name: str = "train") -> argparse.ArgumentParser:
         description="Train with AdamW + step decay (cfg.solver), AMP on CUDA, gradient clipping; a checkpoint "
                     "(safetensors + JSON) every epoch in solver.output_dir/checkpoints, TensorBoard events in "
                     "solver.output_dir/tb. Overrides look like solver.lr=1e-3 data.train=DIR.")
-    p.add_argument("--config", help="YAML config (sections model/data/loss/solver/inference)")
-    p.add_argument("overrides", nargs="*", metavar="section.name=value", help="config overrides")
+    add_config_options(p, flags=("device",),
+                       flag_help={"device": "auto | cpu | cuda | cuda:N (torchrun picks cuda:LOCAL_RANK)"})
     p.add_argument("--resume", metavar="CKPT|auto",
                    help="continue from an epoch checkpoint (epoch_NNNN.safetensors) or 'auto' = the latest one "
                         "in solver.output_dir (starts from scratch when there is none)")
-    p.add_argument("--output-dir", help="shortcut for solver.output_dir=DIR")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: inference.device; torchrun picks "
-                                    "cuda:LOCAL_RANK)")
     p.add_argument("--eval-every", type=int, default=0, metavar="N",
                    help="validate on data.val every N epochs and after the last one, keeping best.safetensors "
                         "(0 = no validation during training)")
@@ -40,18 +41,17 @@ def add_parser(subparsers, name: str = "train") -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from panoptic_ros.config import load_config, set_value
     from panoptic_ros.engine.trainer import Trainer, TrainOptions
 
-    cfg = load_config(args.config, args.overrides)
-    if args.output_dir:
-        set_value(cfg, "solver.output_dir", args.output_dir)
+    from .options import config_from_args
+
+    cfg = config_from_args(args)
     for flag in ("eval_every", "keep_last", "precise_bn"):
         if getattr(args, flag) < 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 0")
     if args.max_iters is not None and args.max_iters < 1:
         raise ValueError("--max-iters must be >= 1")
-    opts = TrainOptions(resume=args.resume, device=args.device, eval_every=args.eval_every,
+    opts = TrainOptions(resume=args.resume, eval_every=args.eval_every,
                         val_max_images=args.val_max_images, keep_last=args.keep_last, max_iters=args.max_iters,
                         precise_bn=args.precise_bn,
                         find_unused_parameters=args.find_unused_parameters, dump_weights=args.dump_weights,

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,8 @@ def check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true/false, got {value!r}")
     elif typ is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.lstrip("-").isdigit()):
+        not_digits = isinstance(value, str) and not value.lstrip("-").isdigit()
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not_digits:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
@@ -97,25 +99,39 @@ def to_dict(cfg: PanopticConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def read_config_file(path: str | Path) -> dict:
+    """The nested dict {section: {name: value}} of a YAML config file (not yet validated; ConfigError names
+    a missing file, bad YAML or a top level that is not a mapping)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    for section, values in (data or {}).items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: section {section!r} must be a mapping")
+    return data or {}
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``section.name=value`` -> (key, value parsed as a YAML scalar / list; empty -> "")."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.name=value")
+    key, value = item.split("=", 1)
+    return key.strip(), yaml.safe_load(value) if value.strip() else ""
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PanopticConfig:
     """Load a YAML config file (may be None) then apply ``section.name=value`` overrides."""
     cfg = PanopticConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of sections")
-        from_dict(data, cfg)
+        from_dict(read_config_file(path), cfg)
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like section.name=value")
-        key, value = item.split("=", 1)
-        set_value(cfg, key.strip(), yaml.safe_load(value) if value.strip() else "")
+        set_value(cfg, *parse_override(item))
     return cfg
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..registry import RUNTIMES, Choices
+from ..registry import BACKBONES, MERGE_POLICIES, RUNTIMES, Choices
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FUSE_RESOLUTIONS = ("image", "input", "output")
-MERGE_POLICIES = ("highest_confidence", "smallest_first", "closest_center")
-BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "mobilenet_v3_small")
+# MERGE_POLICIES and BACKBONES (imported above) are registries: their names come from the modules that
+# define the entries (panoptic/policies.py, modeling/backbone.py) and from plug-ins; see panoptic_ros/registry.py.
 
 
 def param(default: Any, help: str, *, choices: tuple | None = None, range: tuple | None = None,
@@ -32,13 +32,17 @@ def param(default: Any, help: str, *, choices: tuple | None = None, range: tuple
 
 @dataclass
 class ModelConfig:
-    backbone: str = param("resnet18", "encoder network (torchvision)", choices=BACKBONES)
+    backbone: str = param("resnet18", "encoder network: a registered backbone (torchvision ResNet / "
+                          "MobileNetV3 built in)", choices=Choices(BACKBONES))
     pretrained_backbone: bool = param(False, "initialise the encoder with torchvision ImageNet weights")
     frozen_bn: bool = param(True, "replace encoder BatchNorm with FrozenBatchNorm2d, as the research does")
     fpn_channels: int = param(256, "FPN width (256 in the research; smaller for CPU models)", range=(8, 1024))
     branch_channels: int = param(128, "width of the semantic and instance-center branches", range=(8, 1024))
     det_head_convs: int = param(4, "conv layers in each detection tower (FCOS)", range=(0, 8))
     size_divisibility: int = param(128, "inputs are padded to a multiple of this (stride of p7)", range=(1, 1024))
+    layout: str = param("research", "network layout: research (FPN p2..p7, separate semantic and center branches "
+                        "at stride 4) or fast (FPN p3..p7 as FCOS, one shared light semantic/center decoder, "
+                        "outputs at stride 8; about 2x faster at research size)", choices=("research", "fast"))
 
 
 @dataclass
@@ -97,7 +101,7 @@ class InferenceConfig:
     max_detections: int = param(100, "detections kept per image after NMS", range=(1, 10000), runtime=True)
     pre_nms_top_k: int = param(1000, "candidates per pyramid level before NMS", range=(1, 100000))
     merge_policy: str = param("closest_center", "how same-class box overlaps are resolved",
-                              choices=MERGE_POLICIES, runtime=True, ros=True)
+                              choices=Choices(MERGE_POLICIES), runtime=True, ros=True)
     stuff_area_threshold: int = param(4096, "stuff segments smaller than this (pixels) become unknown",
                                       range=(0, 10**8), runtime=True, ros=True)
     fuse_resolution: str = param("image", "where the panoptic head runs: image (exact: logits upsampled to the "

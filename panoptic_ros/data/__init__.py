@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 from ..config import DataConfig
-from .categories import Category, CategoryMap
-from .coco_panoptic import (CocoPanopticDataset, PanopticJson, PanopticSample, collate_fn, id2rgb, load_json,
-                            read_image, read_panoptic_png, rgb2id, save_panoptic_json, segments_from_id_map,
-                            write_image, write_panoptic_png)
+from .categories import IGNORE_LABEL, Category, CategoryMap
+from .coco_panoptic import (
+    CocoPanopticDataset,
+    PanopticJson,
+    PanopticSample,
+    collate_fn,
+    id2rgb,
+    load_json,
+    read_image,
+    read_panoptic_png,
+    rgb2id,
+    save_panoptic_json,
+    segments_from_id_map,
+    write_image,
+    write_panoptic_png,
+)
 from .synth import make_synthetic_dataset
-from .targets import IGNORE, box_centers, encode_targets
+from .targets import box_centers, encode_targets
 from .transforms import Compose, RandomHorizontalFlip, ResizeShortestEdge, build_transforms
 
 
@@ -25,5 +37,6 @@ def build_dataset(cfg: DataConfig, split: str = "train", transforms=None) -> Coc
 
 __all__ = ["Category", "CategoryMap", "CocoPanopticDataset", "PanopticJson", "PanopticSample", "collate_fn", "id2rgb",
            "load_json", "read_image", "read_panoptic_png", "rgb2id", "save_panoptic_json", "segments_from_id_map",
-           "write_image", "write_panoptic_png", "make_synthetic_dataset", "IGNORE", "box_centers", "encode_targets",
-           "Compose", "RandomHorizontalFlip", "ResizeShortestEdge", "build_transforms", "build_dataset"]
+           "write_image", "write_panoptic_png", "make_synthetic_dataset", "IGNORE_LABEL", "box_centers",
+           "encode_targets", "Compose", "RandomHorizontalFlip", "ResizeShortestEdge", "build_transforms",
+           "build_dataset"]

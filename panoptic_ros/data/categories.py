@@ -5,6 +5,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+# The semantic label of pixels that belong to no category (void, crowd): the loss and the metrics skip them,
+# and a predicted "unknown" pixel uses the same value. The one definition; everything else imports it.
+IGNORE_LABEL = 255
+
 
 @dataclass(frozen=True)
 class Category:
@@ -27,7 +31,7 @@ class CategoryMap:
         self._index = {c.id: i for i, c in enumerate(self.categories)}
 
     @classmethod
-    def from_coco(cls, cats: list[dict]) -> "CategoryMap":
+    def from_coco(cls, cats: list[dict]) -> CategoryMap:
         """From the ``categories`` list of a COCO panoptic JSON."""
         out = []
         for c in cats:
@@ -36,13 +40,14 @@ class CategoryMap:
         return cls(out)
 
     def to_coco(self) -> list[dict]:
-        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing), "color": list(c.color)} for c in self.categories]
+        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing), "color": list(c.color)}
+                for c in self.categories]
 
     def to_list(self) -> list[dict]:
         return [asdict(c) for c in self.categories]
 
     @classmethod
-    def from_list(cls, items: list[dict]) -> "CategoryMap":
+    def from_list(cls, items: list[dict]) -> CategoryMap:
         return cls([Category(int(d["id"]), d["name"], bool(d["isthing"]), tuple(d.get("color", (128, 128, 128))))
                     for d in items])
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -136,7 +137,7 @@ def load_json(path: str | Path, what: str = "annotation file") -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: corrupt {what}, not valid JSON ({exc})") from None
@@ -187,7 +188,7 @@ class PanopticJson:
     images: dict[Any, dict] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path, require_categories: bool = True) -> "PanopticJson":
+    def load(cls, path: str | Path, require_categories: bool = True) -> PanopticJson:
         path = Path(path)
         data = load_json(path, "panoptic annotation file")
         if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):

@@ -98,7 +98,7 @@ def render_scene(rng: np.random.Generator, width: int = 640, height: int = 480, 
     img = _stuff_texture(rng, stuff, scale)
     id_map = stuff * 1000
     crowd_ids: set[int] = set()
-    for cat, sid, pts, color, size in _things(rng, width, height, scale, mode, crowd_ids):
+    for _cat, sid, pts, color, size in _things(rng, width, height, scale, mode, crowd_ids):
         _draw_thing(rng, img, id_map, pts, sid, color, size)
     noise = rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32)  # luminance grain
     noise *= rng.uniform(3.0, 7.0)

@@ -17,20 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .categories import CategoryMap
-
-IGNORE = 255
+from .categories import IGNORE_LABEL, CategoryMap
 
 
 def encode_targets(pan_id_map: np.ndarray | torch.Tensor, segments_info: list[dict],
                    categories: CategoryMap) -> dict[str, torch.Tensor]:
     """Segment ids [H,W] (0 = void) + their segments_info -> target tensors.
 
-    Returns "semantic" int64 [H,W] channel index, 255 on void and crowd pixels; "boxes" float32 [N,4]
+    Returns "semantic" int64 [H,W] channel index, IGNORE_LABEL (255) on void and crowd pixels; "boxes" float32 [N,4]
     xyxy (see the module docstring) of the non-crowd thing instances present in the map, in
     segments_info order; "labels" int64 [N] channel index; "instance_map" int64 [H,W] index into
     boxes or -1; "center_offsets" float32 [2,H,W] (0 off instances); "offset_weight" float32 [H,W]
-    (1 on non-crowd thing pixels). Crowd segments are ignored everywhere (no box, semantic 255).
+    (1 on non-crowd thing pixels). Crowd segments are ignored everywhere (no box, semantic IGNORE_LABEL).
     Segments listed but absent from the map (e.g. resized away) are skipped; an id in the map
     but not in segments_info, or an unknown category id, raises ValueError.
     """
@@ -53,7 +51,7 @@ def encode_targets(pan_id_map: np.ndarray | torch.Tensor, segments_info: list[di
     if missing:
         raise ValueError(f"segment ids {missing[:10]} are in the panoptic PNG but not in segments_info")
 
-    sem_lut = np.full(len(uniq), IGNORE, dtype=np.int64)
+    sem_lut = np.full(len(uniq), IGNORE_LABEL, dtype=np.int64)
     inst_lut = np.full(len(uniq), -1, dtype=np.int64)
     labels: list[int] = []
     for sid, seg in segs.items():

@@ -7,7 +7,7 @@ Randomness comes from torch's generator, which DataLoader seeds per worker.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np

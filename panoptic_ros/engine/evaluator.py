@@ -9,8 +9,6 @@ each policy gets its own honest latency (common part + its fuse); warm-up runs a
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,54 +36,29 @@ class ImagePrediction:
     stages_s: dict[str, float] = field(default_factory=dict)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def as_pipeline(model, inference=None):
+    """A PanopticPipeline as given, or a torch-runtime pipeline around a PanopticModel (training's validation)."""
+    from panoptic_ros.pipeline import PanopticPipeline, build_pipeline
+
+    if isinstance(model, PanopticPipeline):
+        return model
+    return build_pipeline(model, runtime="torch", device=str(model.device), inference=inference or model.cfg.inference)
 
 
-def run_policies(model, images: list, policies: Sequence[str], inference=None) -> list[ImagePrediction]:
-    """One network pass over a batch of images, fused with each policy (the stages of model.predict)."""
-    import copy
-
-    inf = inference or model.cfg.inference
-    device = model.device
-    model.eval()
-    with torch.inference_mode():
-        _sync(device)
-        t0 = time.perf_counter()
-        prepared = model.prepare_inputs(images, inf)
-        _sync(device)
-        t1 = time.perf_counter()
-        half = inf.half and device.type == "cuda"
-        with torch.autocast("cuda", dtype=torch.float16) if half else nullcontext():
-            raw = model.forward_raw(prepared.images)
-        _sync(device)
-        t2 = time.perf_counter()
-        dets = model.postprocess_detections(raw, prepared.input_sizes, inf)
-        _sync(device)
-        t3 = time.perf_counter()
-        per_policy, fuse_s = {}, {}
-        for policy in policies:
-            pinf = copy.copy(inf)
-            pinf.merge_policy = policy
-            s = time.perf_counter()
-            per_policy[policy] = model.postprocess_panoptic(raw, dets, prepared, pinf)
-            _sync(device)
-            fuse_s[policy] = time.perf_counter() - s
-        # untimed extras for the metrics: semantic argmax and boxes at the original resolution
-        from panoptic_ros.modeling import preprocess as pre
-        out = []
-        n = len(images)
-        for i, (in_size, out_size) in enumerate(zip(prepared.input_sizes, prepared.original_sizes)):
-            semantic = pre.stride4_to_image(raw["semantic"][i].float(), in_size, out_size).argmax(0)
-            sy, sx = in_size[0] / out_size[0], in_size[1] / out_size[1]
-            d = dets[i]
-            boxes = d["boxes"].float() / d["boxes"].new_tensor([sx, sy, sx, sy]).float()
-            out.append(ImagePrediction(
-                results={p: per_policy[p][i] for p in policies}, semantic=semantic.cpu(), boxes=boxes.cpu(),
-                scores=d["scores"].float().cpu(), labels=d["labels"].cpu(), common_s=(t3 - t0) / n,
-                fuse_s={p: v / n for p, v in fuse_s.items()},
-                stages_s={"preprocess": (t1 - t0) / n, "network": (t2 - t1) / n, "detections": (t3 - t2) / n}))
+def run_policies(pipeline, images: list, policies: Sequence[str], inference=None) -> list[ImagePrediction]:
+    """One pipeline run over a batch of images, merged with each policy; per-image predictions and times."""
+    inf = inference or pipeline.cfg.inference
+    run = pipeline.run(images, inference=inf, policies=policies, semantic=True)
+    n = len(images)
+    common = {k: v / n for k, v in run.stage_seconds(policies[0]).items() if k != "merge"}
+    out = []
+    for i, (in_size, out_size) in enumerate(zip(run.prepared.input_sizes, run.prepared.original_sizes)):
+        d = run.detections[i]
+        out.append(ImagePrediction(
+            results={p: run.results[p][i] for p in policies}, semantic=run.semantic[i],
+            boxes=d.in_image(in_size, out_size).cpu(), scores=d.scores.float().cpu(), labels=d.labels.cpu(),
+            common_s=sum(common.values()), fuse_s={p: run.seconds.get(f"merge:{p}", 0.0) / n for p in policies},
+            stages_s=common))
     return out
 
 
@@ -183,10 +156,11 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
 
     inf = inference or model.cfg.inference
     policies = list(policies or [inf.merge_policy])
-    from panoptic_ros.config import MERGE_POLICIES
+    from panoptic_ros.registry import MERGE_POLICIES
     unknown = [p for p in policies if p not in MERGE_POLICIES]
     if unknown or len(set(policies)) != len(policies):
-        raise ValueError(f"policies must be distinct names from {', '.join(MERGE_POLICIES)}, got {policies}")
+        raise ValueError(f"policies must be distinct names from {', '.join(MERGE_POLICIES.names())}, got {policies}")
+    pipeline = as_pipeline(model, inf)
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     dataset = CocoPanopticDataset(data)
@@ -207,14 +181,14 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
 
     metrics = DatasetMetrics(model.categories, policies)
     for _ in range(max(0, warmup)):  # warm-up: allocator, kernels, thread pools (not timed)
-        run_policies(model, [dataset.load_image(0)], policies, inf)
+        run_policies(pipeline, [dataset.load_image(0)], policies, inf)
 
     bar = tqdm(range(0, n, batch_size), desc=f"eval {Path(data).name}", unit="batch" if batch_size > 1 else "img",
                disable=not progress, dynamic_ncols=True)
     for start in bar:
         idxs = list(range(start, min(n, start + batch_size)))
         images = [dataset.load_image(i) for i in idxs]
-        preds = run_policies(model, images, policies, inf)
+        preds = run_policies(pipeline, images, policies, inf)
         for i, image, pred in zip(idxs, images, preds):
             sample = dataset.samples[i]
             gt_pan, gt_segments = dataset.load_panoptic(i)
@@ -233,8 +207,9 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     bar.close()
 
     results = metrics.summarize()
-    info = {"model": model_name, "data": str(data), "device": str(model.device), "batch_size": batch_size,
-            "input_size": inf.input_size, "warmup": warmup}
+    info = {"model": model_name, "data": str(data), "device": str(pipeline.device), "batch_size": batch_size,
+            "input_size": inf.input_size, "warmup": warmup, "runtime": getattr(pipeline.runtime, "name", ""),
+            "precision": getattr(pipeline.runtime, "precision", ""), "fuse_resolution": inf.fuse_resolution}
     for p in policies:
         results[p].update(info)
         if out_dir is not None:

@@ -12,21 +12,12 @@ from panoptic_ros.config import InferenceConfig, set_value
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def load_model(path: str | Path | None = None, device: str | None = None):
-    """A checkpoint (default: the shipped model) ready for predict(), in eval mode on `device`
-    (None: the checkpoint's inference.device). Missing files raise FileNotFoundError naming the path."""
-    from panoptic_ros.modeling import default_model_path
-    from panoptic_ros.modeling.checkpoint import load_checkpoint
+def load_model(path: str | Path | None = None, device: str | None = None, *, runtime: str | None = None,
+               precision: str | None = None):
+    """A ready inference pipeline for a model file (default: the shipped model); see pipeline.build_pipeline."""
+    from panoptic_ros.pipeline import build_pipeline
 
-    path = Path(path) if path else default_model_path()
-    if not path.is_file():
-        hint = " (the shipped default model is created by `make model`)" if path == default_model_path() else ""
-        raise FileNotFoundError(f"model checkpoint not found: {path}{hint}")
-    model = load_checkpoint(path, device="cpu")
-    from panoptic_ros.modeling import resolve_device
-    model.to(resolve_device(device or model.cfg.inference.device))
-    model.eval()
-    return model
+    return build_pipeline(path, device=device, runtime=runtime, precision=precision)
 
 
 def inference_config(model, policy: str | None = None, overrides: dict[str, Any] | None = None) -> InferenceConfig:

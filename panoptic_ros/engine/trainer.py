@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from panoptic_ros.config import PanopticConfig, save_config
+from panoptic_ros.data import build_dataset, collate_fn
 
 from . import distributed as dist_utils
 from . import train_state
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 class TrainOptions:
     """Run options that are not part of the model's configuration (CLI flags of `panoptic train`)."""
     resume: str | None = None          # checkpoint path or "auto"
-    device: str | None = None          # None: cfg.inference.device
     eval_every: int = 0                # validate every N epochs (and after the last) when cfg.data.val is set
     val_max_images: int | None = None  # validate on the first N images only
     keep_last: int = 0                 # epoch checkpoints to keep (0 = all)
@@ -53,19 +53,6 @@ def build_scheduler(cfg: PanopticConfig, optimizer: torch.optim.Optimizer):
     """Step decay: lr *= lr_gamma at each epoch listed in solver.lr_steps (stepped once per epoch)."""
     steps = sorted(int(e) for e in cfg.solver.lr_steps)
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=cfg.solver.lr_gamma)
-
-
-def build_train_dataset(cfg: PanopticConfig):
-    """cfg.data.train with the training augmentations (resize to min/max size, random flip)."""
-    from panoptic_ros.data import CocoPanopticDataset
-    from panoptic_ros.data.transforms import build_transforms
-
-    if not cfg.data.train:
-        raise ValueError("no training data: set data.train in the config or pass data.train=DIR")
-    root = Path(cfg.data.train)
-    if not root.exists():
-        raise FileNotFoundError(f"training data folder not found: {root}")
-    return CocoPanopticDataset(root, transforms=build_transforms(cfg.data, train=True))
 
 
 def _to_device(images, targets, device):
@@ -93,10 +80,10 @@ class Trainer:
         from panoptic_ros.modeling import build_model
 
         cfg, opts = self.cfg, self.opts
-        self.dist = dist_utils.init_distributed(opts.device or cfg.inference.device)
+        self.dist = dist_utils.init_distributed(cfg.inference.device)
         self.device = self.dist.device
         seed_everything(cfg.solver.seed, self.dist.rank)
-        self.dataset = build_train_dataset(cfg)
+        self.dataset = build_dataset(cfg.data, "train")
         if len(self.dataset) == 0:
             raise ValueError(f"training data {cfg.data.train} has no images")
         self.categories = self.dataset.categories
@@ -132,8 +119,6 @@ class Trainer:
             save_config(cfg, self.output_dir / "config.yaml")
 
     def _loader(self) -> DataLoader:
-        from panoptic_ros.data import collate_fn
-
         cfg = self.cfg
         if self.dist.distributed:
             self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
@@ -188,7 +173,8 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Train cfg.solver.epochs epochs (from the resumed epoch on); returns the summary written to train_summary.json."""
+        """Train cfg.solver.epochs epochs (from the resumed epoch on); returns the summary written to
+        train_summary.json."""
         try:
             self._setup()
             return self._fit()
@@ -259,7 +245,8 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at epoch {epoch + 1}, iteration {self.iteration + 1} "
-                    f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); lower solver.lr or check the data")
+                    f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
+                    "lower solver.lr or check the data")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             grad_norm = None

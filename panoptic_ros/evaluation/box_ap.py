@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class PQStatCat:
         self.fp = 0
         self.fn = 0
 
-    def __iadd__(self, other: "PQStatCat") -> "PQStatCat":
+    def __iadd__(self, other: PQStatCat) -> PQStatCat:
         self.iou += other.iou
         self.tp += other.tp
         self.fp += other.fp
@@ -64,7 +65,7 @@ class PQStat:
     def __getitem__(self, category_id: int) -> PQStatCat:
         return self.pq_per_cat[category_id]
 
-    def __iadd__(self, other: "PQStat") -> "PQStat":
+    def __iadd__(self, other: PQStat) -> PQStat:
         for label, cat in other.pq_per_cat.items():
             self.pq_per_cat[label] += cat
         return self

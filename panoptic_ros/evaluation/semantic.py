@@ -5,9 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.categories import CategoryMap
-
-IGNORE = 255
+from ..data.categories import IGNORE_LABEL, CategoryMap
 
 
 def _as_array(x: Any) -> np.ndarray:
@@ -23,7 +21,7 @@ class SemanticEvaluator:
     Classes absent from both ground truth and prediction have IoU None and are left out of the mean.
     """
 
-    def __init__(self, categories: CategoryMap | int, ignore_index: int = IGNORE):
+    def __init__(self, categories: CategoryMap | int, ignore_index: int = IGNORE_LABEL):
         self.categories = categories if isinstance(categories, CategoryMap) else None
         self.num_classes = len(categories) if isinstance(categories, CategoryMap) else int(categories)
         if self.num_classes < 1:

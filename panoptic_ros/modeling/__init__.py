@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from .device import resolve_device
-from .panoptic_model import PanopticModel, PreparedBatch, build_model
+from .panoptic_model import PanopticModel, build_model
 
 
 def default_model_path() -> Path:
@@ -14,5 +14,5 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / "default.safetensors"
 
 
-__all__ = ["CheckpointError", "PanopticModel", "PreparedBatch", "build_model", "default_model_path",
+__all__ = ["CheckpointError", "PanopticModel", "build_model", "default_model_path",
            "load_checkpoint", "read_sidecar", "resolve_device", "save_checkpoint"]

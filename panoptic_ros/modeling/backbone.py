@@ -1,15 +1,20 @@
-"""The encoder: a torchvision ResNet or MobileNetV3 returning c2..c5 (strides 4, 8, 16, 32).
+"""The encoder: a registered backbone returning c2..c5 (strides 4, 8, 16, 32); torchvision ResNet and MobileNetV3
+are built in.
+
+Each family registers one builder per name in ``BACKBONES`` (panoptic_ros.registry): ``builder(pretrained,
+frozen_bn) -> Backbone``. A network torchvision does not ship (a timm model, a test's toy module) is added the
+same way, from any module, with no list to edit (docs/extending.md).
 
 BatchNorm is frozen (FrozenBatchNorm2d) by default, as the research does: detection batches are too
 small for batch statistics, so the encoder keeps the statistics it was pretrained with.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-
-import warnings
 
 import torch
 import torchvision
@@ -17,21 +22,15 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FrozenBatchNorm2d
 
+from ..registry import BACKBONES
+
 FEATURE_NAMES = ("c2", "c3", "c4", "c5")
 FEATURE_STRIDES = (4, 8, 16, 32)
 
-_WEIGHTS = {
-    "resnet18": "ResNet18_Weights",
-    "resnet34": "ResNet34_Weights",
-    "resnet50": "ResNet50_Weights",
-    "mobilenet_v3_large": "MobileNet_V3_Large_Weights",
-    "mobilenet_v3_small": "MobileNet_V3_Small_Weights",
-}
-
 
 def imagenet_weights(name: str):
-    """The torchvision ImageNet weights enum entry used for ``name`` (IMAGENET1K_V1, the classic one)."""
-    return getattr(torchvision.models, _WEIGHTS[name]).IMAGENET1K_V1
+    """The torchvision ImageNet weights enum entry of model ``name`` (IMAGENET1K_V1, the classic one)."""
+    return torchvision.models.get_model_weights(name).IMAGENET1K_V1
 
 
 def load_imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
@@ -60,7 +59,7 @@ class Backbone(nn.Module):
         self.out_channels = list(out_channels)
         self.strides = list(FEATURE_STRIDES)
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         return self.body(x)
 
 
@@ -72,7 +71,7 @@ class _StagedFeatures(nn.Module):
         starts = [0] + [e + 1 for e in ends[:-1]]
         self.stages = nn.ModuleList(features[s:e + 1] for s, e in zip(starts, ends))
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         out = OrderedDict()
         for name, stage in zip(FEATURE_NAMES, self.stages):
             x = stage(x)
@@ -97,34 +96,51 @@ def _stage_ends(features: nn.Sequential) -> tuple[list[int], list[int]]:
     return [ends[s] for s in FEATURE_STRIDES], [widths[s] for s in FEATURE_STRIDES]
 
 
+BackboneBuilder = Callable[..., Backbone]  # builder(pretrained: bool, frozen_bn: bool) -> Backbone
+
+
 def build_backbone(name: str, pretrained: bool = False, frozen_bn: bool = True, *,
                    from_checkpoint: bool = False) -> Backbone:
-    """Build the encoder ``name`` (see config BACKBONES); ImageNet weights when ``pretrained``.
+    """Build the registered encoder ``name``; ImageNet weights when ``pretrained``.
 
     from_checkpoint: the weights will be loaded from a model checkpoint right after, so skip ImageNet.
     """
-    if name not in _WEIGHTS:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(_WEIGHTS)}")
-    builder = getattr(torchvision.models, name)
-    if name.startswith("resnet"):
-        norm = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
-        net = builder(weights=None, norm_layer=norm)
-    else:
-        # MobileNetV3 uses eps=0.001 in its BatchNorm; keep it when freezing.
-        norm = partial(FrozenBatchNorm2d, eps=0.001) if frozen_bn else partial(nn.BatchNorm2d, eps=0.001,
-                                                                               momentum=0.01)
-        net = builder(weights=None, norm_layer=norm)
-    if pretrained and not from_checkpoint:
-        net.load_state_dict(load_imagenet_state_dict(name))
-    elif frozen_bn and not from_checkpoint:
+    builder: BackboneBuilder = BACKBONES.get(name)  # ValueError listing the registered names
+    net = builder(pretrained=pretrained and not from_checkpoint, frozen_bn=frozen_bn)
+    if not isinstance(net, Backbone) or len(net.out_channels) != len(FEATURE_NAMES):
+        raise TypeError(f"backbone {name!r}: its builder must return a Backbone with {len(FEATURE_NAMES)} "
+                        f"out_channels (c2..c5), got {type(net).__name__}")
+    if not pretrained and not from_checkpoint and any(isinstance(m, FrozenBatchNorm2d) for m in net.modules()):
         warnings.warn(f"{name}: frozen BatchNorm without pretrained weights leaves the encoder unnormalised "
                       "(identity BN); train from scratch with model.frozen_bn=false", stacklevel=2)
+    return net
 
-    if name.startswith("resnet"):
-        body = IntermediateLayerGetter(net, {"layer1": "c2", "layer2": "c3", "layer3": "c4", "layer4": "c5"})
-        expansion = 4 if name == "resnet50" else 1
-        widths = [64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion]
-    else:
-        ends, widths = _stage_ends(net.features)
-        body = _StagedFeatures(net.features, ends)
+
+def build_resnet(name: str, pretrained: bool, frozen_bn: bool) -> Backbone:
+    """torchvision ResNet ``name``: c2..c5 = layer1..layer4."""
+    norm = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
+    net = getattr(torchvision.models, name)(weights=None, norm_layer=norm)
+    if pretrained:
+        net.load_state_dict(load_imagenet_state_dict(name))
+    expansion = net.layer1[0].expansion  # 1 (BasicBlock: resnet18/34) or 4 (Bottleneck: resnet50)
+    widths = [64 * expansion * 2**i for i in range(4)]
+    body = IntermediateLayerGetter(net, {f"layer{i + 1}": c for i, c in enumerate(FEATURE_NAMES)})
     return Backbone(body, widths)
+
+
+def build_mobilenet_v3(name: str, pretrained: bool, frozen_bn: bool) -> Backbone:
+    """torchvision MobileNetV3 ``name``: ``features`` cut after the last block of each stride."""
+    # MobileNetV3 uses eps=0.001 in its BatchNorm; keep it when freezing.
+    norm = (partial(FrozenBatchNorm2d, eps=0.001) if frozen_bn
+            else partial(nn.BatchNorm2d, eps=0.001, momentum=0.01))
+    net = getattr(torchvision.models, name)(weights=None, norm_layer=norm)
+    if pretrained:
+        net.load_state_dict(load_imagenet_state_dict(name))
+    ends, widths = _stage_ends(net.features)
+    return Backbone(_StagedFeatures(net.features, ends), widths)
+
+
+for _name in ("resnet18", "resnet34", "resnet50"):
+    BACKBONES.register(_name, partial(build_resnet, _name))
+for _name in ("mobilenet_v3_large", "mobilenet_v3_small"):
+    BACKBONES.register(_name, partial(build_mobilenet_v3, _name))

@@ -60,6 +60,18 @@ def read_sidecar(path: str | Path) -> dict:
     return data
 
 
+def upgrade_config(config: dict) -> dict:
+    """A checkpoint's stored config in today's keys: ``inference.half`` (before the runtimes) became
+    ``inference.precision`` (true -> fp16; false -> auto, which is fp32 where half applied)."""
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in (config or {}).items()}
+    inference = config.get("inference")
+    if isinstance(inference, dict) and "half" in inference:
+        half = inference.pop("half")
+        if half is True and "precision" not in inference:
+            inference["precision"] = "fp16"
+    return config
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg: PanopticConfig | None = None,
                     categories: CategoryMap | None = None) -> PanopticModel:
     """Rebuild a PanopticModel from a checkpoint, in eval mode on ``device`` ("auto", "cpu", "cuda:N" ...).
@@ -78,7 +90,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg
         extra = side.get("extra") or {}
         if cfg is None:
             try:
-                cfg = from_dict(side["config"])
+                cfg = from_dict(upgrade_config(side["config"]))
             except ConfigError as exc:
                 raise CheckpointError(f"{sidecar_path(path)}: bad config: {exc}") from None
         if categories is None:

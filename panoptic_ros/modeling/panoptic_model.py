@@ -1,15 +1,19 @@
 """PanopticModel: encoder + FPN + semantic / detection / instance-center branches, losses and predict().
 
-forward(images, targets) -> dict of losses (training); predict(images) -> list[PanopticResult] runs the
-network and the parameter-free panoptic head (panoptic_ros.panoptic.fuse) end to end. The stages of
-predict() (prepare_inputs, forward_raw, postprocess_detections, postprocess_panoptic) are public so
-export and benchmarks can run and time them separately.
+Two network layouts (cfg.model.layout), same raw outputs and losses:
+- research: FPN p2..p7, separate multi-scale semantic and center branches at stride 4 (the paper's design;
+  checkpoints without the field load as this, unchanged).
+- fast: FPN p3..p7 exactly as torchvision FCOS, one shared light semantic/center decoder at stride 8
+  (shared_decoder.py). The branch outputs are then at stride 8; consumers derive the stride from the shapes.
+
+forward(images, targets) -> dict of losses (training); forward_raw(batch) -> the network's dense outputs
+(what runtimes export); predict(images) -> list[PanopticResult] runs panoptic_ros.pipeline end to end with
+this model as its torch runtime.
 """
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
-from dataclasses import dataclass
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,16 +28,9 @@ from .center_head import CenterHead
 from .fpn import FPN
 from .losses import IGNORE_INDEX, detection_losses, offset_loss, semantic_loss
 from .semantic_head import SemanticHead
+from .shared_decoder import SharedDecoder
 
 TARGET_KEYS = ("semantic", "boxes", "labels", "center_offsets", "offset_weight")
-
-
-@dataclass
-class PreparedBatch:
-    """Network input for a list of images: normalised, padded batch and the sizes needed to map back."""
-    images: torch.Tensor                     # [B, 3, H, W] normalised, zero padded
-    input_sizes: list[tuple[int, int]]       # each image's (h, w) inside the batch (after resizing)
-    original_sizes: list[tuple[int, int]]    # each image's (h, w) as given
 
 
 class PanopticModel(nn.Module):
@@ -60,9 +57,17 @@ class PanopticModel(nn.Module):
 
         self.backbone = build_backbone(mc.backbone, mc.pretrained_backbone, mc.frozen_bn,
                                        from_checkpoint=from_checkpoint)
-        self.fpn = FPN(self.backbone.out_channels, mc.fpn_channels)
-        self.semantic_head = SemanticHead(mc.fpn_channels, mc.branch_channels, num_classes)
-        self.center_head = CenterHead(mc.fpn_channels, mc.branch_channels)
+        self.layout = getattr(mc, "layout", "research")
+        if self.layout == "research":
+            # module creation order matters: it fixes the random initialisation of a seeded research model
+            self.fpn = FPN(self.backbone.out_channels, mc.fpn_channels)
+            self.semantic_head = SemanticHead(mc.fpn_channels, mc.branch_channels, num_classes)
+            self.center_head = CenterHead(mc.fpn_channels, mc.branch_channels)
+        elif self.layout == "fast":
+            self.fpn = FPN(self.backbone.out_channels, mc.fpn_channels, first_level=3)
+            self.decoder = SharedDecoder(mc.fpn_channels, mc.branch_channels, num_classes)
+        else:
+            raise ValueError(f"unknown model layout {self.layout!r}; choose research or fast")
         self.detection_head = det.FCOSHead(mc.fpn_channels, len(thing_channels), mc.det_head_convs)
 
     @property
@@ -73,13 +78,23 @@ class PanopticModel(nn.Module):
     def forward_raw(self, images: torch.Tensor) -> dict:
         """The network alone on a normalised, padded batch [B, 3, H, W] (export-friendly).
 
-        Returns {"semantic": [B, C, H/4, W/4] logits, "offsets": [B, 2, H/4, W/4] (x, y input px),
-        "cls_logits" / "box_regression" / "centerness": lists over p3..p7 of [B, K | 4 | 1, h, w]}.
+        Returns {"semantic": [B, C, H/s, W/s] logits, "offsets": [B, 2, H/s, W/s] (x, y input px),
+        "cls_logits" / "box_regression" / "centerness": lists over p3..p7 of [B, K | 4 | 1, h, w]}, with the
+        branch stride s = 4 (research layout) or 8 (fast layout); s = H / semantic height.
         """
         pyramid = self.fpn(self.backbone(images))
         cls_logits, box_regression, centerness = self.detection_head([pyramid[n] for n in det.DETECTION_LEVELS])
-        return {"semantic": self.semantic_head(pyramid), "offsets": self.center_head(pyramid),
+        if self.layout == "fast":
+            semantic, offsets = self.decoder(pyramid)
+        else:
+            semantic, offsets = self.semantic_head(pyramid), self.center_head(pyramid)
+        return {"semantic": semantic, "offsets": offsets,
                 "cls_logits": cls_logits, "box_regression": box_regression, "centerness": centerness}
+
+    @property
+    def output_stride(self) -> int:
+        """Stride of the "semantic" and "offsets" outputs relative to the network input (4 or 8)."""
+        return 8 if self.layout == "fast" else 4
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> dict[str, torch.Tensor]:
         """Training: images list of float [3, H, W] in 0..1 (already resized), targets as the dataset gives
@@ -131,8 +146,9 @@ class PanopticModel(nn.Module):
     def compute_losses(self, raw: dict, targets: list[dict], padded: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Losses of forward_raw() outputs against checked targets (see forward)."""
         lc = self.cfg.loss
-        semantic = F.interpolate(raw["semantic"], scale_factor=4, mode="bilinear", align_corners=False)
-        offsets = F.interpolate(raw["offsets"], scale_factor=4, mode="bilinear", align_corners=False)
+        stride = branch_stride(padded, raw["semantic"].shape[-2:])
+        semantic = F.interpolate(raw["semantic"], scale_factor=stride, mode="bilinear", align_corners=False)
+        offsets = F.interpolate(raw["offsets"], scale_factor=stride, mode="bilinear", align_corners=False)
         semantic, offsets = semantic[..., :padded[0], :padded[1]], offsets[..., :padded[0], :padded[1]]
         sem_target = torch.stack([pre.pad_to(t["semantic"], padded, IGNORE_INDEX) for t in targets])
         off_target = torch.stack([pre.pad_to(t["center_offsets"], padded) for t in targets])
@@ -156,82 +172,31 @@ class PanopticModel(nn.Module):
         return losses
 
     # ------------------------------------------------------------------------------------ inference
-    def input_limits(self, inference: InferenceConfig | None = None) -> tuple[int, int]:
-        """(shorter side, longer side limit) of the network input; 0 in the settings means the model's own
-        (its checkpoint's inference setting, else the training resize data.min_size / data.max_size)."""
-        inf = inference or self.cfg.inference
-        shorter = inf.input_size or self.cfg.inference.input_size or self.cfg.data.min_size
-        longer = inf.max_input_size or self.cfg.inference.max_input_size or self.cfg.data.max_size
-        return shorter, max(shorter, longer)
-
-    def prepare_inputs(self, images: list, inference: InferenceConfig | None = None) -> PreparedBatch:
-        """Resize (shorter side inference.input_size), normalise and pad a list of images onto the device."""
-        inf = inference or self.cfg.inference
-        if not isinstance(images, (list, tuple)):
-            raise TypeError("predict() takes a list of images (HxWx3 uint8 RGB arrays or [3, H, W] float tensors)")
-        if not images:
-            raise ValueError("predict() got an empty list of images")
-        resized, input_sizes, original_sizes = [], [], []
-        shorter, longer = self.input_limits(inf)
-        for i, image in enumerate(images):
-            im = pre.as_float_image(image, self.device, i)
-            h, w = im.shape[-2:]
-            size = pre.resized_size(h, w, shorter, longer)
-            resized.append(pre.normalize(pre.resize_image(im, size), self.pixel_mean, self.pixel_std))
-            input_sizes.append(size)
-            original_sizes.append((int(h), int(w)))
-        return PreparedBatch(pre.batch_images(resized, self.cfg.model.size_divisibility), input_sizes, original_sizes)
-
-    def postprocess_detections(self, raw: dict, input_sizes: list[tuple[int, int]],
-                               inference: InferenceConfig | None = None) -> list[dict[str, torch.Tensor]]:
-        """Boxes (network-input px), scores and labels (category channel index) per image after NMS."""
-        inf = inference or self.cfg.inference
-        dets = det.postprocess_detections(raw["cls_logits"], raw["box_regression"], raw["centerness"], input_sizes,
-                                          score_threshold=inf.score_threshold, nms_threshold=inf.nms_threshold,
-                                          pre_nms_top_k=inf.pre_nms_top_k, max_detections=inf.max_detections)
-        for d in dets:
-            d["labels"] = self.thing_channels[d["labels"]]
-        return dets
-
-    def postprocess_panoptic(self, raw: dict, detections: list[dict], prepared: PreparedBatch,
-                             inference: InferenceConfig | None = None) -> list:
-        """Map semantic logits, offsets and boxes to each original image and fuse them into panoptic maps."""
-        from ..panoptic import fuse  # the panoptic head; imported here to keep modeling importable alone
-
-        inf = inference or self.cfg.inference
-        results = []
-        for i, (in_size, out_size) in enumerate(zip(prepared.input_sizes, prepared.original_sizes)):
-            sy, sx = in_size[0] / out_size[0], in_size[1] / out_size[1]
-            semantic = pre.stride4_to_image(raw["semantic"][i].float(), in_size, out_size)
-            offsets = pre.stride4_to_image(raw["offsets"][i].float(), in_size, out_size)
-            offsets = offsets / offsets.new_tensor([sx, sy]).view(2, 1, 1)
-            d = detections[i]
-            boxes = d["boxes"] / d["boxes"].new_tensor([sx, sy, sx, sy])
-            results.append(fuse(semantic, boxes, d["scores"], d["labels"], thing_mask=self.thing_mask,
-                                policy=inf.merge_policy, center_offsets=offsets,
-                                stuff_area_threshold=inf.stuff_area_threshold,
-                                unknown_undetected_things=inf.unknown_undetected_things))
-        return results
-
     def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list:
         """Panoptic segmentation of each image at its own resolution -> list[PanopticResult].
 
         images: HxWx3 uint8 RGB numpy arrays or float tensors [3, H, W] in 0..1, any size.
-        inference: thresholds / sizes / merge policy (default: self.cfg.inference).
+        inference: thresholds / sizes / merge policy / precision (default: self.cfg.inference).
+        Runs panoptic_ros.pipeline with this model as its torch runtime (the one inference path).
         """
+        from ..pipeline import PanopticPipeline
+        from ..runtime.loading import load_runtime
+
         inf = inference or self.cfg.inference
         was_training = self.training
         self.eval()
         try:
-            with torch.inference_mode():
-                prepared = self.prepare_inputs(images, inf)
-                half = inf.half and self.device.type == "cuda"
-                with torch.autocast("cuda", dtype=torch.float16) if half else nullcontext():
-                    raw = self.forward_raw(prepared.images)
-                detections = self.postprocess_detections(raw, prepared.input_sizes, inf)
-                return self.postprocess_panoptic(raw, detections, prepared, inf)
+            runtime = load_runtime(self, runtime="torch", device=self.device, precision=inf.precision)
+            return PanopticPipeline(runtime, inference=inf).predict(images)
         finally:
             self.train(was_training)
+
+
+def branch_stride(padded: tuple[int, int], branch_size: tuple[int, int]) -> int:
+    """Stride (a power of two) of a branch output of spatial size branch_size for a padded input of size
+    padded; the output may be ceil-sized when the padding is not a multiple of the stride."""
+    ratio = max(padded[0] / branch_size[0], padded[1] / branch_size[1])
+    return 2 ** max(0, round(math.log2(ratio)))
 
 
 def _sample_at(mask: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -90,20 +90,20 @@ def batch_images(images: list[torch.Tensor], divisibility: int) -> torch.Tensor:
     return torch.stack([pad_to(im, size) for im in images])
 
 
-def stride4_to_image(maps: torch.Tensor, input_size: tuple[int, int], output_size: tuple[int, int]
-                     ) -> torch.Tensor:
-    """Bilinearly map a stride-4 map [C, h4, w4] of a padded network input to an image grid.
+def stride_to_image(maps: torch.Tensor, input_size: tuple[int, int], output_size: tuple[int, int],
+                    stride: int = 4) -> torch.Tensor:
+    """Bilinearly map a stride-s map [C, hs, ws] of a padded network input to an image grid.
 
     input_size (h, w): the valid (unpadded) network-input region; output_size (H, W): the target image
-    (the original image when the input was resized). Pixel centres map exactly:
-    output pixel y <-> network-input point (y + 0.5) * h / H <-> stride-4 coordinate (that) / 4 - 0.5.
+    (the original image when the input was resized, or the input itself). Pixel centres map exactly:
+    output pixel y <-> network-input point (y + 0.5) * h / H <-> stride-s coordinate (that) / s - 0.5.
     """
     (h, w), (out_h, out_w) = input_size, output_size
-    hc, wc = min(maps.shape[-2], math.ceil(h / 4)), min(maps.shape[-1], math.ceil(w / 4))
+    hc, wc = min(maps.shape[-2], math.ceil(h / stride)), min(maps.shape[-1], math.ceil(w / stride))
     # One replicated cell past the valid region, so the output covers the image even after float rounding
     # (replicate = clamp at the border, instead of blending in cells that saw only padding).
     crop = F.pad(maps[None, :, :hc, :wc], (0, 1, 0, 1), mode="replicate")
-    scale = (4.0 * out_h / h, 4.0 * out_w / w)
+    scale = (stride * out_h / h, stride * out_w / w)
     out = F.interpolate(crop, scale_factor=scale, mode="bilinear", align_corners=False,
                         recompute_scale_factor=False)
     return out[0, :, :out_h, :out_w]

@@ -1,5 +1,5 @@
 """The parameter-free panoptic head: fuse semantic logits and detections into one panoptic map (no ROS)."""
-from panoptic_ros.config.schema import MERGE_POLICIES
+from panoptic_ros.registry import MERGE_POLICIES
 
 from .fuse import fuse, fuse_batch
 from .policies import MergePolicy, get_policy

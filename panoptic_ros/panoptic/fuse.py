@@ -28,6 +28,7 @@ and areas are those of the clipped box. center_offsets point from the pixel cent
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -226,28 +227,29 @@ def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.T
     return best_val, best_idx
 
 
-def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *,
-         thing_mask: torch.Tensor, policy: str = "highest_confidence", center_offsets: torch.Tensor | None = None,
-         stuff_area_threshold: int = InferenceConfig.stuff_area_threshold,
-         unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> PanopticResult:
-    """Fuse semantic logits and detections of one image into a PanopticResult (see module doc).
+@dataclass
+class OwnerMap:
+    """fuse()'s decision before segment extraction: the owner code of every pixel (see postprocess.py) and the
+    validated detections, so the map can be resized (nearest) before its segments are counted."""
+    raw: torch.Tensor            # int32 [H, W] owner codes
+    thing_mask: torch.Tensor     # bool [C]
+    scores: torch.Tensor         # [N] float64, CPU
+    labels: torch.Tensor         # [N] int64, CPU
 
-    semantic_logits: float [C, H, W] (any device, float32/float16/bfloat16); boxes: [N, 4] x1, y1, x2, y2 pixels;
-    scores: [N]; labels: [N] thing channel index of each detection; thing_mask: bool [C];
-    center_offsets: [2, H, W] (x, y) pixel -> box center, required by policy "closest_center".
-    The result lives on semantic_logits' device. Bad input raises ValueError naming the argument.
-    Defaults: stuff_area_threshold and unknown_undetected_things from InferenceConfig; policy
-    "highest_confidence" (it needs no offsets) - the model and the node pass cfg.inference.merge_policy.
-    """
+
+def fuse_owner_map(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                   *, thing_mask: torch.Tensor, policy: str = "highest_confidence",
+                   center_offsets: torch.Tensor | None = None,
+                   unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> OwnerMap:
+    """Steps 1-3 of the module doc (who owns each pixel), without the stuff-area removal of step 4."""
     logits = _check_logits(semantic_logits)
     num_classes, height, width = logits.shape
     mask = _check_thing_mask(thing_mask, num_classes, logits.device)
     merge = get_policy(policy)
-    threshold = _check_threshold(stuff_area_threshold)
     boxes, scores, labels = _check_detections(boxes, scores, labels, mask)
     offsets = _check_offsets(center_offsets, height, width, logits.device, merge)
     if height == 0 or width == 0:
-        return PanopticResult.empty(height, width, logits.device)
+        return OwnerMap(torch.zeros((height, width), dtype=torch.int32, device=logits.device), mask, scores, labels)
 
     stuff_channels = torch.nonzero(~mask).flatten()
     thing_channels = torch.nonzero(mask).flatten()
@@ -272,8 +274,35 @@ def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tenso
     if unknown_undetected_things and thing_val is not None:
         thing_pixels = thing_val > stuff_val if stuff_val is not None else torch.ones_like(taken)
         raw.masked_fill_(thing_pixels & ~taken, 0)
-    return extract_segments(raw, thing_mask=mask, scores=scores, labels=labels,
+    return OwnerMap(raw.to(torch.int32), mask, scores, labels)
+
+
+def segments_of(owner: OwnerMap, stuff_area_threshold: int) -> PanopticResult:
+    """Step 4 of the module doc on an owner map (at any resolution): small stuff removed, ids, areas, boxes."""
+    threshold = _check_threshold(stuff_area_threshold)
+    if owner.raw.numel() == 0:
+        return PanopticResult.empty(*owner.raw.shape, owner.raw.device)
+    return extract_segments(owner.raw, thing_mask=owner.thing_mask, scores=owner.scores, labels=owner.labels,
                             stuff_area_threshold=threshold)
+
+
+def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *,
+         thing_mask: torch.Tensor, policy: str = "highest_confidence", center_offsets: torch.Tensor | None = None,
+         stuff_area_threshold: int = InferenceConfig.stuff_area_threshold,
+         unknown_undetected_things: bool = InferenceConfig.unknown_undetected_things) -> PanopticResult:
+    """Fuse semantic logits and detections of one image into a PanopticResult (see module doc).
+
+    semantic_logits: float [C, H, W] (any device, float32/float16/bfloat16); boxes: [N, 4] x1, y1, x2, y2 pixels;
+    scores: [N]; labels: [N] thing channel index of each detection; thing_mask: bool [C];
+    center_offsets: [2, H, W] (x, y) pixel -> box center, required by policy "closest_center".
+    The result lives on semantic_logits' device. Bad input raises ValueError naming the argument.
+    Defaults: stuff_area_threshold and unknown_undetected_things from InferenceConfig; policy
+    "highest_confidence" (it needs no offsets) - the model and the node pass cfg.inference.merge_policy.
+    """
+    _check_threshold(stuff_area_threshold)
+    owner = fuse_owner_map(semantic_logits, boxes, scores, labels, thing_mask=thing_mask, policy=policy,
+                           center_offsets=center_offsets, unknown_undetected_things=unknown_undetected_things)
+    return segments_of(owner, stuff_area_threshold)
 
 
 def fuse_batch(semantic_logits: torch.Tensor, boxes: Sequence, scores: Sequence, labels: Sequence, *,

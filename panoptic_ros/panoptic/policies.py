@@ -5,6 +5,10 @@ class logit there is strictly higher than the current owner's, or equal and (for
 ``pixel_cost`` is strictly lower. Same-class boxes share one logit map, so between them the policy alone
 decides; the strict comparisons make ties go to the detection visited first.
 
+A policy is a MergePolicy subclass registered with ``@MERGE_POLICIES.register()`` (its ``name`` is the key):
+that single registration makes it selectable in fuse(), in the config (``inference.merge_policy``), on the
+command line (``--policy``) and as the node's ``merge_policy`` parameter. See docs/extending.md.
+
 Tie rules (documented in the README):
 - highest_confidence: higher score wins; equal scores -> lower detection index.
 - smallest_first: smaller (clipped) box area wins; equal areas -> higher score, then lower index.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from panoptic_ros.config.schema import MERGE_POLICIES
+from panoptic_ros.registry import MERGE_POLICIES
 
 
 def _by_score(scores: torch.Tensor) -> torch.Tensor:
@@ -24,7 +28,11 @@ def _by_score(scores: torch.Tensor) -> torch.Tensor:
 
 
 class MergePolicy:
-    """Base: a visiting order, optionally refined per pixel by a cost (lower wins)."""
+    """Base: a visiting order, optionally refined per pixel by a cost (lower wins).
+
+    Subclasses set ``name`` (the registry key), implement ``order`` and, with ``per_pixel = True``,
+    ``pixel_cost``; ``needs_center_offsets = True`` makes fuse() require the [2, H, W] center offsets.
+    """
 
     name = ""
     needs_center_offsets = False
@@ -43,6 +51,7 @@ class MergePolicy:
         return f"{type(self).__name__}()"
 
 
+@MERGE_POLICIES.register()
 class HighestConfidence(MergePolicy):
     """The detector's most confident box keeps the shared pixels."""
 
@@ -52,6 +61,7 @@ class HighestConfidence(MergePolicy):
         return _by_score(scores)
 
 
+@MERGE_POLICIES.register()
 class SmallestFirst(MergePolicy):
     """The smaller box keeps the shared pixels (a small object in front of a large one)."""
 
@@ -62,6 +72,7 @@ class SmallestFirst(MergePolicy):
         return by_score[torch.sort(areas.double()[by_score], stable=True).indices]
 
 
+@MERGE_POLICIES.register()
 class ClosestCenter(MergePolicy):
     """Each shared pixel goes to the box whose center is nearest to where the pixel's offset points.
 
@@ -87,13 +98,7 @@ class ClosestCenter(MergePolicy):
         return dx.mul_(dx).add_(dy.mul_(dy))
 
 
-_POLICIES = {p.name: p for p in (HighestConfidence(), SmallestFirst(), ClosestCenter())}
-assert tuple(_POLICIES) == MERGE_POLICIES, "policy registry out of sync with config.schema.MERGE_POLICIES"
-
-
 def get_policy(name: str) -> MergePolicy:
-    """The policy called `name`; ValueError lists the valid names."""
-    try:
-        return _POLICIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"policy: unknown merge policy {name!r}; choose one of {', '.join(MERGE_POLICIES)}") from None
+    """An instance of the policy registered as `name`; ValueError lists the valid names."""
+    entry = MERGE_POLICIES.get(name)
+    return entry() if isinstance(entry, type) else entry

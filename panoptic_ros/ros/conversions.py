@@ -1,14 +1,17 @@
-"""sensor_msgs images <-> numpy, and the node's output messages (label, semantic, instances, overlay).
+"""sensor_msgs images <-> numpy, and the messages the node's outputs are made of (label, semantic, instances).
 
 Decoding is done with numpy on the message buffer (no cv_bridge): one view, one colour conversion, and
 every way a message can be malformed (unsupported encoding, zero size, step too small, data shorter than
 height * step, undecodable JPEG/PNG) raises ImageConversionError with a message that says which.
 Works on rclpy messages and on rosbags' message dataclasses alike (both have height, width, encoding,
-is_bigendian, step, data / format, data).
+is_bigendian, step, data / format, data). Building works for both too: the builders take a message kit
+(RCLPY, the default, or RosbagsMessages(store)), so the node and the bag writer share one implementation.
+Which output uses which builder is decided in outputs.py.
 """
 from __future__ import annotations
 
 import array
+import importlib
 import sys
 from typing import Sequence
 
@@ -17,19 +20,31 @@ import numpy as np
 
 from panoptic_ros.data.categories import CategoryMap
 
-# encoding -> (numpy dtype, channels, OpenCV conversion to RGB or None)
-_ENCODINGS = {
-    "rgb8": (np.uint8, 3, None),
-    "bgr8": (np.uint8, 3, cv2.COLOR_BGR2RGB),
-    "8UC3": (np.uint8, 3, cv2.COLOR_BGR2RGB),      # OpenCV's default channel order
-    "rgba8": (np.uint8, 4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (np.uint8, 4, cv2.COLOR_BGRA2RGB),
-    "mono8": (np.uint8, 1, cv2.COLOR_GRAY2RGB),
-    "8UC1": (np.uint8, 1, cv2.COLOR_GRAY2RGB),
-    "mono16": (np.uint16, 1, cv2.COLOR_GRAY2RGB),
-    "16UC1": (np.uint16, 1, cv2.COLOR_GRAY2RGB),
+IMAGE = "sensor_msgs/msg/Image"
+INSTANCE = "panoptic_ros/msg/PanopticInstance"
+INSTANCE_ARRAY = "panoptic_ros/msg/PanopticInstanceArray"
+
+# encoding -> (numpy dtype, channels): every encoding image_msg_to_array reads (inputs and the node's outputs)
+_LAYOUTS = {
+    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "8UC3": (np.uint8, 3),
+    "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
+    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1),
+    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1),
+    "32SC1": (np.int32, 1),
 }
-SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+# input encoding -> OpenCV conversion to RGB (None: already RGB)
+_TO_RGB = {
+    "rgb8": None,
+    "bgr8": cv2.COLOR_BGR2RGB,
+    "8UC3": cv2.COLOR_BGR2RGB,      # OpenCV's default channel order
+    "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2RGB,
+    "mono8": cv2.COLOR_GRAY2RGB,
+    "8UC1": cv2.COLOR_GRAY2RGB,
+    "mono16": cv2.COLOR_GRAY2RGB,
+    "16UC1": cv2.COLOR_GRAY2RGB,
+}
+SUPPORTED_ENCODINGS = tuple(_TO_RGB)
 UNKNOWN_SEMANTIC_8 = 255
 UNKNOWN_SEMANTIC_16 = 65535
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
@@ -40,16 +55,15 @@ class ImageConversionError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- input
-def image_msg_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/Image -> HxWx3 uint8 RGB (a new contiguous array).
-
-    16-bit images (mono16, 16UC1, e.g. depth) are scaled per frame so their [min, max] spans 0..255,
-    which keeps 12-bit cameras and millimetre depth visible alike.
-    """
+def image_msg_to_array(msg, encodings: Sequence[str] | None = None) -> np.ndarray:
+    """sensor_msgs/Image -> its pixels as HxWxC (C = channels of the encoding) in the encoding's dtype,
+    native byte order; a view of the message buffer when possible (read-only). ``encodings`` limits what is
+    accepted (default: every encoding this module knows)."""
     encoding = str(msg.encoding)
-    if encoding not in _ENCODINGS:
-        raise ImageConversionError(f"unsupported encoding {encoding!r} (supported: {', '.join(SUPPORTED_ENCODINGS)})")
-    dtype, channels, conversion = _ENCODINGS[encoding]
+    allowed = tuple(encodings) if encodings is not None else tuple(_LAYOUTS)
+    if encoding not in allowed or encoding not in _LAYOUTS:
+        raise ImageConversionError(f"unsupported encoding {encoding!r} (supported: {', '.join(allowed)})")
+    dtype, channels = _LAYOUTS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"zero-size image ({width}x{height})")
@@ -67,7 +81,20 @@ def image_msg_to_rgb(msg) -> np.ndarray:
         dt = dt.newbyteorder(">" if msg.is_bigendian else "<")
     pixels = np.ndarray((height, width, channels), dtype=dt, buffer=data, offset=0,
                         strides=(step, channels * itemsize, itemsize))
-    if itemsize > 1:
+    if itemsize > 1 and not dt.isnative:
+        pixels = pixels.astype(dt.newbyteorder("="))
+    return pixels
+
+
+def image_msg_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 RGB (a new contiguous array).
+
+    16-bit images (mono16, 16UC1, e.g. depth) are scaled per frame so their [min, max] spans 0..255,
+    which keeps 12-bit cameras and millimetre depth visible alike.
+    """
+    pixels = image_msg_to_array(msg, SUPPORTED_ENCODINGS)
+    conversion = _TO_RGB[str(msg.encoding)]
+    if pixels.dtype.itemsize > 1:
         pixels = _scale_to_uint8(pixels.astype(np.uint16))
     if conversion is None:
         return np.ascontiguousarray(pixels)
@@ -98,37 +125,70 @@ def compressed_msg_to_rgb(msg) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+# --------------------------------------------------------------------------------------------- messages
+class RclpyMessages:
+    """Message classes of rclpy (the node, the recorder's subscriptions): ``type(name)`` and byte fields."""
+    name = "rclpy"
+
+    @staticmethod
+    def type(msgtype: str):
+        """'sensor_msgs/msg/Image' -> sensor_msgs.msg.Image (imported on first use)."""
+        package, _, cls = msgtype.partition("/msg/")
+        return getattr(importlib.import_module(f"{package}.msg"), cls)
+
+    @staticmethod
+    def uint8_data(pixels: np.ndarray):
+        data = array.array("B")
+        data.frombytes(np.ascontiguousarray(pixels).reshape(-1).view(np.uint8))  # one copy; rclpy takes it as is
+        return data
+
+    def header(self):
+        return self.type("std_msgs/msg/Header")()
+
+
+class RosbagsMessages:
+    """Message dataclasses of a rosbags type store (bag writing): same field names, numpy byte fields."""
+    name = "rosbags"
+
+    def __init__(self, store):
+        self.types = getattr(store, "types", store)     # a rosbags Typestore or its types mapping
+
+    def type(self, msgtype: str):
+        return self.types[msgtype]
+
+    @staticmethod
+    def uint8_data(pixels: np.ndarray):
+        return np.ascontiguousarray(pixels).reshape(-1).view(np.uint8)
+
+    def header(self):
+        stamp = self.type("builtin_interfaces/msg/Time")(sec=0, nanosec=0)
+        return self.type("std_msgs/msg/Header")(stamp=stamp, frame_id="")
+
+
+RCLPY = RclpyMessages()
+
+
 # --------------------------------------------------------------------------------------------- output
-def _fill_image(msg, header, pixels: np.ndarray, encoding: str):
+def numpy_to_image_msg(pixels: np.ndarray, encoding: str, header=None, kit=RCLPY):
+    """An HxW or HxWxC array -> sensor_msgs/Image with the given encoding and header (copied as is); rclpy
+    message by default, a rosbags one with kit=RosbagsMessages(store)."""
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
-    msg.header = header
-    msg.height, msg.width = int(height), int(width)
-    msg.encoding = encoding
-    msg.is_bigendian = int(_HOST_BIG_ENDIAN and pixels.dtype.itemsize > 1)
-    msg.step = int(width * (pixels.itemsize * (pixels.shape[2] if pixels.ndim == 3 else 1)))
-    data = array.array("B")
-    data.frombytes(pixels.reshape(-1).view(np.uint8))  # one copy; the setter takes array('B') as is
-    msg.data = data
-    return msg
+    return kit.type(IMAGE)(
+        header=header if header is not None else kit.header(), height=int(height), width=int(width),
+        encoding=encoding, is_bigendian=int(_HOST_BIG_ENDIAN and pixels.dtype.itemsize > 1),
+        step=int(width * pixels.itemsize * (pixels.shape[2] if pixels.ndim == 3 else 1)),
+        data=kit.uint8_data(pixels))
 
 
-def numpy_to_image_msg(pixels: np.ndarray, encoding: str, header=None):
-    """An HxW or HxWxC array -> sensor_msgs/Image with the given encoding and header (copied as is)."""
-    from sensor_msgs.msg import Image
-    from std_msgs.msg import Header
-
-    return _fill_image(Image(), header if header is not None else Header(), pixels, encoding)
-
-
-def rgb_to_bgr8_msg(rgb: np.ndarray, header=None):
+def rgb_to_bgr8_msg(rgb: np.ndarray, header=None, kit=RCLPY):
     """HxWx3 uint8 RGB -> sensor_msgs/Image bgr8 (what image viewers expect)."""
-    return numpy_to_image_msg(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), "bgr8", header)
+    return numpy_to_image_msg(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), "bgr8", header, kit)
 
 
-def panoptic_label_msg(panoptic: np.ndarray, header=None):
+def panoptic_label_msg(panoptic: np.ndarray, header=None, kit=RCLPY):
     """int32 HxW segment ids -> sensor_msgs/Image 32SC1 (0 = unknown; ids match PanopticInstance.id)."""
-    return numpy_to_image_msg(np.asarray(panoptic, dtype=np.int32), "32SC1", header)
+    return numpy_to_image_msg(np.asarray(panoptic, dtype=np.int32), "32SC1", header, kit)
 
 
 def semantic_from_panoptic(panoptic: np.ndarray, segments: Sequence[dict], num_classes: int) -> np.ndarray:
@@ -148,10 +208,10 @@ def semantic_from_panoptic(panoptic: np.ndarray, segments: Sequence[dict], num_c
     return lut[panoptic]
 
 
-def semantic_msg(semantic: np.ndarray, header=None):
+def semantic_msg(semantic: np.ndarray, header=None, kit=RCLPY):
     """Class index image -> sensor_msgs/Image mono8 (uint8) or 16UC1 (uint16)."""
     encoding = "mono8" if semantic.dtype == np.uint8 else "16UC1"
-    return numpy_to_image_msg(semantic, encoding, header)
+    return numpy_to_image_msg(semantic, encoding, header, kit)
 
 
 def segment_centroids(panoptic: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,25 +245,34 @@ def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories:
     return records
 
 
-def instances_msg(panoptic: np.ndarray, segments: Sequence[dict], categories: CategoryMap, header=None):
-    """panoptic_ros/PanopticInstanceArray of a fused result (one PanopticInstance per segment)."""
-    from geometry_msgs.msg import Point
-    from sensor_msgs.msg import RegionOfInterest
-    from std_msgs.msg import Header
-
-    from panoptic_ros.msg import PanopticInstance, PanopticInstanceArray
-
-    panoptic = np.asarray(panoptic)
-    out = PanopticInstanceArray()
-    out.header = header if header is not None else Header()
-    out.height, out.width = int(panoptic.shape[0]), int(panoptic.shape[1])
+def instance_array_msg(records: Sequence[dict], height: int, width: int, header=None, kit=RCLPY):
+    """panoptic_ros/PanopticInstanceArray of instance records (the dicts of instance_records)."""
+    T = kit.type
+    Instance, Roi, Point = T(INSTANCE), T("sensor_msgs/msg/RegionOfInterest"), T("geometry_msgs/msg/Point")
     instances = []
-    for rec in instance_records(panoptic, segments, categories):
-        x, y, w, h = rec["bbox"]
-        instances.append(PanopticInstance(
-            id=rec["id"], category_id=rec["category_id"], label=rec["label"], is_thing=rec["is_thing"],
-            score=rec["score"], area=rec["area"],
-            bbox=RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h),
-            centroid=Point(x=rec["centroid"][0], y=rec["centroid"][1], z=0.0)))
-    out.instances = instances
-    return out
+    for rec in records:
+        x, y, w, h = (int(v) for v in rec["bbox"])
+        cx, cy = rec["centroid"]
+        instances.append(Instance(
+            id=int(rec["id"]), category_id=int(rec["category_id"]), label=str(rec["label"]),
+            is_thing=bool(rec["is_thing"]), score=float(rec["score"]), area=int(rec["area"]),
+            bbox=Roi(x_offset=x, y_offset=y, height=h, width=w, do_rectify=False),
+            centroid=Point(x=float(cx), y=float(cy), z=0.0)))
+    return T(INSTANCE_ARRAY)(header=header if header is not None else kit.header(), height=int(height),
+                             width=int(width), instances=instances)
+
+
+def instances_msg(panoptic: np.ndarray, segments: Sequence[dict], categories: CategoryMap, header=None, kit=RCLPY):
+    """panoptic_ros/PanopticInstanceArray of a fused result (one PanopticInstance per segment)."""
+    panoptic = np.asarray(panoptic)
+    return instance_array_msg(instance_records(panoptic, segments, categories), panoptic.shape[0],
+                              panoptic.shape[1], header, kit)
+
+
+def instance_array_records(msg) -> list[dict]:
+    """A PanopticInstanceArray (rclpy or rosbags) -> the instance records it carries (inverse of
+    instance_array_msg)."""
+    return [{"id": int(i.id), "category_id": int(i.category_id), "label": str(i.label), "is_thing": bool(i.is_thing),
+             "score": float(i.score), "area": int(i.area),
+             "bbox": (int(i.bbox.x_offset), int(i.bbox.y_offset), int(i.bbox.width), int(i.bbox.height)),
+             "centroid": (float(i.centroid.x), float(i.centroid.y))} for i in msg.instances]

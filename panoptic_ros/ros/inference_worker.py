@@ -2,7 +2,8 @@
 
 The executor thread hands each frame to submit() and returns at once. While the model is busy, a newer
 frame replaces the one waiting (counted as dropped), so at most one frame ever waits and latency never
-grows with a backlog. No ROS import: unit-testable with plain callables.
+grows with a backlog. No ROS import: unit-testable with plain callables. It keeps no statistics: the
+node counts received / dropped / processed / errors in one place (diagnostics.FrameStats).
 """
 from __future__ import annotations
 
@@ -26,11 +27,6 @@ class LatestFrameWorker:
         self._has_pending = False
         self._busy = False
         self._stopping = False
-        self.submitted = 0
-        self.processed = 0
-        self.dropped = 0
-        self.errors = 0
-        self.max_pending = 0          # most frames ever waiting at once (the design bound is 1)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> "LatestFrameWorker":
@@ -43,11 +39,7 @@ class LatestFrameWorker:
             if self._stopping:
                 return False
             replaced = self._has_pending
-            if replaced:
-                self.dropped += 1
             self._pending, self._has_pending = item, True
-            self.submitted += 1
-            self.max_pending = max(self.max_pending, 1)
             self._cond.notify()
             return replaced
 
@@ -96,8 +88,6 @@ class LatestFrameWorker:
             try:
                 self._process(item)
             except BaseException as exc:  # noqa: BLE001 - a bad frame must not end the worker
-                with self._cond:
-                    self.errors += 1
                 if self._on_error is not None:
                     try:
                         self._on_error(exc, item)
@@ -105,6 +95,5 @@ class LatestFrameWorker:
                         pass
             finally:
                 with self._cond:
-                    self.processed += 1
                     self._busy = False
                     self._cond.notify_all()

@@ -2,15 +2,12 @@
 
 Subscribes  image (sensor_msgs/Image) or, with image_transport=compressed, <image>/compressed
             (sensor_msgs/CompressedImage), reliability per qos_reliability (auto follows the publishers).
-Publishes   ~/panoptic  sensor_msgs/Image 32SC1, segment id per pixel (0 = unknown) = PanopticInstance.id
-            ~/semantic  sensor_msgs/Image mono8 (16UC1 over 255 classes), class index, 255 / 65535 = unknown
-            ~/instances panoptic_ros/PanopticInstanceArray
-            ~/overlay   sensor_msgs/Image bgr8, only when subscribed or publish_overlay is true
-            /diagnostics diagnostic_msgs/DiagnosticArray
-            all image outputs carry the input's header (stamp and frame_id).
+Publishes   every output of outputs.OUTPUTS under ~/ (panoptic, semantic, instances, overlay: see outputs.py),
+            each with the input's header (stamp and frame_id); on-demand ones (overlay) only when subscribed
+            or publish_<name> is true; and /diagnostics (diagnostic_msgs/DiagnosticArray).
 
 The node only wires things together: parameters (params.py), QoS (qos.py), newest-frame worker thread
-(inference_worker.py), message conversion (conversions.py), statistics (diagnostics.py). Inference runs on
+(inference_worker.py), the outputs (outputs.py), statistics (diagnostics.py). Inference runs on
 the worker thread, so the executor keeps taking frames (and parameter changes) while the model is busy.
 
 Test hook: PANOPTIC_NODE_MODEL_FACTORY="module:function" replaces the checkpoint loader with
@@ -42,10 +39,8 @@ except ImportError:  # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 from panoptic_ros.config import ConfigError, PanopticConfig
-from panoptic_ros.msg import PanopticInstanceArray
-from panoptic_ros.visualization import render_overlay
 
-from . import conversions, diagnostics, params, qos, transport
+from . import conversions, diagnostics, outputs, params, qos, transport
 from .inference_worker import LatestFrameWorker
 
 NODE_NAME = "panoptic_node"
@@ -66,7 +61,7 @@ class ModelLoadError(RuntimeError):
     """The model cannot be loaded; the message names the file and the reason."""
 
 
-def load_model(path: str, device: str):
+def load_node_model(path: str, device: str):
     """Load a checkpoint ("" = the shipped default model) on a device; ModelLoadError with one clear line."""
     factory = os.environ.get(MODEL_FACTORY_ENV)
     if factory:
@@ -110,18 +105,18 @@ class PanopticNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self._warn = _warning_method(self.get_logger())
         self._values = params.declare_parameters(self)
-        model = load_model(self._values["model"], self._values["device"])
+        model = load_node_model(self._values["model"], self._values["device"])
         self._settings = Settings(model, self._config_for(model, self._values))
         self._settings_lock = threading.Lock()
         self.stats = diagnostics.FrameStats()
         self._watchdog = qos.FrameWatchdog(NO_FRAME_WARN_AFTER)
 
         pub_events = PublisherEventCallbacks(incompatible_qos=self._on_output_incompatible_qos)
-        self._pub_panoptic = self.create_publisher(Image, "~/panoptic", OUTPUT_QOS, event_callbacks=pub_events)
-        self._pub_semantic = self.create_publisher(Image, "~/semantic", OUTPUT_QOS, event_callbacks=pub_events)
-        self._pub_instances = self.create_publisher(PanopticInstanceArray, "~/instances", OUTPUT_QOS,
-                                                    event_callbacks=pub_events)
-        self._pub_overlay = self.create_publisher(Image, "~/overlay", OUTPUT_QOS, event_callbacks=pub_events)
+        # one publisher per registered output (outputs.py), created after the model so a plug-in imported by
+        # the model factory can still add outputs
+        self._outputs = [(out, self.create_publisher(conversions.RCLPY.type(out.msgtype), f"~/{out.name}",
+                                                     OUTPUT_QOS, event_callbacks=pub_events))
+                         for out in outputs.all_outputs()]
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         node_cfg = self._settings.cfg.node
@@ -137,8 +132,6 @@ class PanopticNode(Node):
         self._graph_timer = self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph)
         self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics)
         device = getattr(model, "device", self._values["device"])
-        if self._values["half"] and str(device).startswith("cpu"):
-            self._warn("half=true has no effect on the CPU (fp16 inference runs on CUDA only)")
         self.get_logger().info(
             f"ready: model {self._values['model'] or '(default)'} on {device}, input_size "
             f"{_effective_input_size(model, self._values['input_size'])}, listening on {self._topic} ({self._transport}, "
@@ -164,7 +157,7 @@ class PanopticNode(Node):
             model = self._settings.model
             if any(values[k] != self._values[k] for k in params.RELOAD_PARAMETERS):
                 try:
-                    model = load_model(values["model"], values["device"])
+                    model = load_node_model(values["model"], values["device"])
                 except Exception as exc:  # noqa: BLE001 - ModelLoadError or a factory's error
                     self._warn(f"parameter change refused, keeping the current model: {exc}")
                     return SetParametersResult(successful=False, reason=f"kept the current model: {exc}")
@@ -262,16 +255,14 @@ class PanopticNode(Node):
         self.stats.frame_done(done, done - received, model_time)
 
     def _publish_outputs(self, header, rgb, result, settings: Settings) -> None:
-        panoptic = result.panoptic.detach().cpu().numpy().astype("int32", copy=False)
-        segments = result.segments
-        categories = settings.model.categories
-        self._pub_panoptic.publish(conversions.panoptic_label_msg(panoptic, header))
-        semantic = conversions.semantic_from_panoptic(panoptic, segments, len(categories))
-        self._pub_semantic.publish(conversions.semantic_msg(semantic, header))
-        self._pub_instances.publish(conversions.instances_msg(panoptic, segments, categories, header))
-        if settings.cfg.node.publish_overlay or self._pub_overlay.get_subscription_count() > 0:
-            overlay = render_overlay(rgb, panoptic, segments, categories, alpha=settings.cfg.node.overlay_alpha)
-            self._pub_overlay.publish(conversions.rgb_to_bgr8_msg(overlay, header))
+        node_cfg = settings.cfg.node
+        frame = outputs.OutputFrame(result, header, settings.model.categories, rgb, node_cfg.overlay_alpha)
+        for out, publisher in self._outputs:
+            if out.on_demand and not (outputs.forced(out, node_cfg) or publisher.get_subscription_count() > 0):
+                continue
+            msg = out.build(frame, conversions.RCLPY)
+            if msg is not None:
+                publisher.publish(msg)
 
     def _on_worker_error(self, exc: BaseException, item) -> None:
         self.stats.count("errors")
@@ -284,7 +275,7 @@ class PanopticNode(Node):
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot(time.monotonic())
         model = self._settings.model
-        extra = {"pending frames (max)": self._worker.max_pending, "input topic": self._topic,
+        extra = {"input topic": self._topic,
                  "subscription": qos.describe_qos(self._qos), "merge policy": self._settings.cfg.inference.merge_policy}
         status = diagnostics.diagnostic_status(
             snap, name=f"{self.get_name()}: panoptic segmentation ({self._topic})",

@@ -1,8 +1,8 @@
 """What the node does per frame besides the model, timed stage by stage (used by `panoptic bench ros`).
 
-Input: decoding the camera message (raw bgr8 Image, and a JPEG CompressedImage). Output: building the label,
-semantic, instances and overlay messages and serializing them (what rclpy.publish does before handing the
-bytes to the middleware). Same functions as the node (conversions.py, visualization.py).
+Input: decoding the camera message (raw bgr8 Image, and a JPEG CompressedImage). Output: building every
+registered output message (outputs.py: label, semantic, instances, overlay, ...) and serializing them (what
+rclpy.publish does before handing the bytes to the middleware). Same code as the node.
 """
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import conversions
+from . import conversions, outputs
 
 IN_STAGES = ("decode_raw", "decode_jpeg")
-OUT_STAGES = ("label", "semantic", "instances", "overlay", "serialize")
+
+
+def out_stages() -> tuple[str, ...]:
+    """One stage per registered output, then serialization of all of them."""
+    return tuple(o.name for o in outputs.all_outputs()) + ("serialize",)
 
 
 def camera_messages(rgb: np.ndarray):
@@ -46,20 +50,16 @@ def time_frame(rgb: np.ndarray, result, categories, *, alpha: float = 0.5, repea
     """Median seconds per stage for one frame and its PanopticResult."""
     from rclpy.serialization import serialize_message
 
-    from panoptic_ros.visualization import render_overlay
-
     raw, jpeg = camera_messages(rgb)
-    panoptic = result.panoptic.detach().cpu().numpy().astype(np.int32, copy=False)
-    segments = result.segments
+    frame = outputs.OutputFrame(result, raw.header, categories, rgb, alpha)
+    frame.panoptic  # the tensor -> numpy copy is shared by all outputs, as in the node: not timed per output
     t = {}
     t["decode_raw"], _ = _timed(lambda: conversions.image_msg_to_rgb(raw), repeats)
     t["decode_jpeg"], _ = _timed(lambda: conversions.compressed_msg_to_rgb(jpeg), repeats)
-    t["label"], label = _timed(lambda: conversions.panoptic_label_msg(panoptic, raw.header), repeats)
-    t["semantic"], semantic = _timed(lambda: conversions.semantic_msg(
-        conversions.semantic_from_panoptic(panoptic, segments, len(categories)), raw.header), repeats)
-    t["instances"], instances = _timed(lambda: conversions.instances_msg(panoptic, segments, categories, raw.header),
-                                       repeats)
-    t["overlay"], overlay = _timed(lambda: conversions.rgb_to_bgr8_msg(
-        render_overlay(rgb, panoptic, segments, categories, alpha=alpha), raw.header), repeats)
-    t["serialize"], _ = _timed(lambda: [serialize_message(m) for m in (label, semantic, instances, overlay)], repeats)
+    messages = []
+    for out in outputs.all_outputs():
+        t[out.name], msg = _timed(lambda out=out: out.build(frame, conversions.RCLPY), repeats)
+        if msg is not None:
+            messages.append(msg)
+    t["serialize"], _ = _timed(lambda: [serialize_message(m) for m in messages], repeats)
     return t

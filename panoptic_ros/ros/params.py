@@ -5,10 +5,10 @@ name, with a descriptor built from the metadata (description with the help text 
 floating point range, read_only). No default or range is written here: the schema is the one source.
 
 Which parameters change while the node runs:
-- fields marked runtime=True (thresholds, merge_policy, overlay settings): from the next frame;
-- half and input_size: arguments of predict(), so also from the next frame;
-- model and device: the node loads the model again; a failed load rejects the change with the reason and
-  the old model keeps running;
+- fields marked runtime=True (thresholds, merge_policy, fuse_resolution, overlay settings): from the next frame;
+- input_size: an argument of predict(), so also from the next frame;
+- model, device, runtime and precision: the node loads the model again; a failed load rejects the change with
+  the reason and the old model keeps running;
 - the rest (image_transport, qos_*, diagnostics_period) shape the subscription / timer: read-only,
   set them in the parameters file or on the command line.
 
@@ -29,8 +29,8 @@ import yaml
 from panoptic_ros.config import ConfigError, PanopticConfig, check_value, iter_fields
 
 SECTIONS = ("inference", "node")
-RELOAD_PARAMETERS = ("model", "device")          # applied by loading the model again
-PER_FRAME_PARAMETERS = ("half", "input_size")    # predict() arguments, applied from the next frame
+RELOAD_PARAMETERS = ("model", "device", "runtime", "precision")   # applied by loading the model again
+PER_FRAME_PARAMETERS = ("input_size",)           # predict() arguments, applied from the next frame
 
 
 class ParameterError(ValueError):

@@ -3,8 +3,16 @@ import dataclasses
 
 import pytest
 
-from panoptic_ros.config import (MERGE_POLICIES, ConfigError, PanopticConfig, iter_fields, load_config, save_config,
-                                 set_value, to_dict)
+from panoptic_ros.config import (
+    MERGE_POLICIES,
+    ConfigError,
+    PanopticConfig,
+    iter_fields,
+    load_config,
+    save_config,
+    set_value,
+    to_dict,
+)
 
 
 def test_defaults_follow_the_research():

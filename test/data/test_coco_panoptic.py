@@ -8,8 +8,19 @@ import pytest
 import torch
 
 from panoptic_ros.config import DataConfig
-from panoptic_ros.data import (CocoPanopticDataset, PanopticJson, build_dataset, collate_fn, id2rgb, read_image,
-                               read_panoptic_png, rgb2id, segments_from_id_map, write_image, write_panoptic_png)
+from panoptic_ros.data import (
+    CocoPanopticDataset,
+    PanopticJson,
+    build_dataset,
+    collate_fn,
+    id2rgb,
+    read_image,
+    read_panoptic_png,
+    rgb2id,
+    segments_from_id_map,
+    write_image,
+    write_panoptic_png,
+)
 from panoptic_ros.data.transforms import ResizeShortestEdge
 
 

@@ -6,8 +6,7 @@ import torch
 from panoptic_ros.config import DataConfig
 from panoptic_ros.data.categories import Category, CategoryMap
 from panoptic_ros.data.targets import encode_targets
-from panoptic_ros.data.transforms import (RandomHorizontalFlip, ResizeShortestEdge, build_transforms,
-                                          resized_shape)
+from panoptic_ros.data.transforms import RandomHorizontalFlip, ResizeShortestEdge, build_transforms, resized_shape
 
 
 @pytest.mark.parametrize("hw, expected", [((480, 640), (576, 768)),      # shorter side -> 576

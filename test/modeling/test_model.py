@@ -99,7 +99,7 @@ def test_stride4_map_is_mapped_exactly_to_the_original_grid():
     xs = (torch.arange(w4) * 4 + 2.0).view(1, 1, w4).expand(1, h4, w4)
     ys = (torch.arange(h4) * 4 + 2.0).view(1, h4, 1).expand(1, h4, w4)
     maps = torch.cat([xs, ys])
-    out = pre.stride4_to_image(maps, input_size=(40, 60), output_size=(100, 150))  # scale 0.4
+    out = pre.stride_to_image(maps, input_size=(40, 60), output_size=(100, 150))  # scale 0.4
     assert out.shape == (2, 100, 150)
     # bilinear interpolation of a linear ramp is exact: output pixel center (x + 0.5) * 0.4 in input px
     expect_x = (torch.arange(150) + 0.5) * 0.4

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 from panoptic_ros.bench import ros as bench_ros  # noqa: E402
-from panoptic_ros.ros.overhead import IN_STAGES, OUT_STAGES  # noqa: E402
+from panoptic_ros.ros.overhead import IN_STAGES, out_stages  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -21,6 +21,8 @@ def test_bench_ros_writes_json_and_plot(tiny_checkpoint, tmp_path):
     saved = json.loads((tmp_path / "ros.json").read_text())
     assert (tmp_path / "ros.png").stat().st_size > 0
     assert [(r["width"], r["height"]) for r in saved["rows"]] == [(64, 48), (96, 64)]
+    OUT_STAGES = out_stages()
+    assert OUT_STAGES == ("panoptic", "semantic", "instances", "overlay", "serialize")
     for row in saved["rows"]:
         assert set(row["stages_ms"]) == set(IN_STAGES) | set(OUT_STAGES)
         assert all(v > 0 for v in row["stages_ms"].values())

@@ -131,7 +131,6 @@ def test_flood_at_30hz_keeps_only_the_newest_frame(ros_graph, publisher, outputs
     late = [i for t, i in answered if t > flood_end]
     assert len(late) <= 2, f"{len(late)} outputs after the flood ended: frames were queued"
     diag = outputs.latest_diagnostics(after=time.monotonic() + 0.1)
-    assert int(diag["pending frames (max)"]) <= 1
     delta = {k: int(diag[f"frames {k}"]) - int(before[f"frames {k}"]) for k in ("received", "processed", "dropped")}
     # the subscription keeps only the last sample too (depth 1), so not every frame reaches the callback;
     # every frame that does is either processed or counted as dropped

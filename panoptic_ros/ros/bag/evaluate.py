@@ -1,14 +1,14 @@
 """`panoptic bag eval`: run the model offline over every image of a bag topic, as fast as possible.
 
 Writes into --out:
-  output_bag/   rosbag2 (mcap) with <ns>/panoptic (32SC1 segment ids), <ns>/semantic (mono8 class index,
-                16UC1 over 255 classes), <ns>/instances (panoptic_ros/msg/PanopticInstanceArray) and
-                <ns>/overlay (bgr8), each stamped with its input's header and logged at its input's bag time
+  output_bag/   rosbag2 (mcap) with every node output (outputs.py: <ns>/panoptic 32SC1 segment ids,
+                <ns>/semantic mono8 class index, <ns>/instances PanopticInstanceArray, <ns>/overlay bgr8),
+                built as the node builds them, stamped with the input's header, logged at its bag time
   report.json   frames, skipped records, FPS, per-frame latency percentiles, PQ/SQ/RQ with --gt
   latency.png   per-frame latency plot
   overlays/     the first --save-overlays overlay JPEGs
-Latency of a frame = model.predict (resize, network, panoptic head) + building the four outputs, the work
-the node does per frame; the first --warmup frames are excluded from the statistics (not from the bag).
+Latency of a frame = model.predict (resize, network, panoptic head) + building the output messages, the
+work the node does per frame; the first --warmup frames are excluded from the statistics (not from the bag).
 No ROS graph is needed: only the rosbags library.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .reader import BagError, ImageBagReader
 from .report import latency_stats, plot_latency, write_json
-from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file, frame_outputs
+from .. import outputs as node_outputs
+from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ def add_arguments(p) -> None:
                    help="inference setting, e.g. --set input_size=320 --set score_threshold=0.3")
     p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace of the output topics")
     p.add_argument("--no-overlay", action="store_true", help="do not render/write the overlay topic")
+    p.add_argument("--skip-output", action="append", default=[], metavar="NAME",
+                   help="leave an output topic out of the bag (repeatable; --no-overlay = --skip-output overlay)")
     p.add_argument("--overlay-alpha", type=float, default=None, help="overlay tint (default: node.overlay_alpha)")
     p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
@@ -92,7 +95,8 @@ def run(args) -> dict:
         total = reader.counts.get(topic, 0)
         if args.max_frames:
             total = min(total, args.max_frames)
-        with OutputBagWriter(bag_out, namespace=args.namespace, overlay=not args.no_overlay) as writer:
+        skip = list(args.skip_output) + (["overlay"] if args.no_overlay else [])
+        with OutputBagWriter(bag_out, namespace=args.namespace, exclude=skip) as writer:
             bar = tqdm(total=total, desc="bag eval", unit="frame")
             for n, frame in enumerate(reader.frames()):
                 if args.max_frames and n >= args.max_frames:
@@ -100,21 +104,21 @@ def run(args) -> dict:
                 t0 = time.perf_counter()
                 result = model.predict([frame.image], inference=inf)[0]
                 t1 = time.perf_counter()
-                outs = frame_outputs(result, categories, frame.image, None if args.no_overlay else alpha)
+                outs = node_outputs.OutputFrame(result, frame.header, categories, frame.image, alpha)
+                messages = writer.build_frame(outs)
                 t2 = time.perf_counter()
-                writer.write_frame(frame.header, frame.log_time_ns, panoptic=outs.panoptic, semantic=outs.semantic,
-                                   instances=outs.instances,
-                                   overlay_bgr=None if outs.overlay_rgb is None else outs.overlay_rgb[..., ::-1])
+                writer.write_frame(messages, frame.log_time_ns)
                 if n >= args.warmup:
                     latency.append((t2 - t0) * 1e3)
                     model_ms.append((t1 - t0) * 1e3)
                 per_frame.append({"index": frame.index, "stamp_ns": frame.stamp_ns,
                                   "latency_ms": round((t2 - t0) * 1e3, 3), "model_ms": round((t1 - t0) * 1e3, 3),
                                   "segments": len(result.segments)})
-                if outs.overlay_rgb is not None and saved < args.save_overlays:
+                if "overlay" in messages and saved < args.save_overlays:
+                    overlay_rgb = node_outputs.OUTPUTS.get("overlay").decode(messages["overlay"])
                     overlay_dir.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(overlay_dir / f"frame_{frame.index:06d}.jpg"),
-                                np.ascontiguousarray(outs.overlay_rgb[..., ::-1]))
+                                np.ascontiguousarray(overlay_rgb[..., ::-1]))
                     saved += 1
                 if pq is not None:
                     pq.add(frame.index, frame.stamp_ns, outs.panoptic, result.segments, channel_map)

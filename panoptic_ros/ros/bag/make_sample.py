@@ -115,7 +115,6 @@ def image_message(T, header, rgb: np.ndarray, encoding: str):
         arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     else:
         arr = rgb
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    return T[IMAGE](header=header, height=h, width=w, encoding=encoding, is_bigendian=0,
-                    step=int(arr.strides[0]), data=arr.reshape(-1))
+    from ..conversions import RosbagsMessages, numpy_to_image_msg
+
+    return numpy_to_image_msg(arr, encoding, header, RosbagsMessages(T))

@@ -8,6 +8,7 @@ never get an output: drop rate = 1 - received / sent. Throughput = received fram
 
 Everything received is written to an mcap bag (raw, as the node sent it) with overlay JPEGs next to it;
 with --gt the received panoptic images are scored against the ground truth (see groundtruth.py).
+Which topics exist, their types and how a message is decoded come from outputs.OUTPUTS (the node's list).
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import outputs as node_outputs
 from .reader import header_stamp_ns
 from .report import latency_stats, plot_latency, write_json
-from .writer import DEFAULT_NAMESPACE, INSTANCE_ARRAY, OUTPUT_TOPICS, BagWriter, find_bag_file, output_topics, \
-    panoptic_typestore
+from .writer import DEFAULT_NAMESPACE, BagWriter, find_bag_file, panoptic_typestore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (report.json, latency.png, bag, overlays)")
     p.add_argument("--node", default=DEFAULT_NAMESPACE,
                    help="the node's name/namespace: outputs are <node>/panoptic, /semantic, /instances, /overlay")
+    p.add_argument("--skip-output", action="append", default=[], metavar="NAME",
+                   help="do not subscribe to an output (repeatable; --no-overlay = --skip-output overlay)")
     p.add_argument("--publish-log", type=Path, default=None,
                    help="the player's --publish-log: exact publish times and bag indices, ends the recording "
                         "once playback is done")
@@ -107,13 +110,15 @@ class Recorder:
 
     def __init__(self, args):
         self.args = args
-        self.names = output_topics(args.node)
-        if args.no_overlay:
-            self.names.pop("overlay")
+        skip = list(getattr(args, "skip_output", [])) + (["overlay"] if args.no_overlay else [])
+        self.outputs = {o.name: o for o in node_outputs.select(skip)}
+        if "panoptic" not in self.outputs:
+            raise ValueError("record-eval times frames by their panoptic output: it cannot be skipped")
+        self.names = node_outputs.topics(args.node, self.outputs.values())     # output name -> topic
         self.store = panoptic_typestore()
         args.out.mkdir(parents=True, exist_ok=True)
         self.bag_path = args.out / args.bag_name
-        self.writer = BagWriter(self.bag_path, {t: OUTPUT_TOPICS[n] for n, t in self.names.items()},
+        self.writer = BagWriter(self.bag_path, {self.names[n]: o.msgtype for n, o in self.outputs.items()},
                                 store=self.store).open()
         self.overlay_dir = args.out / "overlays"
         self.pub_log = PublishLog(args.publish_log)
@@ -127,7 +132,7 @@ class Recorder:
         self.errors = 0
         self.pq = None
         self.labels: dict[int, str] = {}
-        if args.gt is not None:
+        if args.gt is not None and {"panoptic", "instances"} <= set(self.outputs):
             from .groundtruth import BagGroundTruth, BagPQ
             self.gt = BagGroundTruth(args.gt)
             self.pq = BagPQ(self.gt)
@@ -179,26 +184,24 @@ class Recorder:
                 del self.pending[stamp]
                 self._decode_for_pq(stamp, slot["panoptic"], slot["instances"])
 
+    def _decode(self, key: str, raw: bytes):
+        output = self.outputs[key]
+        return output.decode(self.store.deserialize_cdr(raw, output.msgtype))
+
     def _save_overlay(self, stamp: int, raw: bytes) -> None:
         import cv2
 
-        msg = self.store.deserialize_cdr(raw, "sensor_msgs/msg/Image")
-        img = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * 3]
-        img = img.reshape(msg.height, msg.width, 3)
-        if msg.encoding == "rgb8":
-            img = img[..., ::-1]
+        rgb = self._decode("overlay", raw)
         self.overlay_dir.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(self.overlay_dir / f"overlay_{stamp}.jpg"), np.ascontiguousarray(img))
+        cv2.imwrite(str(self.overlay_dir / f"overlay_{stamp}.jpg"), np.ascontiguousarray(rgb[..., ::-1]))
         self.saved_overlays += 1
 
     def _decode_for_pq(self, stamp: int, pan_raw: bytes, inst_raw: bytes) -> None:
-        pan = self.store.deserialize_cdr(pan_raw, "sensor_msgs/msg/Image")
-        arr = np.frombuffer(pan.data, np.int32 if not pan.is_bigendian else ">i4")
-        arr = arr.reshape(pan.height, pan.step // 4)[:, :pan.width].astype(np.int32)
-        inst = self.store.deserialize_cdr(inst_raw, INSTANCE_ARRAY)
-        segments = [{"id": int(i.id), "category_id": int(i.category_id)} for i in inst.instances]
-        for i in inst.instances:
-            self.labels.setdefault(int(i.category_id), i.label)
+        arr = self._decode("panoptic", pan_raw)
+        records = self._decode("instances", inst_raw)
+        segments = [{"id": r["id"], "category_id": r["category_id"]} for r in records]
+        for r in records:
+            self.labels.setdefault(r["category_id"], r["label"])
         if not self._score_frame(stamp, arr, segments, final=False):
             self.unscored.append((stamp, arr, segments))
 
@@ -272,8 +275,6 @@ class Recorder:
 
 
 def run(args) -> dict:
-    from sensor_msgs.msg import Image
-
     from .session import RosSession
 
     if args.publish_log is None and args.input_topic is None:
@@ -285,11 +286,11 @@ def run(args) -> dict:
             import rclpy
             from rclpy.executors import SingleThreadedExecutor
 
-            from panoptic_ros.msg import PanopticInstanceArray
+            from ..conversions import RCLPY
 
             node = ros.node
-            types = {"panoptic": Image, "semantic": Image, "instances": PanopticInstanceArray, "overlay": Image}
-            subs = [node.create_subscription(types[k], t, recorder.callback(k), _reliable_qos(), raw=True)
+            subs = [node.create_subscription(RCLPY.type(recorder.outputs[k].msgtype), t, recorder.callback(k),
+                                             _reliable_qos(), raw=True)
                     for k, t in recorder.names.items()]
             executor = SingleThreadedExecutor()
             executor.add_node(node)

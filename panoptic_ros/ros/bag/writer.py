@@ -1,25 +1,22 @@
 """Writing the node's outputs into a rosbag2 bag (mcap by default) with the rosbags library.
 
-The output bag carries the same topics the live node publishes (``<node>/panoptic``, ``<node>/semantic``,
-``<node>/instances``, ``<node>/overlay``), each message stamped with its input's header and logged at the
-input's bag time, so it replays in rviz / Foxglove next to the camera. The package's own message types are
-registered from msg/*.msg so the bag embeds their definitions and other tools can decode them.
+The output bag carries the same topics the live node publishes (every entry of outputs.OUTPUTS:
+``<node>/panoptic``, ``<node>/semantic``, ``<node>/instances``, ``<node>/overlay``), built by the same
+builders as the node's messages (outputs.py, with rosbags message classes), each stamped with its input's
+header and logged at the input's bag time, so it replays in rviz / Foxglove next to the camera. The package's
+own message types are registered from msg/*.msg so the bag embeds their definitions and other tools can
+decode them.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from .. import outputs as node_outputs
+from ..conversions import RosbagsMessages
 from .reader import BagError, typestore
 
-INSTANCE = "panoptic_ros/msg/PanopticInstance"
-INSTANCE_ARRAY = "panoptic_ros/msg/PanopticInstanceArray"
-IMAGE = "sensor_msgs/msg/Image"
 DEFAULT_NAMESPACE = "/panoptic_node"
-OUTPUT_TOPICS = {"panoptic": IMAGE, "semantic": IMAGE, "instances": INSTANCE_ARRAY, "overlay": IMAGE}
 
 
 def find_msg_dir() -> Path:
@@ -50,12 +47,6 @@ def panoptic_typestore():
         types.update(get_types_from_msg(path.read_text(), f"panoptic_ros/msg/{path.stem}"))
     store.register(types)
     return store
-
-
-def output_topics(namespace: str = DEFAULT_NAMESPACE) -> dict[str, str]:
-    """Output name ('panoptic', ...) -> full topic name under the node's namespace."""
-    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
-    return {name: f"{ns}/{name}" for name in OUTPUT_TOPICS}
 
 
 class BagWriter:
@@ -117,72 +108,23 @@ def find_bag_file(path: Path) -> Path:
 
 
 class OutputBagWriter(BagWriter):
-    """Writes one frame's panoptic outputs as the node would publish them, with the input's header."""
+    """Writes one frame's outputs as the node would publish them (same builders), with the input's header.
 
-    def __init__(self, path: str | Path, *, namespace: str = DEFAULT_NAMESPACE, overlay: bool = True,
-                 storage: str = "mcap"):
-        self.names = output_topics(namespace)
-        if not overlay:
-            self.names.pop("overlay")
-        super().__init__(path, {topic: OUTPUT_TOPICS[name] for name, topic in self.names.items()}, storage=storage)
-        T = self.store.types
-        self._Image, self._Array, self._Instance = T[IMAGE], T[INSTANCE_ARRAY], T[INSTANCE]
-        self._Roi, self._Point = T["sensor_msgs/msg/RegionOfInterest"], T["geometry_msgs/msg/Point"]
+    Every registered output is written except the names in ``exclude``; on-demand ones (overlay) too, as a
+    subscriber would get them."""
 
-    def image_msg(self, header, array: np.ndarray, encoding: str):
-        array = np.ascontiguousarray(array)
-        h, w = array.shape[:2]
-        return self._Image(header=header, height=h, width=w, encoding=encoding, is_bigendian=0,
-                           step=int(array.strides[0]), data=array.reshape(-1).view(np.uint8))
+    def __init__(self, path: str | Path, *, namespace: str = DEFAULT_NAMESPACE, exclude=(), storage: str = "mcap"):
+        self.outputs = node_outputs.select(exclude)
+        self.names = node_outputs.topics(namespace, self.outputs)     # output name -> topic
+        super().__init__(path, {self.names[o.name]: o.msgtype for o in self.outputs}, storage=storage)
+        self.kit = RosbagsMessages(self.store)
 
-    def instances_msg(self, header, height: int, width: int, instances: list[dict]):
-        items = []
-        for inst in instances:
-            x, y, w, h = (int(v) for v in inst["bbox"])
-            cx, cy = inst["centroid"]
-            items.append(self._Instance(
-                id=int(inst["id"]), category_id=int(inst["category_id"]), label=str(inst["label"]),
-                is_thing=bool(inst["is_thing"]), score=float(inst["score"]), area=int(inst["area"]),
-                bbox=self._Roi(x_offset=x, y_offset=y, height=h, width=w, do_rectify=False),
-                centroid=self._Point(x=float(cx), y=float(cy), z=0.0)))
-        return self._Array(header=header, height=height, width=width, instances=items)
+    def build_frame(self, frame: "node_outputs.OutputFrame") -> dict:
+        """Output name -> rosbags message for one frame (outputs that build nothing are left out)."""
+        built = {o.name: o.build(frame, self.kit) for o in self.outputs}
+        return {name: msg for name, msg in built.items() if msg is not None}
 
-    def write_frame(self, header, log_time_ns: int, *, panoptic: np.ndarray, semantic: np.ndarray,
-                    instances: list[dict], overlay_bgr: np.ndarray | None = None) -> None:
-        """panoptic int32 HxW; semantic uint8 (mono8) or uint16 (16UC1) HxW; instances: dicts with the
-        PanopticInstance fields (bbox = x, y, w, h; centroid = x, y); overlay_bgr uint8 HxWx3."""
-        h, w = panoptic.shape
-        self.write(self.names["panoptic"], log_time_ns, self.image_msg(header, panoptic.astype(np.int32), "32SC1"))
-        enc = "mono8" if semantic.dtype == np.uint8 else "16UC1"
-        self.write(self.names["semantic"], log_time_ns, self.image_msg(header, semantic, enc))
-        self.write(self.names["instances"], log_time_ns, self.instances_msg(header, h, w, instances))
-        if overlay_bgr is not None and "overlay" in self.names:
-            self.write(self.names["overlay"], log_time_ns, self.image_msg(header, overlay_bgr, "bgr8"))
-
-
-@dataclass
-class FrameOutputs:
-    """What the node publishes for one frame, as arrays: the label image, the class image, the instance
-    list (dicts with the PanopticInstance fields) and the overlay (None when not rendered)."""
-    panoptic: np.ndarray          # int32 HxW segment ids
-    semantic: np.ndarray          # uint8 (or uint16) HxW class index, 255 (65535) = unknown
-    instances: list
-    overlay_rgb: np.ndarray | None
-
-
-def frame_outputs(result, categories, image_rgb: np.ndarray | None = None,
-                  overlay_alpha: float | None = None) -> FrameOutputs:
-    """A PanopticResult -> the node's outputs, computed with the node's own helpers (conversions,
-    visualization) so the bag holds what the live node would publish."""
-    from ..conversions import instance_records, semantic_from_panoptic
-
-    pan = result.panoptic
-    panoptic = (pan.detach().cpu().numpy() if hasattr(pan, "detach") else np.asarray(pan)).astype(np.int32)
-    segments = result.segments
-    semantic = semantic_from_panoptic(panoptic, segments, len(categories))
-    instances = instance_records(panoptic, segments, categories)
-    overlay = None
-    if image_rgb is not None and overlay_alpha is not None:
-        from ...visualization import render_overlay
-        overlay = render_overlay(image_rgb, panoptic, segments, categories, alpha=overlay_alpha)
-    return FrameOutputs(panoptic, semantic, instances, overlay)
+    def write_frame(self, messages: dict, log_time_ns: int) -> None:
+        """Write the messages of build_frame at the input's bag time."""
+        for name, msg in messages.items():
+            self.write(self.names[name], log_time_ns, msg)

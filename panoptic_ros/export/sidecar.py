@@ -1,0 +1,109 @@
+"""The model description carried inside exported files, so an .onnx or OpenVINO .xml alone is a loadable model.
+
+An export holds the checkpoint sidecar ({"format", "config", "categories", "extra"}, see
+modeling/checkpoint.py) plus an "export" entry (format version, output names, tool versions). It is written
+twice: inside the file (ONNX metadata_props / OpenVINO rt_info, key "panoptic_ros") and as a .json next to it
+(readable by people and by load_checkpoint-style tools). Reading prefers the embedded copy.
+"""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..config import ConfigError, PanopticConfig, from_dict, to_dict
+from ..data.categories import CategoryMap
+
+METADATA_KEY = "panoptic_ros"
+# Bump when the exported graph or its embedded description changes meaning (invalidates cached exports).
+EXPORT_FORMAT_VERSION = 1
+EXPORT_SUFFIXES = (".onnx", ".xml")
+
+
+def model_sidecar(model, output_names: list[str], export_format: str) -> dict:
+    """The sidecar of a PanopticModel's export: its config, categories, checkpoint extra and export facts."""
+    from ..modeling.checkpoint import FORMAT, _json_default
+
+    side = {"format": FORMAT, "config": to_dict(model.cfg), "categories": model.categories.to_list(),
+            "extra": getattr(model, "checkpoint_extra", None) or {},
+            "export": {"format": export_format, "format_version": EXPORT_FORMAT_VERSION,
+                       "outputs": list(output_names), "versions": tool_versions()}}
+    return json.loads(json.dumps(side, default=_json_default))  # plain JSON types only
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools an export depends on (torch, onnx, openvino; 'none' when not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("torch", "onnx", "openvino"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "none"
+    return versions
+
+
+def to_text(sidecar: dict) -> str:
+    """The compact JSON stored inside an exported file."""
+    return json.dumps(sidecar, separators=(",", ":"))
+
+
+def write_json(path: str | Path, sidecar: dict) -> Path:
+    """The human-readable copy next to an exported file (model.onnx -> model.json)."""
+    side = Path(path).with_suffix(".json")
+    side.write_text(json.dumps(sidecar, indent=2))
+    return side
+
+
+def read_export_sidecar(path: str | Path) -> dict:
+    """The sidecar of an exported .onnx / .xml: the embedded copy, else the .json next to it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"exported model not found: {path}")
+    if path.suffix not in EXPORT_SUFFIXES:
+        raise ValueError(f"{path}: not an exported model (expected {' or '.join(EXPORT_SUFFIXES)})")
+    text = _embedded_text(path)
+    if text is None:
+        side = path.with_suffix(".json")
+        if not side.is_file():
+            raise ValueError(f"{path}: carries no panoptic_ros description (not exported by `panoptic export`?) "
+                             f"and {side.name} is missing")
+        text = side.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: its panoptic_ros description is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "config" not in data or "categories" not in data:
+        raise ValueError(f"{path}: its panoptic_ros description lacks 'config' / 'categories'")
+    return data
+
+
+def config_and_categories(sidecar: dict, where: str | Path) -> tuple[PanopticConfig, CategoryMap]:
+    """PanopticConfig and CategoryMap of a sidecar dict (ValueError naming ``where`` when unusable)."""
+    try:
+        cfg = from_dict(sidecar["config"])
+    except ConfigError as exc:
+        raise ValueError(f"{where}: bad config in its description: {exc}") from None
+    try:
+        categories = CategoryMap.from_list(sidecar["categories"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad categories in its description: {exc}") from None
+    return cfg, categories
+
+
+def _embedded_text(path: Path) -> str | None:
+    if path.suffix == ".onnx":
+        import onnx
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf DecodeError and friends
+            raise ValueError(f"{path}: not a valid ONNX file (corrupt or truncated?): {exc}") from None
+        return next((p.value for p in proto.metadata_props if p.key == METADATA_KEY), None)
+    try:  # OpenVINO IR: <net><rt_info><panoptic_ros value="..."/></rt_info></net>
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise ValueError(f"{path}: not a valid OpenVINO IR .xml (corrupt or truncated?): {exc}") from None
+    node = root.find(f"rt_info/{METADATA_KEY}")
+    return None if node is None else node.get("value")

@@ -1,0 +1,190 @@
+"""The one inference pipeline: images -> preprocess -> network runtime -> detections -> mapping -> merge.
+
+predict(), `panoptic eval` (several merge policies on one network pass), `panoptic bench model`, `bag eval` and
+the ROS node all run this object, and it times its own stages (timing.STAGES), so nobody keeps a copy of the
+stages with its own autocast, upsampling or box rescaling. The network runtime (torch, onnxruntime,
+openvino, ...: panoptic_ros.runtime) is the pluggable part; everything before and after it is torch code here.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..config import InferenceConfig
+from ..modeling import detection_head as det
+from ..panoptic.fuse import fuse_owner_map, segments_of
+from ..panoptic.policies import get_policy
+from ..panoptic.result import PanopticResult
+from .inputs import PreparedBatch, prepare_batch
+from .mapping import MappedImage, map_image, output_stride, to_image
+from .timing import StageTimer
+
+
+@dataclass
+class Detections:
+    """One image's detections after NMS: boxes in network-input pixels, labels as category channels."""
+    boxes: torch.Tensor      # [N, 4] xyxy
+    scores: torch.Tensor     # [N]
+    labels: torch.Tensor     # [N] channel index
+
+    def in_image(self, input_size: tuple[int, int], image_size: tuple[int, int]) -> torch.Tensor:
+        """Boxes scaled to the original image."""
+        sy, sx = image_size[0] / input_size[0], image_size[1] / input_size[1]
+        return self.boxes.float() * self.boxes.new_tensor([sx, sy, sx, sy], dtype=torch.float32)
+
+
+@dataclass
+class PipelineRun:
+    """Everything one run produced: results per policy, detections, optional semantic maps, stage times."""
+    results: dict[str, list[PanopticResult]]
+    detections: list[Detections]
+    prepared: PreparedBatch
+    semantic: list[torch.Tensor] | None = None          # int64 [H, W] argmax of the semantic branch per image
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def stage_seconds(self, policy: str) -> dict[str, float]:
+        """The common stages plus this policy's merge, per batch, as {stage: seconds}."""
+        out = {k: v for k, v in self.seconds.items() if not k.startswith("merge:")}
+        out["merge"] = self.seconds.get(f"merge:{policy}", 0.0)
+        return out
+
+    def latency(self, policy: str) -> float:
+        """Input image to panoptic result for this policy (seconds, whole batch)."""
+        return sum(self.stage_seconds(policy).values())
+
+
+def decode_detections(raw: dict, input_sizes: list[tuple[int, int]], inference: InferenceConfig,
+                      thing_channels: torch.Tensor) -> list[Detections]:
+    """FCOS outputs -> per-image boxes, scores and category channels after class-wise NMS."""
+    dets = det.postprocess_detections(raw["cls_logits"], raw["box_regression"], raw["centerness"], input_sizes,
+                                      score_threshold=inference.score_threshold,
+                                      nms_threshold=inference.nms_threshold,
+                                      pre_nms_top_k=inference.pre_nms_top_k,
+                                      max_detections=inference.max_detections)
+    channels = thing_channels.to(raw["cls_logits"][0].device)
+    return [Detections(d["boxes"], d["scores"], channels[d["labels"]]) for d in dets]
+
+
+class PanopticPipeline:
+    """A network runtime plus the torch stages around it. Quacks like the model for inference: ``predict``,
+    ``cfg``, ``categories``, ``device``, ``thing_mask``."""
+
+    def __init__(self, runtime, inference: InferenceConfig | None = None):
+        self.runtime = runtime
+        self.cfg = copy.deepcopy(runtime.cfg)
+        if inference is not None:
+            self.cfg.inference = copy.deepcopy(inference)
+        self.categories = runtime.categories
+        self.device = torch.device(runtime.device)
+        self.thing_mask = self.categories.thing_mask.to(self.device)
+        self.thing_channels = torch.nonzero(self.thing_mask).flatten()
+
+    @property
+    def inference(self) -> InferenceConfig:
+        return self.cfg.inference
+
+    # ------------------------------------------------------------------------------------ stages
+    def map_outputs(self, raw: dict, prepared: PreparedBatch, detections: list[Detections], resolution: str,
+                    with_offsets: bool) -> list[MappedImage]:
+        """Stage 4 for every image of the batch (see mapping.py)."""
+        padded = tuple(prepared.images.shape[-2:])
+        stride = output_stride(raw["semantic"], padded)
+        mapped = []
+        for i, (in_size, out_size) in enumerate(zip(prepared.input_sizes, prepared.original_sizes)):
+            offsets = raw["offsets"][i] if with_offsets else None
+            mapped.append(map_image(raw["semantic"][i], offsets, detections[i].boxes, stride, in_size, out_size,
+                                    resolution))
+        return mapped
+
+    def merge(self, mapped: MappedImage, detections: Detections, policy: str,
+              inference: InferenceConfig) -> PanopticResult:
+        """Stage 5: the parameter-free panoptic head on the fuse grid, then segments at the image resolution."""
+        owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, detections.labels,
+                               thing_mask=self.thing_mask, policy=policy, center_offsets=mapped.offsets,
+                               unknown_undetected_things=inference.unknown_undetected_things)
+        owner.raw = to_image(owner.raw, mapped)
+        return segments_of(owner, inference.stuff_area_threshold)
+
+    # ------------------------------------------------------------------------------------ runs
+    def run(self, images: list, *, inference: InferenceConfig | None = None, policies: Sequence[str] | None = None,
+            semantic: bool = False, timed: bool = True) -> PipelineRun:
+        """One network pass over a batch, merged with each policy (default: inference.merge_policy).
+
+        semantic: also return the semantic branch's argmax per image (on the fuse grid, resized to the image).
+        """
+        inf = inference or self.cfg.inference
+        policies = list(policies or [inf.merge_policy])
+        merges = [get_policy(p) for p in policies]  # unknown names fail before any work
+        timer = StageTimer(self.device, enabled=timed)
+        with torch.inference_mode():
+            with timer.stage("preprocess"):
+                prepared = prepare_batch(images, self.cfg, inf, self.device)
+            with timer.stage("network"):
+                raw = self.runtime(prepared.images)
+            with timer.stage("detections"):
+                detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels)
+            with timer.stage("mapping"):
+                mapped = self.map_outputs(raw, prepared, detections, inf.fuse_resolution,
+                                          with_offsets=any(m.needs_center_offsets for m in merges))
+            results = {}
+            for policy in policies:
+                with timer.stage(f"merge:{policy}"):
+                    results[policy] = [self.merge(m, d, policy, inf) for m, d in zip(mapped, detections)]
+            sem = [to_image(m.semantic.argmax(0), m).cpu() for m in mapped] if semantic else None
+        return PipelineRun(results, detections, prepared, sem, dict(timer.seconds))
+
+    def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list[PanopticResult]:
+        """Panoptic segmentation of each image at its own resolution -> list[PanopticResult].
+
+        images: HxWx3 uint8 RGB numpy arrays or float tensors [3, H, W] in 0..1, any size.
+        inference: thresholds / sizes / merge policy (default: the pipeline's).
+        """
+        inf = inference or self.cfg.inference
+        return self.run(images, inference=inf, timed=False).results[inf.merge_policy]
+
+    def close(self) -> None:
+        """Free the runtime (and its GPU memory)."""
+        close = getattr(self.runtime, "close", None)
+        if close is not None:
+            close()
+
+    def __repr__(self) -> str:
+        return (f"PanopticPipeline(runtime={getattr(self.runtime, 'name', '?')}, "
+                f"precision={getattr(self.runtime, 'precision', '?')}, device={self.device})")
+
+
+def resolve_model_path(path: str | Path | None = None) -> Path:
+    """The one model-path resolver: "" / None = the shipped model; FileNotFoundError names the file."""
+    from ..modeling import default_model_path
+
+    file = Path(path).expanduser() if path else default_model_path()
+    if not file.is_file():
+        hint = (" (the shipped default model is not installed: train it with `make model`)" if not path else
+                " (expected a .safetensors checkpoint with its .json, an exported .onnx, or an OpenVINO .xml)")
+        raise FileNotFoundError(f"model file not found: {file}{hint}")
+    return file
+
+
+def build_pipeline(source=None, *, device: str | None = None, runtime: str | None = None,
+                   precision: str | None = None, inference: InferenceConfig | None = None,
+                   cache_dir: str | None = None) -> PanopticPipeline:
+    """A ready pipeline for a model: source = None (the shipped model), a path (.safetensors / .pt checkpoint,
+    .onnx, OpenVINO .xml) or a PanopticModel. device / runtime / precision / cache_dir default to
+    ``inference``'s fields when given, else "auto"."""
+    from ..modeling.panoptic_model import PanopticModel
+    from ..runtime.loading import load_runtime
+
+    def pick(value, name):
+        if value is not None:
+            return value
+        return getattr(inference, name) if inference is not None else None
+
+    if not isinstance(source, PanopticModel):
+        source = resolve_model_path(source)
+    rt = load_runtime(source, runtime=pick(runtime, "runtime") or "auto", device=pick(device, "device") or "auto",
+                      precision=pick(precision, "precision") or "auto", cache_dir=pick(cache_dir, "export_cache") or "")
+    return PanopticPipeline(rt, inference=inference)

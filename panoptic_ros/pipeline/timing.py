@@ -1,0 +1,44 @@
+"""Stage timing done by the pipeline itself, so predict, eval, bench and the node report the same stages.
+
+A StageTimer is handed through one pipeline run; each stage is a ``with timer.stage(name):`` block. On CUDA the
+device is synchronised at the block's edges, so asynchronous kernels are charged to the stage that queued them.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+STAGES = ("preprocess", "network", "detections", "mapping", "merge")
+
+
+class StageTimer:
+    """Seconds per stage name for one run (repeated stages add up); ``enabled=False`` costs nothing."""
+
+    def __init__(self, device: torch.device | str = "cpu", enabled: bool = True):
+        self.device = torch.device(device)
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def total(self, names=None) -> float:
+        """Sum of the named stages (default: all recorded)."""
+        return sum(v for k, v in self.seconds.items() if names is None or k in names)

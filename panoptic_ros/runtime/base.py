@@ -1,0 +1,111 @@
+"""What every network runtime offers the pipeline: images in, forward_raw's dict out, whatever runs it.
+
+The pipeline (preprocess -> network -> decoding/NMS -> mapping -> merge) is written once; only the network
+step is pluggable. A runtime takes the normalised, padded batch that PanopticModel.prepare_inputs makes and
+returns float32 torch tensors on ``self.device`` in forward_raw's structure, so decoding and the panoptic
+head never know whether torch, ONNX Runtime or OpenVINO ran the network.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
+class RuntimeNotInstalled(ValueError):
+    """The runtime's Python package is missing; the message names the package to pip install."""
+
+
+class NetworkRuntime:
+    """Base class: attributes name, precision (fp32 | bf16 | fp16), device (torch.device of inputs and
+    outputs), cfg (PanopticConfig), categories (CategoryMap), source (what it was built from)."""
+
+    name: ClassVar[str] = ""
+    package: ClassVar[str] = ""             # the module whose import makes the runtime available
+    install_hint: ClassVar[str] = ""        # pip requirement named in the not-installed message
+    device_types: ClassVar[tuple[str, ...]] = ("cpu",)
+    reads: ClassVar[tuple[str, ...]] = CHECKPOINT_SUFFIXES  # model file suffixes from_file accepts
+
+    def __init__(self, cfg, categories, device: torch.device, precision: str, source: str = ""):
+        self.cfg = cfg
+        self.categories = categories
+        self.device = device
+        self.precision = precision
+        self.source = source
+
+    # ----------------------------------------------------------------------- availability and capabilities
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when the runtime's package imports, else one line naming the package to install."""
+        if not cls.package:
+            return None
+        try:
+            importlib.import_module(cls.package)
+        except ImportError:
+            return f"runtime {cls.name} needs the {cls.package} package: pip install {cls.install_hint}"
+        return None
+
+    @classmethod
+    def require(cls) -> None:
+        """Raise RuntimeNotInstalled with unavailable_reason() when the package is missing."""
+        reason = cls.unavailable_reason()
+        if reason:
+            raise RuntimeNotInstalled(reason)
+
+    @classmethod
+    def precisions(cls, device: torch.device) -> dict[str, str]:
+        """precision -> '' when this runtime can run it on ``device``, else the one-line reason it cannot."""
+        raise NotImplementedError
+
+    @classmethod
+    def auto_precision(cls, device: torch.device) -> str:
+        """The precision "auto" means on ``device`` (see panoptic_ros.runtime.loading for the measurements)."""
+        return "fp32"
+
+    # ----------------------------------------------------------------------- building
+    @classmethod
+    def from_model(cls, model, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> "NetworkRuntime":
+        """A runtime for a PanopticModel instance (exported to a temporary file for foreign runtimes)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_file(cls, path: Path, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> "NetworkRuntime":
+        """A runtime for a checkpoint (.safetensors / .pt / .pth) or an exported file this runtime reads."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------- running
+    def __call__(self, images: torch.Tensor) -> dict[str, Any]:
+        """images: float32 [B, 3, H, W], normalised and padded to cfg.model.size_divisibility ->
+        forward_raw's dict of float32 tensors on self.device."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free the network's memory; the runtime cannot be called afterwards."""
+
+    def __enter__(self) -> "NetworkRuntime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, str]:
+        """name / precision / device / source, for logs and benchmark reports."""
+        return {"runtime": self.name, "precision": self.precision, "device": str(self.device),
+                "source": str(self.source)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(precision={self.precision!r}, device={str(self.device)!r})"
+
+
+def example_input(model) -> torch.Tensor:
+    """A [1, 3, H, W] input at the model's nominal input size, padded to size_divisibility (export, warm-up)."""
+    from ..modeling.preprocess import padded_size
+
+    shorter, longer = model.input_limits()
+    size = padded_size([(shorter, longer)], model.cfg.model.size_divisibility)
+    return torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))

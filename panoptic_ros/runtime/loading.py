@@ -1,0 +1,112 @@
+"""load_runtime: one call from any model source to a ready network runtime, with runtime, device and
+precision resolved by rules that are written down here instead of left to each runtime's defaults.
+
+Measured on this machine (Xeon, 2 shared cores, AVX-512 BF16 + AMX; network only; see the issue report):
+TODO
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..registry import RUNTIMES
+from .base import PRECISIONS, NetworkRuntime
+
+log = logging.getLogger(__name__)
+
+# runtime="auto": the first installed runtime of this list that can run the device and read the source
+AUTO_RUNTIMES = {"cpu": ("openvino", "onnxruntime", "torch"), "cuda": ("torch", "onnxruntime")}
+
+
+def load_runtime(source, *, runtime: str = "auto", device: str | torch.device = "auto", precision: str = "auto",
+                 cache_dir: str | Path = "") -> NetworkRuntime:
+    """A NetworkRuntime for ``source``: a PanopticModel, a checkpoint (.safetensors / .pt / .pth with its
+    .json), an exported .onnx, or an OpenVINO .xml (the exported files carry config and categories).
+
+    runtime: auto | torch | onnxruntime | openvino (auto: see AUTO_RUNTIMES and the module docstring).
+    device: auto (CUDA when present and the runtime runs on it, else CPU) | cpu | cuda | cuda:N.
+    precision: auto | fp32 | bf16 | fp16 (see resolve_precision). cache_dir: export cache for checkpoints
+    run by onnxruntime / openvino ("" = ~/.cache/panoptic_ros/exports).
+    Errors (ValueError / FileNotFoundError) are one line: unknown or not installed runtime (naming the pip
+    package), a runtime that cannot read the file, an unsupported device / precision combination.
+    """
+    path = None
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"model not found: {path}")
+    runtime_cls, device = resolve_runtime(runtime, device, path)
+    precision = resolve_precision(runtime_cls, device, precision)
+    build = runtime_cls.from_file if path is not None else runtime_cls.from_model
+    loaded = build(path if path is not None else source, device=device, precision=precision, cache_dir=cache_dir)
+    log.info("network runtime %s, %s on %s (%s)", loaded.name, loaded.precision, loaded.device, loaded.source)
+    return loaded
+
+
+def resolve_runtime(runtime: str, device: str | torch.device = "auto",
+                    path: Path | None = None) -> tuple[type[NetworkRuntime], torch.device]:
+    """(runtime class, torch.device) for a runtime name (or auto) and a device string (or auto)."""
+    from ..modeling.device import resolve_device
+
+    if runtime != "auto":
+        runtime_cls = RUNTIMES.get(runtime)  # ValueError listing the registered names
+        runtime_cls.require()
+        device = _resolve(device, runtime_cls)
+        if path is not None and path.suffix not in runtime_cls.reads:
+            raise ValueError(f"{path}: runtime {runtime_cls.name} reads {', '.join(runtime_cls.reads)} files, not "
+                             f"{path.suffix or 'a file without suffix'}")
+        _check_device(runtime_cls, device)
+        return runtime_cls, device
+    device = device if isinstance(device, torch.device) else resolve_device(str(device))
+    candidates = [RUNTIMES.get(n) for n in AUTO_RUNTIMES.get(device.type, ())]
+    readable = [c for c in candidates if path is None or path.suffix in c.reads]
+    for runtime_cls in readable:
+        if runtime_cls.unavailable_reason() is None:
+            return runtime_cls, device
+    if readable:  # none installed: name the preferred one's package
+        readable[0].require()
+    what = f"{path.suffix} files" if path is not None else "this model"
+    raise ValueError(f"no runtime runs {what} on {device} (runtimes tried: {', '.join(c.name for c in candidates)})")
+
+
+def resolve_precision(runtime: str | type[NetworkRuntime], device: str | torch.device, requested: str = "auto") -> str:
+    """fp32 | bf16 | fp16 for a runtime on a device; ValueError (one line) for a combination it cannot run.
+
+    auto = the runtime's auto_precision(device): the fastest precision that passes the agreement criterion
+    here (see the module docstring): torch fp16 on CUDA, onnxruntime fp16 with TensorRT on CUDA, else fp32.
+    """
+    runtime_cls = RUNTIMES.get(runtime) if isinstance(runtime, str) else runtime
+    runtime_cls.require()
+    device = _resolve(device, runtime_cls)
+    _check_device(runtime_cls, device)
+    if requested not in ("auto", *PRECISIONS):
+        raise ValueError(f"unknown precision {requested!r}; choose auto, {', '.join(PRECISIONS)}")
+    support = runtime_cls.precisions(device)
+    precision = runtime_cls.auto_precision(device) if requested == "auto" else requested
+    if support.get(precision, "unknown precision"):
+        raise ValueError(f"precision {precision} with runtime {runtime_cls.name} on {device}: {support[precision]}")
+    return precision
+
+
+def available_runtimes() -> dict[str, str | None]:
+    """runtime name -> None when installed, else the one-line reason (the package to pip install)."""
+    return {name: RUNTIMES.get(name).unavailable_reason() for name in RUNTIMES.names()}
+
+
+def _resolve(device: str | torch.device, runtime_cls: type[NetworkRuntime]) -> torch.device:
+    """device "auto" for a known runtime: CUDA when present and the runtime runs on CUDA, else CPU."""
+    from ..modeling.device import resolve_device
+
+    if isinstance(device, torch.device):
+        return device
+    if str(device or "auto").strip().lower() == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() and "cuda" in runtime_cls.device_types else "cpu")
+    return resolve_device(str(device))
+
+
+def _check_device(runtime_cls: type[NetworkRuntime], device: torch.device) -> None:
+    if device.type not in runtime_cls.device_types:
+        raise ValueError(f"runtime {runtime_cls.name} runs on {' or '.join(runtime_cls.device_types)}, not {device}"
+                         + ("; on CUDA use runtime torch or onnxruntime" if device.type == "cuda" else ""))
