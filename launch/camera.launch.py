@@ -1,19 +1,20 @@
 """Start panoptic_node on a camera.
 
     ros2 launch panoptic_ros camera.launch.py image:=/camera/image_raw [params_file:=my.yaml] [namespace:=front]
-        [use_sim_time:=true] [image_transport:=compressed] [device:=cuda]
+        [use_sim_time:=true] [image_transport:=compressed] [device:=cuda] [runtime:=openvino] [precision:=fp32]
 
 Thin on purpose: everything else is a node parameter in params_file (default: the package's
-config/panoptic.yaml, every parameter with its default). image_transport and device override the file only
-when given. The node applies its Fast DDS large-message profile itself (README, transport).
+config/panoptic.yaml, every parameter with its default). image_transport, device, runtime and precision
+override the file only when given. The node applies its Fast DDS large-message profile itself (README, transport).
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "image": ("/camera/image_raw", "input image topic (with image_transport:=compressed: <image>/compressed)"),
@@ -22,7 +23,10 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock (true when replaying a bag with --clock)"),
     "image_transport": ("", "raw | compressed; empty keeps the params file's value"),
     "device": ("", "auto | cpu | cuda | cuda:N; empty keeps the params file's value"),
+    "runtime": ("", "auto | torch | onnxruntime | openvino; empty keeps the params file's value"),
+    "precision": ("", "auto | fp32 | bf16 | fp16; empty keeps the params file's value"),
 }
+OVERRIDES = ("image_transport", "device", "runtime", "precision")   # node parameters set only when given
 
 
 def _node(context):
@@ -30,7 +34,7 @@ def _node(context):
         return LaunchConfiguration(name).perform(context)
 
     overrides = {"use_sim_time": arg("use_sim_time").strip().lower() in ("true", "1", "yes")}
-    for name in ("image_transport", "device"):
+    for name in OVERRIDES:
         if arg(name):
             overrides[name] = arg(name)
     return [Node(package="panoptic_ros", executable="panoptic_node", name="panoptic_node",

@@ -8,7 +8,8 @@ importing torch at import time. Third-party entries (a test, a user's plug-in) r
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class Registry:
@@ -63,6 +64,9 @@ class Registry:
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    def __getitem__(self, index: int) -> str:
+        return self.names()[index]
+
     def __len__(self) -> int:
         return len(self.names())
 
@@ -82,6 +86,9 @@ class Choices:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+    def __getitem__(self, index: int) -> str:
+        return self.names()[index]
 
     def __contains__(self, value: object) -> bool:
         return value in self.names()

@@ -4,10 +4,10 @@
 #   2. train with panoptic_ros/configs/synth_default.yaml (extra arguments are passed to `panoptic train` as
 #      overrides, e.g. solver.epochs=2 for a quick check);
 #   3. evaluate the three merge policies on both val splits (PQ, PQth, PQst, mIoU, box AP, FPS on this machine);
-#   4. release the final checkpoint as panoptic_ros/models/default.safetensors (+ .json; float16 storage keeps it
+#   4. release the final checkpoint as panoptic_ros/weights/default.safetensors (+ .json; float16 storage keeps it
 #      a few MB) with the evaluation report in its sidecar, and write OUT/report.json.
 # Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (500), NUM_VAL (100),
-# MODELS (panoptic_ros/models: where default.safetensors goes).
+# MODELS (panoptic_ros/weights: where default.safetensors goes).
 set -eo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,7 +16,7 @@ DATA=${DATA:-runs/synth}
 OUT=${OUT:-runs/default_model}
 NUM_TRAIN=${NUM_TRAIN:-500}
 NUM_VAL=${NUM_VAL:-100}
-MODELS=${MODELS:-panoptic_ros/models}
+MODELS=${MODELS:-panoptic_ros/weights}
 
 echo "== 1/4 synthetic data in $DATA"
 rm -rf "$DATA/train" "$DATA/val" "$DATA/val_overlap"

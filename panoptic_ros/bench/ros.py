@@ -25,6 +25,9 @@ def _size(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint (default: the shipped model)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the checkpoint's)")
+    parser.add_argument("--runtime", default=None, help="network runtime, as the node's runtime parameter "
+                                                        "(auto | torch | onnxruntime | openvino; default auto)")
+    parser.add_argument("--precision", default=None, help="auto | fp32 | bf16 | fp16 (default auto)")
     parser.add_argument("--sizes", nargs="+", type=_size, default=[_size(s) for s in DEFAULT_SIZES], metavar="WxH",
                         help="camera frame sizes (default: 640x480 1280x720)")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per stage and size")
@@ -99,8 +102,9 @@ def run(args) -> dict:
         raise ValueError("--repeats must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, runtime=args.runtime, precision=args.precision)
     inference = inference_config(model)
+    runtime = getattr(model, "runtime", None)
     rows = []
     for width, height in args.sizes:
         rgb, _, _ = render_scene(np.random.default_rng([args.seed, width, height]), width, height)
@@ -113,6 +117,7 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "ros.json", out / "ros.png"
     result = {"benchmark": "ros", "model": str(args.model or default_model_path()), "device": str(model.device),
+              "runtime": getattr(runtime, "name", None), "precision": getattr(runtime, "precision", None),
               "threads": torch.get_num_threads(), "input_size": inference.input_size, "repeats": args.repeats,
               "rows": rows, "json": str(json_path), "plot": str(png_path)}
     plot(rows, png_path)

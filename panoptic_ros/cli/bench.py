@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-BENCHMARKS = ["head", "model", "ros"]
+BENCHMARKS = ["head", "model", "ros", "compare"]
 DEFAULT_OUT = "runs/bench"
 
 log = logging.getLogger(__name__)

@@ -2,12 +2,14 @@
 
 1. makes the sample bag with ground truth in OUT/sample (once; 30 synthetic 640x480 frames at 10 Hz, seed 0),
 2. starts panoptic_node (the installed executable, as `ros2 run` would) with config/panoptic.yaml and the
-   default model (or --model) on a private ROS_DOMAIN_ID,
+   default model (or --model; --runtime / --precision / --param name:=value set node parameters) on a private
+   ROS_DOMAIN_ID,
 3. starts `panoptic bag record-eval` on the node's outputs, then `panoptic bag play` on the sample bag at a
    rate the model sustains (measured here first, or --rate), reliable QoS so 640x480 frames arrive,
 4. scores the received panoptic images against the sample's ground truth (PQ/SQ/RQ),
-5. prints a summary and writes OUT/summary.json; the output bag (OUT/demo_output), overlay JPEGs
-   (OUT/overlays), the latency plot and the logs of the three processes stay in OUT.
+5. prints a summary and writes OUT/summary.json (with the runtime and precision the node ran); the output
+   bag (OUT/demo_output), overlay JPEGs (OUT/overlays), the latency plot and the logs of the three processes
+   stay in OUT.
 Every child process is stopped on every exit path (success, error, Ctrl-C).
 """
 from __future__ import annotations
@@ -41,6 +43,10 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--params-file", type=Path, default=None, help="node parameters (default config/panoptic.yaml)")
     p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra node parameter, e.g. --param input_size:=320 (repeatable)")
+    p.add_argument("--runtime", default=None, help="node parameter runtime (auto | torch | onnxruntime | openvino; "
+                                                   "= --param runtime:=R)")
+    p.add_argument("--precision", default=None, help="node parameter precision (auto | fp32 | bf16 | fp16; "
+                                                     "= --param precision:=P)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the demo (default: random 1-100)")
     p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds")
     p.add_argument("--save-overlays", type=int, default=30, help="overlay JPEGs to keep")
@@ -63,7 +69,8 @@ def run(args) -> int:
     params_file = args.params_file or _params_file()
     if not params_file.is_file():
         raise FileNotFoundError(f"parameters file not found: {params_file}")
-    node_params = list(args.param)
+    node_params = list(args.param) + [f"{name}:={value}" for name, value in
+                                      (("runtime", args.runtime), ("precision", args.precision)) if value]
     values = _node_values(params_file, node_params)  # checks names and values before anything starts
     if args.rate is None:
         fps = _measure_model_fps(model, gt, values)
@@ -122,6 +129,7 @@ def run(args) -> int:
         signal.signal(signal.SIGTERM, old_term)
     report = json.loads((out / "report.json").read_text())
     summary = _summary(report, out, model, rate)
+    summary.update(_node_runtime(procs.log("node"), values))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary)
     return 0 if summary["frames_received"] else 1
@@ -129,13 +137,19 @@ def run(args) -> int:
 
 # ----------------------------------------------------------------------------------------------- pieces
 def _model_path(model: str | None) -> Path:
-    from panoptic_ros.modeling import default_model_path
+    from panoptic_ros.pipeline import resolve_model_path
 
-    path = Path(model) if model else default_model_path()
-    if not path.is_file():
-        hint = " (the shipped default model is made by `make model`; or pass --model)" if not model else ""
-        raise FileNotFoundError(f"model checkpoint not found: {path}{hint}")
-    return path.resolve()
+    return resolve_model_path(model).resolve()
+
+
+def _node_runtime(node_log: Path, values: dict) -> dict:
+    """The runtime and precision the node ran (from its start-up line) and the requested parameter values."""
+    import re
+
+    text = node_log.read_text(errors="replace") if node_log.is_file() else ""
+    found = re.search(r"ready: model .*?, runtime (\S+), precision ([^,\s]+)", text)
+    return {"runtime": found.group(1) if found else None, "precision": found.group(2) if found else None,
+            "requested": {"runtime": values.get("runtime", "auto"), "precision": values.get("precision", "auto")}}
 
 
 def _share_candidates() -> list[Path]:
@@ -178,7 +192,7 @@ def _node_values(params_file: Path, node_params: list[str]) -> dict:
     raw = {}
     data = yaml.safe_load(params_file.read_text()) or {}
     for key in ("/**", NODE_NAME, f"/{NODE_NAME}"):
-        raw.update(((data.get(key) or {}).get("ros__parameters") or {}))
+        raw.update((data.get(key) or {}).get("ros__parameters") or {})
     for item in node_params:
         name, sep, value = item.partition(":=")
         if not sep:
@@ -201,10 +215,11 @@ def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
     from panoptic_ros.data import read_image
-    from panoptic_ros.engine.inference import load_model
+    from panoptic_ros.pipeline import build_pipeline
     from panoptic_ros.ros.params import apply_values
 
-    model = load_model(model_path, values.get("device", "auto"))
+    model = build_pipeline(model_path, device=values.get("device"), runtime=values.get("runtime"),
+                           precision=values.get("precision"))   # what the node will run
     inf = apply_values(model.cfg, values).inference
     images = [read_image(p) for p in sorted((gt / "images").iterdir())[:7]]
 
@@ -219,7 +234,7 @@ def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
 
     with ThreadPoolExecutor(1) as pool:
         times = pool.submit(timed).result()
-    del model
+    model.close()
     return 1.0 / statistics.median(times) if times else 1.0
 
 
@@ -311,6 +326,7 @@ def _print_summary(s: dict) -> None:
     print("\n=== panoptic demo ===")
     print(f"frames sent / received : {s['frames_sent']} / {s['frames_received']} "
           f"(drop rate {f(s['drop_rate'], '{:.0%}')})")
+    print(f"runtime / precision    : {s.get('runtime') or 'n/a'} / {s.get('precision') or 'n/a'}")
     print(f"throughput             : {f(s['throughput_fps'])} FPS (input {f(s['input_fps'])} FPS)")
     print(f"end-to-end latency     : p50 {f(lat.get('p50'))} ms, p90 {f(lat.get('p90'))} ms, "
           f"max {f(lat.get('max'))} ms")

@@ -1,4 +1,5 @@
-"""`panoptic` command: one sub-command per module of panoptic_ros.cli.
+"""`panoptic` command: one sub-command per module of panoptic_ros.cli, named as the command (cli/eval.py is
+`panoptic eval`).
 
 The one subcommand protocol: a command module defines ``add_parser(subparsers, name) -> ArgumentParser`` and
 ``run(args) -> int`` (the exit code), keeps its heavy imports inside run(), and converts the Namespace into
@@ -18,18 +19,8 @@ import importlib
 import logging
 import sys
 
-# sub-command name -> module under panoptic_ros.cli
-COMMANDS = {
-    "demo": "demo",
-    "synth": "synth",
-    "train": "train",
-    "eval": "evaluate",
-    "pq": "pq",
-    "predict": "predict",
-    "bench": "bench",
-    "bag": "bag",
-    "export": "export",
-}
+# sub-commands; each is the module panoptic_ros.cli.<name> (named as the command, so nothing maps one to the other)
+COMMANDS = ("demo", "synth", "train", "eval", "pq", "predict", "bench", "bag", "export")
 
 
 class CLIError(Exception):
@@ -40,13 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panoptic", description="Single-shot panoptic segmentation tools")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"panoptic_ros.cli.{module}")
-        except ModuleNotFoundError as exc:  # TEMPORARY until cli/export.py lands
-            if exc.name != f"panoptic_ros.cli.{module}":
-                raise
-            continue
+    for name in COMMANDS:
+        mod = importlib.import_module(f"panoptic_ros.cli.{name}")
         p = mod.add_parser(sub, name)
         p.set_defaults(_run=mod.run)
     return parser

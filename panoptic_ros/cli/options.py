@@ -71,7 +71,7 @@ def add_config_options(parser: argparse.ArgumentParser, *, flags: Sequence[str] 
             choices = _with_extra(choices, extra_choices.get(flag, ()))
         text = (flag_help or {}).get(flag) or f.metadata["help"]
         group.add_argument(f"--{flag}", default=None, choices=choices, metavar=flag.upper(),
-                           help=f"{text} (= {key}=...)" + ("; one of %(choices)s" if choices is not None else ""))
+                           help=f"[{key}] {text}" + ("; one of %(choices)s" if choices is not None else ""))
     parser.add_argument("overrides", nargs="*", default=[], metavar="section.name=value",
                         help="config overrides after the options, e.g. inference.score_threshold=0.3 "
                              "inference.input_size=320")

@@ -20,9 +20,6 @@ from .train_log import write_json
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
-
-
 @dataclass
 class ImagePrediction:
     """Everything the metrics need from one network pass on one image."""
@@ -65,7 +62,9 @@ def run_policies(pipeline, images: list, policies: Sequence[str], inference=None
 def gt_semantic(gt_pan: np.ndarray, segments: list[dict], categories) -> np.ndarray:
     """Channel index per pixel of a ground-truth panoptic map; 255 on void and crowd pixels."""
     ids = np.asarray(gt_pan)
-    out = np.full(ids.shape, IGNORE, dtype=np.int64)
+    from panoptic_ros.data.categories import IGNORE_LABEL
+
+    out = np.full(ids.shape, IGNORE_LABEL, dtype=np.int64)
     for seg in segments:
         if int(seg.get("iscrowd", 0)):
             continue

@@ -71,8 +71,7 @@ def export_key(checkpoint_path: Path, export_format: str) -> str:
     digest = hashlib.sha256()
     for path in (checkpoint_path, checkpoint_path.with_suffix(".json")):
         if path.is_file():
-            with path.open("rb") as f:
-                digest.update(hashlib.file_digest(f, "sha256").digest())
+            digest.update(_sha256(path).encode())
     facts = {"format": export_format, "format_version": EXPORT_FORMAT_VERSION, "versions": tool_versions()}
     digest.update(json.dumps(facts, sort_keys=True).encode())
     return digest.hexdigest()
@@ -99,5 +98,8 @@ def verify_entry(folder: Path) -> str:
 
 
 def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()  # (hashlib.file_digest is Python 3.11+; the package supports 3.10)
     with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

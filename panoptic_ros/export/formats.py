@@ -20,7 +20,7 @@ def export_model(source, export_format: str, out: str | Path) -> Path:
         raise ValueError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.suffix != FORMATS[export_format]:
-        raise ValueError(f"{out}: a {export_format} export is written as {FORMATS[export_format]}")
+        raise ValueError(f"{out}: {export_format} exports are written as {FORMATS[export_format]} files")
     if isinstance(source, (str, Path)):
         source = Path(source)
         if not source.is_file():

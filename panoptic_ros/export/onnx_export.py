@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..runtime.base import example_input
+from ..runtime.base import example_input, import_package
 from ..runtime.outputs import FlatOutputs, output_names
 from .sidecar import METADATA_KEY, model_sidecar, to_text, write_json
 
@@ -30,8 +30,7 @@ def export_onnx(model, path: str | Path, *, opset: int = OPSET) -> Path:
     one image of the model's nominal input size; batch, height and width are dynamic (H, W multiples of
     cfg.model.size_divisibility, as PanopticModel.prepare_inputs pads them).
     """
-    import onnx
-
+    onnx = import_package("onnx", "ONNX export")
     path = Path(path)
     if path.suffix != ".onnx":
         raise ValueError(f"{path}: an ONNX export is written as .onnx")

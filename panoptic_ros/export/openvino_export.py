@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 
 def export_openvino(source, path: str | Path) -> Path:
     """Write ``source`` (a PanopticModel or an exported .onnx path) to ``path`` (.xml, with .bin and .json)."""
-    import openvino as ov
-
+    from ..runtime.base import import_package
     from .onnx_export import export_onnx
 
+    ov = import_package("openvino", "OpenVINO export")
     path = Path(path)
     if path.suffix != ".xml":
         raise ValueError(f"{path}: an OpenVINO export is written as .xml (+ .bin)")

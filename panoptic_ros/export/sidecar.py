@@ -94,8 +94,9 @@ def config_and_categories(sidecar: dict, where: str | Path) -> tuple[PanopticCon
 
 def _embedded_text(path: Path) -> str | None:
     if path.suffix == ".onnx":
-        import onnx
+        from ..runtime.base import import_package
 
+        onnx = import_package("onnx", "reading an .onnx model")
         try:
             proto = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf DecodeError and friends

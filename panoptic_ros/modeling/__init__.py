@@ -10,8 +10,8 @@ from .panoptic_model import PanopticModel, build_model
 
 
 def default_model_path() -> Path:
-    """The shipped model: panoptic_ros/models/default.safetensors (+ default.json)."""
-    return Path(__file__).resolve().parent.parent / "models" / "default.safetensors"
+    """The shipped model: panoptic_ros/weights/default.safetensors (+ default.json)."""
+    return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 
 
 __all__ = ["CheckpointError", "PanopticModel", "build_model", "default_model_path",

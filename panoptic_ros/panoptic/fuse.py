@@ -37,7 +37,7 @@ import torch
 from panoptic_ros.config.schema import InferenceConfig
 
 from .policies import MergePolicy, get_policy
-from .postprocess import extract_segments
+from .postprocess import Resize, extract_segments
 from .result import PanopticResult
 
 
@@ -277,13 +277,16 @@ def fuse_owner_map(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: t
     return OwnerMap(raw.to(torch.int32), mask, scores, labels)
 
 
-def segments_of(owner: OwnerMap, stuff_area_threshold: int) -> PanopticResult:
-    """Step 4 of the module doc on an owner map (at any resolution): small stuff removed, ids, areas, boxes."""
+def segments_of(owner: OwnerMap, stuff_area_threshold: int, resize: Resize | None = None) -> PanopticResult:
+    """Step 4 of the module doc on an owner map: small stuff removed, ids, areas, boxes; with ``resize`` the
+    result is at the resized (image) resolution, computed exactly from the small map."""
     threshold = _check_threshold(stuff_area_threshold)
     if owner.raw.numel() == 0:
+        if resize is not None:
+            return PanopticResult.empty(len(resize.rows), len(resize.cols), owner.raw.device)
         return PanopticResult.empty(*owner.raw.shape, owner.raw.device)
     return extract_segments(owner.raw, thing_mask=owner.thing_mask, scores=owner.scores, labels=owner.labels,
-                            stuff_area_threshold=threshold)
+                            stuff_area_threshold=threshold, resize=resize)
 
 
 def fuse(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, *,

@@ -8,6 +8,8 @@ Sorting these codes gives the segment order: stuff by channel index, then things
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .result import PanopticResult
@@ -26,10 +28,21 @@ def _first_last(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return first, last
 
 
-def segment_stats(raw: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass
+class Resize:
+    """A nearest-neighbour resize of a [h, w] map to an image: image row y shows map row rows[y] (and likewise
+    columns). Both index vectors are non-decreasing, as any nearest resize of pixel centers is."""
+    rows: torch.Tensor    # int64 [H]
+    cols: torch.Tensor    # int64 [W]
+
+
+def segment_stats(raw: torch.Tensor, num_codes: int, resize: Resize | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Area [K] and tight box [K, 4] (x_min, y_min, x_max, y_max, inclusive) of every owner code.
 
     Two bincounts over (code, row) and (code, column) pairs: linear in pixels, no per-segment loop.
+    With ``resize`` the statistics are those of the resized map (image pixels), computed on the small map: each
+    map row / column is weighted by how many image rows / columns show it.
     """
     height, width = raw.shape
     device = raw.device
@@ -37,13 +50,33 @@ def segment_stats(raw: torch.Tensor, num_codes: int) -> tuple[torch.Tensor, torc
         raw = raw.long()
     rows = raw * height + torch.arange(height, dtype=raw.dtype, device=device).view(-1, 1)
     cols = raw * width + torch.arange(width, dtype=raw.dtype, device=device).view(1, -1)
-    row_count = torch.bincount(rows.flatten(), minlength=num_codes * height).view(num_codes, height)
-    area = row_count.sum(dim=1)
-    row_present = row_count > 0
-    col_present = torch.bincount(cols.flatten(), minlength=num_codes * width).view(num_codes, width) > 0
+    if resize is None:
+        row_count = torch.bincount(rows.flatten(), minlength=num_codes * height).view(num_codes, height)
+        area = row_count.sum(dim=1)
+        row_present = row_count > 0
+        col_present = torch.bincount(cols.flatten(), minlength=num_codes * width).view(num_codes, width) > 0
+        y_min, y_max = _first_last(row_present)
+        x_min, x_max = _first_last(col_present)
+        return area, torch.stack([x_min, y_min, x_max, y_max], dim=1)
+    row_mult = torch.bincount(resize.rows, minlength=height).double()
+    col_mult = torch.bincount(resize.cols, minlength=width).double()
+    weight = (row_mult.view(-1, 1) * col_mult.view(1, -1)).flatten()
+    area = torch.bincount(raw.flatten().long(), weights=weight, minlength=num_codes).round().long()
+    # a code is present in a map row when it is in a column some image column shows (and vice versa)
+    row_present = torch.bincount(rows.flatten().long(), weights=weight,
+                                 minlength=num_codes * height).view(num_codes, height) > 0
+    col_present = torch.bincount(cols.flatten().long(), weights=weight,
+                                 minlength=num_codes * width).view(num_codes, width) > 0
     y_min, y_max = _first_last(row_present)
     x_min, x_max = _first_last(col_present)
-    return area, torch.stack([x_min, y_min, x_max, y_max], dim=1)
+    # map rows -> the first / last image row showing them
+    grid_rows = torch.arange(height, device=device)
+    grid_cols = torch.arange(width, device=device)
+    first_y = torch.searchsorted(resize.rows, grid_rows, right=False)
+    last_y = torch.searchsorted(resize.rows, grid_rows, right=True) - 1
+    first_x = torch.searchsorted(resize.cols, grid_cols, right=False)
+    last_x = torch.searchsorted(resize.cols, grid_cols, right=True) - 1
+    return area, torch.stack([first_x[x_min], first_y[y_min], last_x[x_max], last_y[y_max]], dim=1)
 
 
 def remove_small_stuff(area: torch.Tensor, num_classes: int, stuff_area_threshold: int) -> torch.Tensor:
@@ -57,20 +90,24 @@ def remove_small_stuff(area: torch.Tensor, num_classes: int, stuff_area_threshol
 
 
 def extract_segments(raw: torch.Tensor, *, thing_mask: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-                     stuff_area_threshold: int) -> PanopticResult:
+                     stuff_area_threshold: int, resize: Resize | None = None) -> PanopticResult:
     """Turn an owner map into the panoptic id map (ids 1..K consecutive) and its segment list.
 
     raw: int32 or int64 [H, W] owner codes (see module doc); thing_mask: bool [C]; scores, labels: [N] (any device).
     Thing codes only ever appear for thing detections, so channel codes 1 + c are stuff codes.
+    resize: the result is the owner map resized (nearest) to an image; areas, boxes and the stuff threshold are
+    in image pixels, exactly as if the resized map had been given, at the small map's cost.
     """
     num_classes = int(thing_mask.numel())
     num_codes = owner_code_count(num_classes, int(scores.numel()))
-    area, box = segment_stats(raw, num_codes)
+    area, box = segment_stats(raw, num_codes, resize)
     keep = remove_small_stuff(area, num_classes, stuff_area_threshold)
     kept = torch.nonzero(keep).flatten()
     lut = torch.zeros(num_codes, dtype=torch.int32, device=raw.device)
     lut[kept] = torch.arange(1, kept.numel() + 1, dtype=torch.int32, device=raw.device)
     panoptic = lut[raw]
+    if resize is not None:
+        panoptic = panoptic.index_select(0, resize.rows).index_select(1, resize.cols)
 
     stats = torch.cat([kept.view(-1, 1), area[kept].view(-1, 1), box[kept]], dim=1).cpu().tolist()
     scores = scores.detach().cpu().double().tolist()

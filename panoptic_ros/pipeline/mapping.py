@@ -3,11 +3,14 @@
 Three grids (inference.fuse_resolution), from exact to fast:
 - ``image``: the original image. Every class logit is upsampled bilinearly to the camera resolution: exact,
   but its cost grows with pixels x classes (the research's formulation).
-- ``input``: the network input (e.g. 256x341 for a 480x640 camera with the shipped model). Logits are
-  upsampled from the output stride to it; the owner map is resized to the image with nearest neighbour.
+- ``input``: the network input (e.g. 256x341 for a 480x640 camera with the shipped model). Only the channels
+  the decision can need are upsampled to it: the stuff classes that win somewhere on the output grid and the
+  classes of the detections (133 COCO classes -> typically 10-20); the owner map is resized to the image with
+  nearest neighbour.
 - ``output``: the network's own output grid (stride 4 or 8): no logit upsampling at all; the owner map is
   resized to the image with nearest neighbour.
-Segment areas, boxes and the stuff-area threshold are always computed on the image-resolution map.
+Segment areas, boxes and the stuff-area threshold are always those of the image-resolution map (computed
+exactly on the small map, see panoptic.postprocess.Resize).
 
 Coordinates: a grid cell j covers network-input pixels [j / scale, (j + 1) / scale), so its center maps to
 (j + 0.5) / scale; boxes and center offsets (network-input pixels) are multiplied by the grid's scale.
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ..modeling import preprocess as pre
+from ..panoptic.postprocess import Resize
 
 
 @dataclass
@@ -31,6 +35,7 @@ class MappedImage:
     scale: tuple[float, float]           # (sy, sx) grid pixels per network-input pixel
     input_size: tuple[int, int]          # valid network-input region (h, w)
     image_size: tuple[int, int]          # original image (H, W)
+    channels: torch.Tensor | None = None  # class channel of each semantic channel when only some were kept
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -48,11 +53,32 @@ def output_stride(maps: torch.Tensor, padded_size: tuple[int, int]) -> int:
     return int(stride_h)
 
 
+def decision_channels(semantic: torch.Tensor, labels: torch.Tensor, thing_mask: torch.Tensor,
+                      with_things: bool) -> torch.Tensor:
+    """Sorted class channels that can decide a pixel: the stuff classes that are the best stuff class at some cell
+    of ``semantic`` [C, h, w], the detections' classes and, with_things (unknown_undetected_things), the thing
+    classes that are the best thing class somewhere."""
+    def winners(mask: torch.Tensor) -> torch.Tensor:
+        group = torch.nonzero(mask).flatten()
+        if group.numel() == 0:
+            return group
+        return group[semantic.index_select(0, group).argmax(0).unique()]
+
+    parts = [winners(~thing_mask), labels.to(semantic.device).long()]
+    if with_things:
+        parts.append(winners(thing_mask))
+    return torch.cat(parts).unique()
+
+
 def map_image(semantic: torch.Tensor, offsets: torch.Tensor | None, boxes: torch.Tensor, stride: int,
-              input_size: tuple[int, int], image_size: tuple[int, int], resolution: str) -> MappedImage:
+              input_size: tuple[int, int], image_size: tuple[int, int], resolution: str,
+              channels: torch.Tensor | None = None) -> MappedImage:
     """One image's stride-s semantic logits [C, hs, ws], offsets [2, hs, ws] (network-input px) and boxes
-    (network-input px) on the fuse grid ``resolution`` (image | input | output)."""
+    (network-input px) on the fuse grid ``resolution`` (image | input | output); ``channels``: map only these
+    class channels (see decision_channels)."""
     h, w = input_size
+    if channels is not None:
+        semantic = semantic.index_select(0, channels.to(semantic.device))
     if resolution == "image":
         grid = tuple(image_size)
     elif resolution == "input":
@@ -73,22 +99,24 @@ def map_image(semantic: torch.Tensor, offsets: torch.Tensor | None, boxes: torch
             off = pre.stride_to_image(offsets, input_size, grid, stride)
             off = off * off.new_tensor([sx, sy]).view(2, 1, 1)
     grid_boxes = boxes.float() * boxes.new_tensor([sx, sy, sx, sy], dtype=torch.float32)
-    return MappedImage(sem, off, grid_boxes, (sy, sx), (h, w), tuple(image_size))
+    return MappedImage(sem, off, grid_boxes, (sy, sx), (h, w), tuple(image_size), channels)
 
 
-def grid_to_image_index(mapped: MappedImage) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest grid row of every image row and grid column of every image column (pixel centers)."""
+def image_resize(mapped: MappedImage) -> Resize | None:
+    """The nearest-neighbour resize from the fuse grid to the image (pixel centers), None when they coincide."""
+    if not mapped.needs_resize():
+        return None
     (height, width), (h, w), (sy, sx) = mapped.image_size, mapped.input_size, mapped.scale
     gh, gw = mapped.grid_size
     device = mapped.semantic.device
     ys = (torch.arange(height, device=device, dtype=torch.float64) + 0.5) * (h / height) * sy
     xs = (torch.arange(width, device=device, dtype=torch.float64) + 0.5) * (w / width) * sx
-    return ys.floor().long().clamp_(0, gh - 1), xs.floor().long().clamp_(0, gw - 1)
+    return Resize(ys.floor().long().clamp_(0, gh - 1), xs.floor().long().clamp_(0, gw - 1))
 
 
 def to_image(grid_map: torch.Tensor, mapped: MappedImage) -> torch.Tensor:
     """Nearest-neighbour resize of a [gh, gw] map (owner codes, class ids) to the original image."""
-    if not mapped.needs_resize():
+    resize = image_resize(mapped)
+    if resize is None:
         return grid_map
-    rows, cols = grid_to_image_index(mapped)
-    return grid_map.index_select(0, rows).index_select(1, cols)
+    return grid_map.index_select(0, resize.rows).index_select(1, resize.cols)

@@ -16,11 +16,11 @@ import torch
 
 from ..config import InferenceConfig
 from ..modeling import detection_head as det
-from ..panoptic.fuse import fuse_owner_map, segments_of
+from ..panoptic.fuse import OwnerMap, fuse_owner_map, segments_of
 from ..panoptic.policies import get_policy
 from ..panoptic.result import PanopticResult
 from .inputs import PreparedBatch, prepare_batch
-from .mapping import MappedImage, map_image, output_stride, to_image
+from .mapping import MappedImage, decision_channels, image_resize, map_image, output_stride, to_image
 from .timing import StageTimer
 
 
@@ -69,6 +69,22 @@ def decode_detections(raw: dict, input_sizes: list[tuple[int, int]], inference: 
     return [Detections(d["boxes"], d["scores"], channels[d["labels"]]) for d in dets]
 
 
+def restore_channels(owner: OwnerMap, channels: torch.Tensor, thing_mask: torch.Tensor,
+                     labels: torch.Tensor) -> OwnerMap:
+    """An owner map fused on the class channels ``channels`` only, in the codes of all C channels."""
+    num_subset, num_classes = len(channels), len(thing_mask)
+    device = owner.raw.device
+    lut = torch.cat([torch.zeros(1, dtype=torch.int64, device=device), channels.to(device) + 1,
+                     torch.arange(len(owner.scores), device=device) + 1 + num_classes])
+    assert lut.numel() == 1 + num_subset + len(owner.scores)
+    return OwnerMap(lut[owner.raw.long()].to(torch.int32), thing_mask, owner.scores, labels.detach().cpu().long())
+
+
+def _class_argmax(mapped: MappedImage) -> torch.Tensor:
+    best = mapped.semantic.argmax(0)
+    return best if mapped.channels is None else mapped.channels.to(best.device)[best]
+
+
 class PanopticPipeline:
     """A network runtime plus the torch stages around it. Quacks like the model for inference: ``predict``,
     ``cfg``, ``categories``, ``device``, ``thing_mask``."""
@@ -88,26 +104,37 @@ class PanopticPipeline:
         return self.cfg.inference
 
     # ------------------------------------------------------------------------------------ stages
-    def map_outputs(self, raw: dict, prepared: PreparedBatch, detections: list[Detections], resolution: str,
-                    with_offsets: bool) -> list[MappedImage]:
+    def map_outputs(self, raw: dict, prepared: PreparedBatch, detections: list[Detections],
+                    inference: InferenceConfig, with_offsets: bool) -> list[MappedImage]:
         """Stage 4 for every image of the batch (see mapping.py)."""
         padded = tuple(prepared.images.shape[-2:])
         stride = output_stride(raw["semantic"], padded)
         mapped = []
         for i, (in_size, out_size) in enumerate(zip(prepared.input_sizes, prepared.original_sizes)):
             offsets = raw["offsets"][i] if with_offsets else None
+            channels = None
+            if inference.fuse_resolution == "input":
+                valid = raw["semantic"][i, :, :-(-in_size[0] // stride), :-(-in_size[1] // stride)]
+                channels = decision_channels(valid, detections[i].labels, self.thing_mask,
+                                             inference.unknown_undetected_things)
             mapped.append(map_image(raw["semantic"][i], offsets, detections[i].boxes, stride, in_size, out_size,
-                                    resolution))
+                                    inference.fuse_resolution, channels))
         return mapped
 
     def merge(self, mapped: MappedImage, detections: Detections, policy: str,
               inference: InferenceConfig) -> PanopticResult:
         """Stage 5: the parameter-free panoptic head on the fuse grid, then segments at the image resolution."""
-        owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, detections.labels,
-                               thing_mask=self.thing_mask, policy=policy, center_offsets=mapped.offsets,
+        labels, thing_mask = detections.labels, self.thing_mask
+        if mapped.channels is not None:  # a subset of the class channels: fuse on it, then restore class codes
+            to_subset = torch.full_like(thing_mask, -1, dtype=torch.int64)
+            to_subset[mapped.channels] = torch.arange(len(mapped.channels), device=thing_mask.device)
+            labels, thing_mask = to_subset[labels.to(thing_mask.device)], thing_mask[mapped.channels]
+        owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, labels, thing_mask=thing_mask,
+                               policy=policy, center_offsets=mapped.offsets,
                                unknown_undetected_things=inference.unknown_undetected_things)
-        owner.raw = to_image(owner.raw, mapped)
-        return segments_of(owner, inference.stuff_area_threshold)
+        if mapped.channels is not None:
+            owner = restore_channels(owner, mapped.channels, self.thing_mask, detections.labels)
+        return segments_of(owner, inference.stuff_area_threshold, image_resize(mapped))
 
     # ------------------------------------------------------------------------------------ runs
     def run(self, images: list, *, inference: InferenceConfig | None = None, policies: Sequence[str] | None = None,
@@ -128,13 +155,13 @@ class PanopticPipeline:
             with timer.stage("detections"):
                 detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels)
             with timer.stage("mapping"):
-                mapped = self.map_outputs(raw, prepared, detections, inf.fuse_resolution,
+                mapped = self.map_outputs(raw, prepared, detections, inf,
                                           with_offsets=any(m.needs_center_offsets for m in merges))
             results = {}
             for policy in policies:
                 with timer.stage(f"merge:{policy}"):
                     results[policy] = [self.merge(m, d, policy, inf) for m, d in zip(mapped, detections)]
-            sem = [to_image(m.semantic.argmax(0), m).cpu() for m in mapped] if semantic else None
+            sem = [to_image(_class_argmax(m), m).cpu() for m in mapped] if semantic else None
         return PipelineRun(results, detections, prepared, sem, dict(timer.seconds))
 
     def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list[PanopticResult]:

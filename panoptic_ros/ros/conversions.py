@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

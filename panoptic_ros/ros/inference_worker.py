@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class LatestFrameWorker:
@@ -29,7 +30,7 @@ class LatestFrameWorker:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "LatestFrameWorker":
+    def start(self) -> LatestFrameWorker:
         self._thread.start()
         return self
 

@@ -10,7 +10,10 @@ The node only wires things together: parameters (params.py), QoS (qos.py), newes
 (inference_worker.py), the outputs (outputs.py), statistics (diagnostics.py). Inference runs on
 the worker thread, so the executor keeps taking frames (and parameter changes) while the model is busy.
 
-Test hook: PANOPTIC_NODE_MODEL_FACTORY="module:function" replaces the checkpoint loader with
+The model slot holds an inference pipeline (panoptic_ros.pipeline.build_pipeline: the model file with the
+runtime and precision parameters); runtime and precision are logged at start-up and in /diagnostics.
+
+Test hook: PANOPTIC_NODE_MODEL_FACTORY="module:function" replaces the model loader with
 function(path, device) -> object with predict(images, inference=) and categories (used by the tests to get
 a known overlap scene; never set in production).
 """
@@ -22,15 +25,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rcl_interfaces.msg import SetParametersResult
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 
 try:  # Jazzy and later
@@ -61,24 +63,38 @@ class ModelLoadError(RuntimeError):
     """The model cannot be loaded; the message names the file and the reason."""
 
 
-def load_node_model(path: str, device: str):
-    """Load a checkpoint ("" = the shipped default model) on a device; ModelLoadError with one clear line."""
+def load_node_model(values: dict):
+    """The inference pipeline for the node's parameters (model "" = the shipped model, device, runtime,
+    precision); ModelLoadError with one clear line. The test hook (MODEL_FACTORY_ENV) gets (model, device)."""
+    path, device = values["model"], values["device"]
     factory = os.environ.get(MODEL_FACTORY_ENV)
     if factory:
         module, _, func = factory.partition(":")
         return getattr(importlib.import_module(module), func)(path, device)
-    from panoptic_ros.modeling import default_model_path, load_checkpoint
+    from panoptic_ros.pipeline import build_pipeline, resolve_model_path
 
-    file = Path(path).expanduser() if path else default_model_path()
-    if not file.is_file():
-        hint = (" (the shipped default model is not installed: train it with `make model` or set the model "
-                "parameter to a .safetensors checkpoint)" if not path else "")
-        raise ModelLoadError(f"model file not found: {file}{hint}")
     try:
-        return load_checkpoint(file, device=device)
-    except Exception as exc:  # noqa: BLE001 - CheckpointError, ValueError (device), OSError, RuntimeError ...
+        file = resolve_model_path(path)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(str(exc)) from None
+    try:
+        return build_pipeline(file, device=device, runtime=values["runtime"], precision=values["precision"])
+    except Exception as exc:  # noqa: BLE001 - CheckpointError, RuntimeNotInstalled, ValueError (device), OSError ...
         reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
         raise ModelLoadError(f"cannot load model {reason}") from None
+
+
+def runtime_info(model) -> tuple[str, str]:
+    """(runtime name, precision) of a pipeline; ("n/a", "n/a") for a model object without a runtime."""
+    runtime = getattr(model, "runtime", None)
+    return str(getattr(runtime, "name", "n/a")), str(getattr(runtime, "precision", "n/a"))
+
+
+def describe_model(model, values: dict) -> str:
+    """'<file> on <device>, runtime R, precision P' for the log."""
+    runtime, precision = runtime_info(model)
+    device = getattr(model, "device", values["device"])
+    return f"{values['model'] or '(default)'} on {device}, runtime {runtime}, precision {precision}"
 
 
 def _effective_input_size(model, value: int) -> str:
@@ -105,7 +121,7 @@ class PanopticNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self._warn = _warning_method(self.get_logger())
         self._values = params.declare_parameters(self)
-        model = load_node_model(self._values["model"], self._values["device"])
+        model = load_node_model(self._values)
         self._settings = Settings(model, self._config_for(model, self._values))
         self._settings_lock = threading.Lock()
         self.stats = diagnostics.FrameStats()
@@ -131,11 +147,11 @@ class PanopticNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._graph_timer = self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph)
         self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics)
-        device = getattr(model, "device", self._values["device"])
         self.get_logger().info(
-            f"ready: model {self._values['model'] or '(default)'} on {device}, input_size "
-            f"{_effective_input_size(model, self._values['input_size'])}, listening on {self._topic} ({self._transport}, "
-            f"{qos.reliability_name(self._reliability)}), outputs under {self.get_fully_qualified_name()}/")
+            f"ready: model {describe_model(model, self._values)}, input_size "
+            f"{_effective_input_size(model, self._values['input_size'])}, listening on {self._topic} "
+            f"({self._transport}, {qos.reliability_name(self._reliability)}), outputs under "
+            f"{self.get_fully_qualified_name()}/")
 
     # ---------------------------------------------------------------------------------- settings
     @staticmethod
@@ -145,7 +161,8 @@ class PanopticNode(Node):
         return params.apply_values(base if isinstance(base, PanopticConfig) else PanopticConfig(), values)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        """Validate against the schema; reload the model for model/device; swap the settings atomically."""
+        """Validate against the schema; reload the model for model/device/runtime/precision; swap the settings
+        atomically (the frame in progress finishes with the old model)."""
         try:
             changes = params.check_parameters(parameters)
         except ConfigError as exc:
@@ -157,11 +174,11 @@ class PanopticNode(Node):
             model = self._settings.model
             if any(values[k] != self._values[k] for k in params.RELOAD_PARAMETERS):
                 try:
-                    model = load_node_model(values["model"], values["device"])
+                    model = load_node_model(values)
                 except Exception as exc:  # noqa: BLE001 - ModelLoadError or a factory's error
                     self._warn(f"parameter change refused, keeping the current model: {exc}")
                     return SetParametersResult(successful=False, reason=f"kept the current model: {exc}")
-                self.get_logger().info(f"loaded model {values['model'] or '(default)'} on {values['device']}")
+                self.get_logger().info(f"loaded model {describe_model(model, values)}")
             self._values = values
             self._settings = Settings(model, self._config_for(model, values))
         self.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
@@ -275,7 +292,8 @@ class PanopticNode(Node):
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot(time.monotonic())
         model = self._settings.model
-        extra = {"input topic": self._topic,
+        runtime, precision = runtime_info(model)
+        extra = {"runtime": runtime, "precision": precision, "input topic": self._topic,
                  "subscription": qos.describe_qos(self._qos), "merge policy": self._settings.cfg.inference.merge_policy}
         status = diagnostics.diagnostic_status(
             snap, name=f"{self.get_name()}: panoptic segmentation ({self._topic})",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import array
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -52,7 +52,7 @@ def time_frame(rgb: np.ndarray, result, categories, *, alpha: float = 0.5, repea
 
     raw, jpeg = camera_messages(rgb)
     frame = outputs.OutputFrame(result, raw.header, categories, rgb, alpha)
-    frame.panoptic  # the tensor -> numpy copy is shared by all outputs, as in the node: not timed per output
+    _ = frame.panoptic  # the tensor -> numpy copy is shared by all outputs, as in the node: not timed per output
     t = {}
     t["decode_raw"], _ = _timed(lambda: conversions.image_msg_to_rgb(raw), repeats)
     t["decode_jpeg"], _ = _timed(lambda: conversions.compressed_msg_to_rgb(jpeg), repeats)

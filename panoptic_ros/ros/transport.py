@@ -13,8 +13,8 @@ So the profile is the safe default; users who configure Fast DDS themselves keep
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import MutableMapping
 
 PROFILE_FILE = Path(__file__).resolve().with_name("fastdds_profile.xml")
 OPT_OUT = "PANOPTIC_FASTDDS_PROFILE"    # set to 0 to leave Fast DDS at its defaults

@@ -14,11 +14,24 @@ from typing import Any, ClassVar
 import torch
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+# optional packages -> what to pip install (the pins of requirements.txt; a test keeps them equal)
+REQUIREMENTS = {"onnx": "onnx==1.23.2", "onnxruntime": "onnxruntime==1.32.0 (or onnxruntime-gpu for CUDA)",
+                "openvino": "openvino==2026.4.1"}
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 class RuntimeNotInstalled(ValueError):
     """The runtime's Python package is missing; the message names the package to pip install."""
+
+
+def import_package(module: str, purpose: str):
+    """Import an optional package, or raise RuntimeNotInstalled: '<purpose> needs the <module> package: pip
+    install <its REQUIREMENTS entry>' (one line)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeNotInstalled(f"{purpose} needs the {module} package: pip install "
+                                  f"{REQUIREMENTS.get(module, module)}") from None
 
 
 class NetworkRuntime:
@@ -27,7 +40,6 @@ class NetworkRuntime:
 
     name: ClassVar[str] = ""
     package: ClassVar[str] = ""             # the module whose import makes the runtime available
-    install_hint: ClassVar[str] = ""        # pip requirement named in the not-installed message
     device_types: ClassVar[tuple[str, ...]] = ("cpu",)
     reads: ClassVar[tuple[str, ...]] = CHECKPOINT_SUFFIXES  # model file suffixes from_file accepts
 
@@ -45,9 +57,9 @@ class NetworkRuntime:
         if not cls.package:
             return None
         try:
-            importlib.import_module(cls.package)
-        except ImportError:
-            return f"runtime {cls.name} needs the {cls.package} package: pip install {cls.install_hint}"
+            import_package(cls.package, f"runtime {cls.name}")
+        except RuntimeNotInstalled as exc:
+            return str(exc)
         return None
 
     @classmethod
@@ -69,12 +81,13 @@ class NetworkRuntime:
 
     # ----------------------------------------------------------------------- building
     @classmethod
-    def from_model(cls, model, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> "NetworkRuntime":
+    def from_model(cls, model, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> NetworkRuntime:
         """A runtime for a PanopticModel instance (exported to a temporary file for foreign runtimes)."""
         raise NotImplementedError
 
     @classmethod
-    def from_file(cls, path: Path, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> "NetworkRuntime":
+    def from_file(cls, path: Path, *, device: torch.device, precision: str,
+                  cache_dir: str | Path = "") -> NetworkRuntime:
         """A runtime for a checkpoint (.safetensors / .pt / .pth) or an exported file this runtime reads."""
         raise NotImplementedError
 
@@ -87,7 +100,7 @@ class NetworkRuntime:
     def close(self) -> None:
         """Free the network's memory; the runtime cannot be called afterwards."""
 
-    def __enter__(self) -> "NetworkRuntime":
+    def __enter__(self) -> NetworkRuntime:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -103,9 +116,14 @@ class NetworkRuntime:
 
 
 def example_input(model) -> torch.Tensor:
-    """A [1, 3, H, W] input at the model's nominal input size, padded to size_divisibility (export, warm-up)."""
+    """A [1, 3, H, W] input at the model's nominal input size, padded to size_divisibility (export, warm-up).
+
+    Nominal size: the checkpoint's inference.input_size / max_input_size, else its training resize.
+    """
     from ..modeling.preprocess import padded_size
 
-    shorter, longer = model.input_limits()
-    size = padded_size([(shorter, longer)], model.cfg.model.size_divisibility)
+    cfg = model.cfg
+    shorter = cfg.inference.input_size or cfg.data.min_size
+    longer = max(shorter, cfg.inference.max_input_size or cfg.data.max_size)
+    size = padded_size([(shorter, longer)], cfg.model.size_divisibility)
     return torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))

@@ -1,15 +1,16 @@
 """Getting an exported network file for a foreign runtime (ONNX Runtime, OpenVINO) from any model source.
 
 A checkpoint goes through the export cache (exported once, reused while the checkpoint is unchanged); a
-PanopticModel instance is exported into a temporary folder (it has no file to key a cache on); an exported
-file is used as it is. Config and categories always come from the description embedded in the export.
+PanopticModel instance is exported to a temporary ONNX file (it has no file to key a cache on; both runtimes
+read ONNX, and OpenVINO converts it in memory as fast as it would read its own IR); an exported file is used
+as it is. Config and categories always come from the description embedded in the export.
 """
 from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .base import CHECKPOINT_SUFFIXES
 
@@ -19,14 +20,15 @@ def exported_file(source, export_format: str, readable: tuple[str, ...], runtime
                   cache_dir: str | Path = "") -> Iterator[Path]:
     """Yield an exported file of ``source`` that ``runtime`` reads (suffix in ``readable``).
 
-    source: a PanopticModel, a checkpoint path, or an exported file with one of the readable suffixes.
-    The temporary export of a model instance is deleted when the block ends (load it inside the block).
+    source: a PanopticModel, a checkpoint path (cached export in ``export_format``), or an exported file
+    with one of the readable suffixes. The temporary ONNX export of a model instance is deleted when the
+    block ends (load it inside the block).
     """
-    from ..export import FORMATS, cached_export, export_model
+    from ..export import cached_export, export_onnx
 
     if not isinstance(source, (str, Path)):
         with tempfile.TemporaryDirectory(prefix="panoptic_runtime_") as tmp:
-            yield export_model(source, export_format, Path(tmp) / f"model{FORMATS[export_format]}")
+            yield export_onnx(source, Path(tmp) / "model.onnx")
         return
     path = Path(source)
     if path.suffix in readable:

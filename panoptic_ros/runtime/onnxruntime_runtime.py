@@ -31,7 +31,6 @@ class OnnxRuntime(NetworkRuntime):
 
     name = "onnxruntime"
     package = "onnxruntime"
-    install_hint = "onnxruntime==1.32.0 (or onnxruntime-gpu for CUDA)"
     device_types = ("cpu", "cuda")
     reads = (".onnx", *CHECKPOINT_SUFFIXES)
 
@@ -88,16 +87,17 @@ class OnnxRuntime(NetworkRuntime):
             chain.append((TENSORRT_PROVIDER, {"device_id": index, "trt_fp16_enable": precision == "fp16",
                                               "trt_engine_cache_enable": True,
                                               "trt_engine_cache_path": str(engines / "tensorrt")}))
-        chain.append((CUDA_PROVIDER, {"device_id": index}))
+        # fp32 means fp32: no TF32 convolutions (they change logits by ~1e-3)
+        chain.append((CUDA_PROVIDER, {"device_id": index, "use_tf32": 0 if precision == "fp32" else 1}))
         return [*chain, CPU_PROVIDER]
 
     @classmethod
-    def from_model(cls, model, *, device, precision, cache_dir="") -> "OnnxRuntime":
+    def from_model(cls, model, *, device, precision, cache_dir="") -> OnnxRuntime:
         with exported_file(model, "onnx", (".onnx",), cls.name, cache_dir) as path:
             return cls(path, device=device, precision=precision, cache_dir=cache_dir, source="PanopticModel")
 
     @classmethod
-    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> "OnnxRuntime":
+    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> OnnxRuntime:
         with exported_file(path, "onnx", (".onnx",), cls.name, cache_dir) as onnx_path:
             return cls(onnx_path, device=device, precision=precision, cache_dir=cache_dir, source=str(path))
 

@@ -30,7 +30,6 @@ class OpenVinoRuntime(NetworkRuntime):
 
     name = "openvino"
     package = "openvino"
-    install_hint = "openvino==2026.4.1"
     device_types = ("cpu",)
     reads = (".xml", ".onnx", *CHECKPOINT_SUFFIXES)
 
@@ -39,12 +38,12 @@ class OpenVinoRuntime(NetworkRuntime):
 
         cfg, categories = embedded_config(path)
         super().__init__(cfg, categories, device, precision, source or str(path))
-        ov_type, _ = _OV_PRECISION[precision]
+        ov_type = getattr(ov.Type, _OV_PRECISION[precision][0])
         config = {"INFERENCE_PRECISION_HINT": ov_type, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": torch.get_num_threads()}
         self.compiled = core().compile_model(core().read_model(str(path)), "CPU", config)
         applied = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-        if ov.Type(ov_type) != applied:
+        if applied != ov_type:
             raise ValueError(f"OpenVINO compiled the model as {applied} although {ov_type} was requested")
         self.output_names = [o.get_any_name() for o in self.compiled.outputs]
         self.request = self.compiled.create_infer_request()
@@ -65,12 +64,12 @@ class OpenVinoRuntime(NetworkRuntime):
         return "fp32"
 
     @classmethod
-    def from_model(cls, model, *, device, precision, cache_dir="") -> "OpenVinoRuntime":
+    def from_model(cls, model, *, device, precision, cache_dir="") -> OpenVinoRuntime:
         with exported_file(model, "openvino", (".xml", ".onnx"), cls.name, cache_dir) as path:
             return cls(path, device=device, precision=precision, source="PanopticModel")
 
     @classmethod
-    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> "OpenVinoRuntime":
+    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> OpenVinoRuntime:
         with exported_file(path, "openvino", (".xml", ".onnx"), cls.name, cache_dir) as ir_path:
             return cls(ir_path, device=device, precision=precision, source=str(path))
 

@@ -7,7 +7,8 @@ network returns: a tensor under key ``k`` is output ``k``; a list under key ``k`
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -33,15 +33,17 @@ class TorchRuntime(NetworkRuntime):
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(device=device, memory_format=memory_format)
-        if warmup if warmup is not None else device.type == "cuda":
+        key = (str(device), precision, channels_last)
+        if (warmup if warmup is not None else device.type == "cuda") and getattr(model, "_warm", None) != key:
             self.warm_up()
+            model._warm = key  # predict() builds a runtime per call: warm up once per model and setting
 
     @classmethod
     def precisions(cls, device: torch.device) -> dict[str, str]:
         support = {p: "" for p in PRECISIONS}
         if device.type == "cpu":
             support["fp16"] = "torch fp16 runs on CUDA only (on CPU use fp32, or bf16 where the CPU supports it)"
-            if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            if not cpu_has_bf16():
                 support["bf16"] = "this CPU has no bf16 instructions (AVX-512 BF16 / AMX); use fp32"
         elif device.type == "cuda" and not torch.cuda.is_bf16_supported():
             support["bf16"] = f"{torch.cuda.get_device_name(device)} has no bf16 support; use fp16 or fp32"
@@ -53,11 +55,11 @@ class TorchRuntime(NetworkRuntime):
         return "fp16" if device.type == "cuda" else "fp32"
 
     @classmethod
-    def from_model(cls, model, *, device, precision, cache_dir="") -> "TorchRuntime":
+    def from_model(cls, model, *, device, precision, cache_dir="") -> TorchRuntime:
         return cls(model, device=device, precision=precision)
 
     @classmethod
-    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> "TorchRuntime":
+    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> TorchRuntime:
         from ..modeling.checkpoint import load_checkpoint
 
         if path.suffix not in CHECKPOINT_SUFFIXES:
@@ -65,14 +67,21 @@ class TorchRuntime(NetworkRuntime):
                              f"exported {path.suffix} file runs with runtime onnxruntime or openvino")
         return cls(load_checkpoint(path, device="cpu"), device=device, precision=precision, source=str(path))
 
-    def _autocast(self):
+    def _precision_context(self):
         dtype = _AUTOCAST_DTYPES.get(self.precision)
-        return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        if dtype is not None:
+            return torch.autocast(self.device.type, dtype=dtype)
+        if self.device.type == "cuda":  # fp32 means fp32: no TF32 convolutions (cuDNN's default)
+            cudnn = torch.backends.cudnn
+            return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                               benchmark_limit=cudnn.benchmark_limit, deterministic=cudnn.deterministic,
+                               allow_tf32=False)
+        return contextlib.nullcontext()
 
     def __call__(self, images: torch.Tensor) -> dict:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         images = images.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._precision_context():
             raw = self.model.forward_raw(images)
         return map_outputs(raw, lambda t: t.float().contiguous())
 
@@ -87,3 +96,8 @@ class TorchRuntime(NetworkRuntime):
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 / AMX), i.e. bf16 autocast is not emulated."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -51,4 +51,4 @@ def test_demo_without_model_is_one_clear_error(tmp_path, capsys):
     code = main(["demo", "--out", str(tmp_path / "d"), "--model", str(tmp_path / "missing.safetensors")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "model checkpoint not found" in err and len(err.strip().splitlines()) == 1
+    assert "model file not found" in err and len(err.strip().splitlines()) == 1

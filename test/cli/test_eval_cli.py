@@ -13,6 +13,7 @@ from panoptic_ros.data import CocoPanopticDataset, make_synthetic_dataset, read_
 from panoptic_ros.modeling import build_model, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
+EVAL = ["eval", "--runtime", "torch"]  # the reference runtime: no export in these tests
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def _check_metrics(m, data, n):
 def test_eval_writes_metrics_and_coco_predictions(setup, tmp_path):
     data, ckpt = setup
     out = tmp_path / "ev"
-    assert main(["eval", "--model", str(ckpt), "--data", str(data), "--policy", "smallest_first", "--out", str(out),
+    assert main([*EVAL, "--model", str(ckpt), "--data", str(data), "--policy", "smallest_first", "--out", str(out),
                  "--warmup", "1", "--no-progress"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["policy"] == "smallest_first"
@@ -71,7 +72,7 @@ def test_eval_writes_metrics_and_coco_predictions(setup, tmp_path):
 def test_eval_all_policies_writes_one_metrics_file_each_and_a_summary(setup, tmp_path, capsys):
     data, ckpt = setup
     out = tmp_path / "ev"
-    assert main(["eval", "--model", str(ckpt), "--data", str(data), "--policy", "all", "--out", str(out),
+    assert main([*EVAL, "--model", str(ckpt), "--data", str(data), "--policy", "all", "--out", str(out),
                  "--warmup", "0", "--max-images", "2", "--no-predictions", "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {"highest_confidence", "smallest_first", "closest_center"}
@@ -88,7 +89,7 @@ def test_missing_checkpoint_or_dataset_exits_2_with_one_line(setup, tmp_path, ca
     data, ckpt = setup
     args = {"model": str(ckpt), "data": str(data)}
     args[what] = str(tmp_path / "missing")
-    code = main(["eval", "--model", args["model"], "--data", args["data"], "--out", str(tmp_path / "o")])
+    code = main([*EVAL, "--model", args["model"], "--data", args["data"], "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "missing" in err
 
@@ -100,6 +101,6 @@ def test_model_and_dataset_with_different_classes_exit_2(setup, tmp_path, capsys
     fewer = CategoryMap(cats.categories[:-1])  # the model does not know the last class
     cfg = load_config(ROOT / "panoptic_ros" / "configs" / "smoke.yaml", ["inference.device=cpu"])
     ckpt = save_checkpoint(tmp_path / "other.safetensors", build_model(cfg, fewer), cfg, fewer)
-    assert main(["eval", "--model", str(ckpt), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert main([*EVAL, "--model", str(ckpt), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"only in the dataset: [{cats.categories[-1].id}]" in err

@@ -11,6 +11,7 @@ from panoptic_ros.data import CocoPanopticDataset, make_synthetic_dataset, read_
 from panoptic_ros.modeling import build_model, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
+PREDICT = ["predict", "--runtime", "torch"]  # the reference runtime: no export in these tests
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def _check_outputs(out, image_path, names):
 def test_predict_folder_writes_three_files_per_image(setup, tmp_path):
     data, ckpt = setup
     out = tmp_path / "out"
-    assert main(["predict", "--model", str(ckpt), "--images", str(data / "images"), "--out", str(out),
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(data / "images"), "--out", str(out),
                  "--policy", "highest_confidence", "--no-progress"]) == 0
     names = {c.id: c.name for c in CocoPanopticDataset(data).categories.categories}
     images = sorted((data / "images").iterdir())
@@ -59,11 +60,11 @@ def test_predict_folder_writes_three_files_per_image(setup, tmp_path):
 def test_predict_single_file_and_glob(setup, tmp_path):
     data, ckpt = setup
     first = sorted((data / "images").iterdir())[0]
-    assert main(["predict", "--model", str(ckpt), "--images", str(first), "--out", str(tmp_path / "a"),
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(first), "--out", str(tmp_path / "a"),
                  "--no-progress"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"{first.stem}.json", f"{first.stem}_overlay.jpg",
                                                                   f"{first.stem}_panoptic.png"]
-    assert main(["predict", "--model", str(ckpt), "--images", str(data / "images" / "*.jpg"),
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(data / "images" / "*.jpg"),
                  "--out", str(tmp_path / "b"), "--no-overlay", "--no-progress"]) == 0
     assert len(list((tmp_path / "b").glob("*_panoptic.png"))) == 2
     assert not list((tmp_path / "b").glob("*_overlay.jpg"))
@@ -71,11 +72,46 @@ def test_predict_single_file_and_glob(setup, tmp_path):
 
 def test_missing_checkpoint_or_images_exit_2_with_one_line(setup, tmp_path, capsys):
     data, ckpt = setup
-    code = main(["predict", "--model", str(tmp_path / "nope.safetensors"), "--images", str(data / "images"),
+    code = main([*PREDICT, "--model", str(tmp_path / "nope.safetensors"), "--images", str(data / "images"),
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "nope.safetensors" in err
-    code = main(["predict", "--model", str(ckpt), "--images", str(tmp_path / "none" / "*.png"),
+    code = main([*PREDICT, "--model", str(ckpt), "--images", str(tmp_path / "none" / "*.png"),
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "none" in err
+
+
+def test_settings_come_from_config_file_overrides_and_flags(setup, tmp_path, capsys):
+    data, ckpt = setup
+    first = sorted((data / "images").iterdir())[0]
+    base = ["predict", "--runtime", "torch", "--model", str(ckpt), "--images", str(first), "--no-overlay",
+            "--no-progress"]
+
+    def segments(out):
+        return json.loads((out / f"{first.stem}.json").read_text())["segments"]
+
+    # no detections at threshold 1.0, so every pixel is stuff: segments exist unless the stuff area limit removes them
+    assert main([*base, "--out", str(tmp_path / "a"), "inference.score_threshold=1.0",
+                 "inference.stuff_area_threshold=0"]) == 0
+    assert segments(tmp_path / "a") and not any(s["isthing"] for s in segments(tmp_path / "a"))
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("model:\n  fpn_channels: 8\n"  # model section: ignored (the checkpoint fixes it)
+                        "inference:\n  score_threshold: 1.0\n  stuff_area_threshold: 100000000\n")
+    assert main([*base, "--out", str(tmp_path / "b"), "--config", str(cfg_file)]) == 0
+    assert segments(tmp_path / "b") == []
+    # an override beats the file; the short flag beats an override
+    assert main([*base, "--out", str(tmp_path / "c"), "--config", str(cfg_file), "--policy", "smallest_first",
+                 "inference.stuff_area_threshold=0", "inference.merge_policy=closest_center"]) == 0
+    info = json.loads((tmp_path / "c" / f"{first.stem}.json").read_text())
+    assert info["policy"] == "smallest_first" and info["segments"]
+
+
+@pytest.mark.parametrize("override, message", [("node.overlay_alpha=2", "node.overlay_alpha"),
+                                               ("model.fpn_channels=8", "only reads the inference, node")])
+def test_bad_or_unused_settings_exit_2_with_one_line(setup, tmp_path, capsys, override, message):
+    data, ckpt = setup
+    code = main([*PREDICT, "--model", str(ckpt), "--images", str(data / "images"),
+                 "--out", str(tmp_path / "o"), override])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err

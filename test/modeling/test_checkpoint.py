@@ -102,5 +102,5 @@ def test_save_refuses_other_suffixes(model, tmp_path):
 
 def test_default_model_path_points_into_the_package():
     path = default_model_path()
-    assert path.name == "default.safetensors" and path.parent.name == "models"
+    assert path.name == "default.safetensors" and path.parent.name == "weights"
     assert path.parent.parent.name == "panoptic_ros" and path.parent.is_dir()

@@ -27,7 +27,7 @@ def scenes(draw):
     scores = rng.choice([0.25, 0.5, 0.75], n)
     labels = rng.choice(things, n) if n else np.zeros(0, np.int64)
     return dict(logits=logits, thing=np.array(thing), boxes=boxes, scores=scores, labels=labels, offsets=offsets,
-                policy=draw(st.sampled_from(MERGE_POLICIES)), threshold=draw(st.integers(0, 6)),
+                policy=draw(st.sampled_from(list(MERGE_POLICIES))), threshold=draw(st.integers(0, 6)),
                 flag=draw(st.booleans()))
 
 

@@ -40,3 +40,29 @@ def test_result_helpers():
     assert result.segment(2)["area"] == 2
     empty = PanopticResult.empty(3, 4)
     assert empty.panoptic.shape == (3, 4) and empty.segments == [] and not empty.panoptic.any()
+
+
+def test_resized_segments_equal_segments_of_the_resized_map():
+    """extract_segments(raw, resize=...) must equal extract_segments on the nearest-resized map, including
+    grid rows / columns that no image pixel shows (downscaling) and repeated ones (upscaling)."""
+    from panoptic_ros.panoptic.postprocess import Resize
+
+    gen = torch.Generator().manual_seed(0)
+    thing_mask = torch.tensor([True, False, False, True])
+    for trial in range(40):
+        h, w = torch.randint(1, 9, (2,), generator=gen).tolist()
+        out_h, out_w = torch.randint(1, 20, (2,), generator=gen).tolist()
+        n = int(torch.randint(0, 4, (1,), generator=gen))
+        raw = torch.randint(0, 1 + 4 + n, (h, w), generator=gen).int()
+        labels = torch.zeros(n, dtype=torch.long)   # channel 0: a thing
+        scores = torch.rand(n, generator=gen)
+        rows = ((torch.arange(out_h) + 0.5) * h / out_h).floor().long().clamp(0, h - 1)
+        cols = ((torch.arange(out_w) + 0.5) * w / out_w).floor().long().clamp(0, w - 1)
+        threshold = int(torch.randint(0, 6, (1,), generator=gen))
+        big = raw.index_select(0, rows).index_select(1, cols)
+        expected = extract_segments(big, thing_mask=thing_mask, scores=scores, labels=labels,
+                                    stuff_area_threshold=threshold)
+        got = extract_segments(raw, thing_mask=thing_mask, scores=scores, labels=labels,
+                               stuff_area_threshold=threshold, resize=Resize(rows, cols))
+        assert torch.equal(got.panoptic, expected.panoptic), trial
+        assert got.segments == expected.segments, trial

@@ -130,3 +130,23 @@ def test_model_path_resolver(tmp_path):
     assert resolve_model_path("") == default_model_path()
     with pytest.raises(FileNotFoundError, match="nothere.safetensors"):
         resolve_model_path(tmp_path / "nothere.safetensors")
+
+
+def test_input_grid_keeps_only_deciding_channels_without_changing_the_result(model, monkeypatch):
+    """COCO scale (133 classes, ~100 detections): fusing on the channels that can decide a pixel gives the same
+    map as fusing on all channels at the same grid."""
+    import panoptic_ros.pipeline.pipeline as pipeline_module
+    from panoptic_ros.bench.head import SyntheticRuntime
+
+    runtime = SyntheticRuntime(model.cfg, 133, 80, 100, seed=1, device="cpu")
+    pipe = PanopticPipeline(runtime, inference=_inference(model, fuse_resolution="input"))
+    image = np.zeros((360, 640, 3), np.uint8)
+    run = pipe.run([image], semantic=True)
+    subset = run.results[pipe.inference.merge_policy][0]
+    assert len(run.detections[0].scores) >= 50
+    mapped = pipe.map_outputs(runtime(run.prepared.images), run.prepared, run.detections, pipe.inference, True)
+    assert 0 < len(mapped[0].channels) < 133
+    monkeypatch.setattr(pipeline_module, "decision_channels", lambda semantic, *a: torch.arange(semantic.shape[0]))
+    full = pipe.predict([image])[0]
+    assert (subset.panoptic == full.panoptic).float().mean() > 0.999
+    assert len(subset.segments) == len(full.segments)

@@ -4,7 +4,7 @@ predict() recognises each input image by its exact pixels (the sample bag holds 
 returns that image's GT as a PanopticResult (crowd regions left unknown), so PQ against the same GT must be
 exactly 1.0 whenever frames are mapped to the right GT image and channels to the right category ids. Used by
 the bag tests through the node's PANOPTIC_NODE_MODEL_FACTORY hook (model parameter = the GT folder) and by
-monkeypatching load_model in process.
+monkeypatching panoptic_ros.pipeline.build_pipeline in process.
 """
 from __future__ import annotations
 

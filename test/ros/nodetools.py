@@ -5,7 +5,6 @@ import itertools
 import time
 
 import numpy as np
-
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
 

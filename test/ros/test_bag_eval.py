@@ -176,10 +176,10 @@ def _oracle_module():
 def test_bag_eval_perfect_predictions_score_pq_1(samples, tmp_path, monkeypatch, mapping):
     """A model that returns the GT of each frame must get PQ exactly 1 through the frame -> GT mapping, and a
     GT folder shifted by one frame must not (so the mapping really decides which GT image is used)."""
-    import panoptic_ros.engine.inference as inference
+    import panoptic_ros.pipeline as pipeline
 
     oracle = _oracle_module()
-    monkeypatch.setattr(inference, "load_model", lambda path, device=None: oracle.load(path))
+    monkeypatch.setattr(pipeline, "build_pipeline", lambda source=None, **kwargs: oracle.load(source))
     gt = tmp_path / "gt"
     shutil.copytree(samples["mcap"] / "gt", gt)
     meta = json.loads((gt / "panoptic.json").read_text())
@@ -208,3 +208,22 @@ def test_bag_eval_perfect_predictions_score_pq_1(samples, tmp_path, monkeypatch,
                  str(samples["mcap"] / "gt"), "--no-overlay"]) == 0
     pq = json.loads((tmp_path / "shifted" / "report.json").read_text())["pq"]
     assert pq["All"]["pq"] < 0.9
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime", "openvino"])
+def test_bag_eval_on_a_runtime_records_it(samples, tmp_path, runtime):
+    """--runtime / --precision pick the network runtime (the same pipeline as the node); section.name=value
+    overrides work as in every command; report.json names runtime and precision."""
+    from panoptic_ros.registry import RUNTIMES
+
+    reason = RUNTIMES.get(runtime).unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "eval"
+    assert main(["bag", "eval", "--bag", str(samples["mcap"] / "sample_bag"), "--out", str(out), "--model",
+                 str(samples["model"]), "--runtime", runtime, "--precision", "fp32", "--no-overlay",
+                 "--max-frames", "2", "inference.score_threshold=0.3", "node.overlay_alpha=0.2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["runtime"], report["precision"]) == (runtime, "fp32")
+    assert report["inference"]["runtime"] == runtime and report["inference"]["score_threshold"] == 0.3
+    assert report["frames"] == 2

@@ -131,6 +131,7 @@ def test_loop_restamps_and_input_topic_timing_on_sqlite3(oracle_node, sample_bag
 
 def test_play_errors_are_one_line_exit_2(sample_bags, tmp_path):
     bag = sample_bags / "mcap" / "sample_bag"
-    for args, pattern in ((["--topic", "/nope"], "'/nope' is not in bag"), (["--rate", "0"], "--rate must be positive")):
+    for args, pattern in ((["--topic", "/nope"], "'/nope' is not in bag"),
+                          (["--rate", "0"], "--rate must be positive")):
         res = subprocess.run(_cli("play", "--bag", bag, *args), capture_output=True, text=True, timeout=60)
         assert res.returncode == 2 and pattern in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

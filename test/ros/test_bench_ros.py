@@ -16,10 +16,11 @@ def test_bench_ros_writes_json_and_plot(tiny_checkpoint, tmp_path):
     bench_ros.add_arguments(parser)
     parser.add_argument("--out")
     args = parser.parse_args(["--model", str(tiny_checkpoint), "--sizes", "64x48", "96x64", "--repeats", "2",
-                              "--out", str(tmp_path)])
+                              "--runtime", "torch", "--precision", "fp32", "--out", str(tmp_path)])
     result = bench_ros.run(args)
     saved = json.loads((tmp_path / "ros.json").read_text())
     assert (tmp_path / "ros.png").stat().st_size > 0
+    assert (saved["runtime"], saved["precision"]) == ("torch", "fp32")
     assert [(r["width"], r["height"]) for r in saved["rows"]] == [(64, 48), (96, 64)]
     OUT_STAGES = out_stages()
     assert OUT_STAGES == ("panoptic", "semantic", "instances", "overlay", "serialize")

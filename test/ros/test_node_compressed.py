@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-from sensor_msgs.msg import CompressedImage  # noqa: E402
-
 from nodetools import NodeOutputs, check_consistent, next_stamp  # noqa: E402
+from sensor_msgs.msg import CompressedImage  # noqa: E402
 
 pytestmark = pytest.mark.ros
 TOPIC = "/cam/image_raw/compressed"   # image remapped to /cam/image_raw, + /compressed as image_transport names it

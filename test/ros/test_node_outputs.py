@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-from sensor_msgs.msg import Image  # noqa: E402
-
 from conftest import image_msg  # noqa: E402
 from nodetools import NodeOutputs, check_consistent, next_stamp, stamp_of  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 
 pytestmark = pytest.mark.ros
 TOPIC = "/cam/image_raw"

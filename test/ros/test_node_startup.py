@@ -23,7 +23,9 @@ LAUNCH_FILE = ROOT / "launch" / "camera.launch.py"
 
 
 def default_model_missing() -> bool:
-    return not (ROOT / "panoptic_ros" / "models" / "default.safetensors").is_file()
+    from panoptic_ros.modeling import default_model_path
+
+    return not default_model_path().is_file()
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,8 @@ def test_launch_file_declares_the_documented_arguments():
     arguments = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
                      and any(getattr(t, "id", "") == "ARGUMENTS" for t in node.targets))
     names = {key.value for key in arguments.value.keys}
-    assert names == {"image", "params_file", "namespace", "use_sim_time", "image_transport", "device"}
+    assert names == {"image", "params_file", "namespace", "use_sim_time", "image_transport", "device", "runtime",
+                     "precision"}
     text = LAUNCH_FILE.read_text()
     assert '"panoptic_node"' in text and "panoptic.yaml" in text and '("image", arg("image"))' in text
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 pytest.importorskip("rclpy")
+from conftest import image_msg  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from conftest import image_msg  # noqa: E402
 from panoptic_ros.data.categories import Category, CategoryMap  # noqa: E402
 from panoptic_ros.panoptic import fuse  # noqa: E402
 from panoptic_ros.ros import conversions, outputs  # noqa: E402
@@ -63,9 +63,10 @@ def test_builtin_outputs_in_order():
 
 
 def test_rclpy_and_rosbags_messages_agree_and_decode_back():
-    from panoptic_ros.ros.bag.writer import panoptic_typestore
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
+
+    from panoptic_ros.ros.bag.writer import panoptic_typestore
 
     result = fused()
     rgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
@@ -117,7 +118,7 @@ def test_toy_output_is_written_by_bag_eval(toy_output, tiny_checkpoint, tmp_path
     make_sample(tmp_path / "sample", frames=2, width=64, height=48, seed=1)
     out = tmp_path / "eval"
     assert main(["bag", "eval", "--bag", str(tmp_path / "sample" / "sample_bag"), "--out", str(out),
-                 "--model", str(tiny_checkpoint), "--no-overlay"]) == 0
+                 "--model", str(tiny_checkpoint), "--runtime", "torch", "--no-overlay"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["output_topics"][toy_output.name] == f"/panoptic_node/{toy_output.name}"
     store = panoptic_typestore()

@@ -48,10 +48,17 @@ def test_descriptors_carry_type_range_choices_and_read_only():
     assert d.type == ParameterType.PARAMETER_STRING and not d.read_only
     for name in ("image_transport", "qos_reliability", "qos_depth", "diagnostics_period"):
         assert by_name[name][1].read_only, name
-    for name in ("model", "device", "half", "input_size", "publish_overlay", "overlay_alpha"):
+    for name in ("model", "device", "runtime", "precision", "input_size", "fuse_resolution", "publish_overlay",
+                 "overlay_alpha", "unknown_undetected_things"):
         assert not by_name[name][1].read_only, name
-    assert by_name["half"][1].type == ParameterType.PARAMETER_BOOL
-    assert "reloads the model" in by_name["model"][1].description
+    assert by_name["unknown_undetected_things"][1].type == ParameterType.PARAMETER_BOOL
+    for name in ("model", "device", "runtime", "precision"):
+        assert "reloads the model" in by_name[name][1].description, name
+    assert "reloads" not in by_name["fuse_resolution"][1].description
+    _, d = by_name["runtime"]
+    assert all(r in d.description for r in ("auto", "torch", "onnxruntime", "openvino"))
+    assert all(p in by_name["precision"][1].description for p in ("auto", "fp32", "bf16", "fp16"))
+    assert "half" not in by_name
 
 
 def test_params_file_is_the_generated_schema_defaults():
@@ -79,7 +86,10 @@ def test_params_cli_check_and_write(tmp_path):
     ("merge_policy", "biggest", "not one of"),
     ("score_threshold", 1.5, "outside"),
     ("input_size", "large", "expected an integer"),
-    ("half", "maybe", "expected true/false"),
+    ("unknown_undetected_things", "maybe", "expected true/false"),
+    ("runtime", "tensorflow", "not one of"),
+    ("precision", "int8", "not one of"),
+    ("fuse_resolution", "huge", "not one of"),
     ("score_threshold", float("nan"), "NaN"),
 ])
 def test_check_parameters_rejects_with_reason(name, value, reason):

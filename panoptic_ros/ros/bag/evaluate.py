@@ -4,11 +4,15 @@ Writes into --out:
   output_bag/   rosbag2 (mcap) with every node output (outputs.py: <ns>/panoptic 32SC1 segment ids,
                 <ns>/semantic mono8 class index, <ns>/instances PanopticInstanceArray, <ns>/overlay bgr8),
                 built as the node builds them, stamped with the input's header, logged at its bag time
-  report.json   frames, skipped records, FPS, per-frame latency percentiles, PQ/SQ/RQ with --gt
+  report.json   frames, skipped records, FPS, per-frame latency percentiles, runtime and precision,
+                PQ/SQ/RQ with --gt
   latency.png   per-frame latency plot
   overlays/     the first --save-overlays overlay JPEGs
 Latency of a frame = model.predict (resize, network, panoptic head) + building the output messages, the
 work the node does per frame; the first --warmup frames are excluded from the statistics (not from the bag).
+Settings as every `panoptic` command takes them (cli/options.py): the checkpoint's own, then --config FILE,
+section.name=value overrides (e.g. inference.input_size=320 node.overlay_alpha=0.3), then the short flags
+--model --policy --runtime --precision --device. The model runs on the same pipeline as the node.
 No ROS graph is needed: only the rosbags library.
 """
 from __future__ import annotations
@@ -17,47 +21,37 @@ import logging
 import time
 from pathlib import Path
 
+from .. import outputs as node_outputs
 from .reader import BagError, ImageBagReader
 from .report import latency_stats, plot_latency, write_json
-from .. import outputs as node_outputs
 from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file
 
 log = logging.getLogger(__name__)
 
 
+SECTIONS = ("inference", "node")   # what bag eval reads from --config / overrides (node: model, overlay_alpha)
+
+
 def add_arguments(p) -> None:
+    from ...cli.options import add_config_options
+
     p.add_argument("--bag", required=True, help="rosbag2 directory, .mcap or .db3 file")
     p.add_argument("--topic", default=None,
                    help="image topic (sensor_msgs/Image or CompressedImage); may be left out when the bag has one")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gt", type=Path, default=None,
                    help="ground truth in COCO panoptic layout (DIR/panoptic.json, DIR/panoptic/) -> PQ/SQ/RQ")
-    p.add_argument("--model", default=None, help="checkpoint (.safetensors); default: the shipped model")
-    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the checkpoint's)")
-    p.add_argument("--policy", default=None, help="merge policy (default: the checkpoint's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="inference setting, e.g. --set input_size=320 --set score_threshold=0.3")
+    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
+                       flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
+                                           "default: the shipped model",
+                                  "policy": "merge policy (default: the checkpoint's)"})
     p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace of the output topics")
     p.add_argument("--no-overlay", action="store_true", help="do not render/write the overlay topic")
     p.add_argument("--skip-output", action="append", default=[], metavar="NAME",
                    help="leave an output topic out of the bag (repeatable; --no-overlay = --skip-output overlay)")
-    p.add_argument("--overlay-alpha", type=float, default=None, help="overlay tint (default: node.overlay_alpha)")
     p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
     p.add_argument("--warmup", type=int, default=1, help="first frames left out of the latency statistics")
-
-
-def _overrides(items: list[str]) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r} must look like name=value (an inference setting)")
-        key, value = item.split("=", 1)
-        key = key.strip().removeprefix("inference.")
-        out[key] = yaml.safe_load(value) if value.strip() else ""
-    return out
 
 
 def run(args) -> dict:
@@ -65,8 +59,7 @@ def run(args) -> dict:
     import numpy as np
     from tqdm import tqdm
 
-    from ...config import PanopticConfig
-    from ...engine.inference import inference_config, load_model
+    from ...cli.options import pipeline_from_args
     from .groundtruth import BagGroundTruth, BagPQ, channel_to_category_ids
 
     topics = [args.topic] if args.topic else None
@@ -81,9 +74,10 @@ def run(args) -> dict:
                            "with --topic")
         topic = reader.requested[0]
         gt = BagGroundTruth(args.gt) if args.gt is not None else None  # fail early on a bad GT folder
-        model = load_model(args.model, args.device)
-        inf = inference_config(model, args.policy, _overrides(args.overrides))
-        alpha = PanopticConfig().node.overlay_alpha if args.overlay_alpha is None else args.overlay_alpha
+        model, cfg = pipeline_from_args(args, SECTIONS)
+        inf, alpha = cfg.inference, cfg.node.overlay_alpha
+        runtime = getattr(model, "runtime", None)
+        runtime_name, precision = getattr(runtime, "name", None), getattr(runtime, "precision", None)
         categories = model.categories
         pq = BagPQ(gt) if gt is not None else None
         channel_map = channel_to_category_ids(gt.categories, categories) if gt is not None else None
@@ -136,8 +130,10 @@ def run(args) -> dict:
         "warmup_frames": min(args.warmup, frames),
         "latency_ms": latency_stats(latency), "model_ms": latency_stats(model_ms),
         "inference": {"merge_policy": inf.merge_policy, "input_size": inf.input_size,
-                      "score_threshold": inf.score_threshold, "device": str(model.device)},
-        "model": str(args.model or "default"),
+                      "score_threshold": inf.score_threshold, "fuse_resolution": inf.fuse_resolution,
+                      "device": str(model.device), "runtime": runtime_name, "precision": precision},
+        "runtime": runtime_name, "precision": precision,
+        "model": str(cfg.node.model or "default"),
         "output_bag": str(bag_out), "output_bag_file": str(find_bag_file(bag_out)),
         "output_topics": writer.names, "overlays": str(overlay_dir) if saved else None,
         "per_frame": per_frame,
@@ -147,5 +143,6 @@ def run(args) -> dict:
     write_json(out / "report.json", report)
     plot_latency(out / "latency.png", {"frame (predict + outputs)": latency, "model.predict": model_ms},
                  f"bag eval: {frames} frames of {topic}")
-    log.info("bag eval: %d frames, %.2f FPS, report in %s", frames, report["fps"] or 0.0, out / "report.json")
+    log.info("bag eval: %d frames, %.2f FPS (runtime %s, %s), report in %s", frames, report["fps"] or 0.0,
+             runtime_name, precision, out / "report.json")
     return report

@@ -11,9 +11,9 @@ import logging
 import re
 import struct
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class ImageBagReader:
         self.storage = ""
 
     # --- opening and checks ---------------------------------------------------------------------
-    def open(self) -> "ImageBagReader":
+    def open(self) -> ImageBagReader:
         from rosbags.rosbag2 import Reader
 
         if not self.path.exists():
@@ -180,7 +180,7 @@ class ImageBagReader:
             finally:
                 self._reader = None
 
-    def __enter__(self) -> "ImageBagReader":
+    def __enter__(self) -> ImageBagReader:
         return self.open()
 
     def __exit__(self, *exc) -> None:

@@ -111,14 +111,14 @@ class Recorder:
     def __init__(self, args):
         self.args = args
         skip = list(getattr(args, "skip_output", [])) + (["overlay"] if args.no_overlay else [])
-        self.outputs = {o.name: o for o in node_outputs.select(skip)}
-        if "panoptic" not in self.outputs:
+        self.entries = {o.name: o for o in node_outputs.select(skip)}    # output name -> its definition
+        if "panoptic" not in self.entries:
             raise ValueError("record-eval times frames by their panoptic output: it cannot be skipped")
-        self.names = node_outputs.topics(args.node, self.outputs.values())     # output name -> topic
+        self.names = node_outputs.topics(args.node, self.entries.values())     # output name -> topic
         self.store = panoptic_typestore()
         args.out.mkdir(parents=True, exist_ok=True)
         self.bag_path = args.out / args.bag_name
-        self.writer = BagWriter(self.bag_path, {self.names[n]: o.msgtype for n, o in self.outputs.items()},
+        self.writer = BagWriter(self.bag_path, {self.names[n]: o.msgtype for n, o in self.entries.items()},
                                 store=self.store).open()
         self.overlay_dir = args.out / "overlays"
         self.pub_log = PublishLog(args.publish_log)
@@ -132,7 +132,7 @@ class Recorder:
         self.errors = 0
         self.pq = None
         self.labels: dict[int, str] = {}
-        if args.gt is not None and {"panoptic", "instances"} <= set(self.outputs):
+        if args.gt is not None and {"panoptic", "instances"} <= set(self.entries):
             from .groundtruth import BagGroundTruth, BagPQ
             self.gt = BagGroundTruth(args.gt)
             self.pq = BagPQ(self.gt)
@@ -185,7 +185,7 @@ class Recorder:
                 self._decode_for_pq(stamp, slot["panoptic"], slot["instances"])
 
     def _decode(self, key: str, raw: bytes):
-        output = self.outputs[key]
+        output = self.entries[key]
         return output.decode(self.store.deserialize_cdr(raw, output.msgtype))
 
     def _save_overlay(self, stamp: int, raw: bytes) -> None:
@@ -289,9 +289,9 @@ def run(args) -> dict:
             from ..conversions import RCLPY
 
             node = ros.node
-            subs = [node.create_subscription(RCLPY.type(recorder.outputs[k].msgtype), t, recorder.callback(k),
-                                             _reliable_qos(), raw=True)
-                    for k, t in recorder.names.items()]
+            _subs = [node.create_subscription(RCLPY.type(recorder.entries[k].msgtype), t, recorder.callback(k),
+                                              _reliable_qos(), raw=True)
+                     for k, t in recorder.names.items()]
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             _wait_for_node(ros, executor, recorder.names["panoptic"], args.wait_timeout)

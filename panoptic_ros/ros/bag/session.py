@@ -20,7 +20,7 @@ class RosSession:
     def _on_signal(self, signum, frame) -> None:
         self.stop.set()
 
-    def __enter__(self) -> "RosSession":
+    def __enter__(self) -> RosSession:
         import rclpy
 
         from ..transport import use_large_message_profile

@@ -67,8 +67,8 @@ class BagWriter:
         self._conns: dict[str, object] = {}
         self.counts = {t: 0 for t in self.topics}
 
-    def open(self) -> "BagWriter":
-        from rosbags.interfaces import Qos, QosDurability, QosHistory, QosReliability, QosLiveliness, QosTime
+    def open(self) -> BagWriter:
+        from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
         self._writer.open()
         never = QosTime(sec=0, nsec=0)
@@ -94,7 +94,7 @@ class BagWriter:
             self._writer.close()
             self._writer = None
 
-    def __enter__(self) -> "BagWriter":
+    def __enter__(self) -> BagWriter:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -119,7 +119,7 @@ class OutputBagWriter(BagWriter):
         super().__init__(path, {self.names[o.name]: o.msgtype for o in self.outputs}, storage=storage)
         self.kit = RosbagsMessages(self.store)
 
-    def build_frame(self, frame: "node_outputs.OutputFrame") -> dict:
+    def build_frame(self, frame: node_outputs.OutputFrame) -> dict:
         """Output name -> rosbags message for one frame (outputs that build nothing are left out)."""
         built = {o.name: o.build(frame, self.kit) for o in self.outputs}
         return {name: msg for name, msg in built.items() if msg is not None}
