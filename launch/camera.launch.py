@@ -4,7 +4,7 @@
         [use_sim_time:=true] [image_transport:=compressed] [device:=cuda] [runtime:=openvino] [precision:=fp32]
 
 Thin on purpose: everything else is a node parameter in params_file (default: the package's
-config/panoptic.yaml, every parameter with its default). image_transport, device, runtime and precision
+params/panoptic.yaml, every parameter with its default). image_transport, device, runtime and precision
 override the file only when given. The node applies its Fast DDS large-message profile itself (README, transport).
 """
 import os
@@ -43,7 +43,7 @@ def _node(context):
 
 
 def generate_launch_description():
-    default_params = os.path.join(get_package_share_directory("panoptic_ros"), "config", "panoptic.yaml")
+    default_params = os.path.join(get_package_share_directory("panoptic_ros"), "params", "panoptic.yaml")
     args = [DeclareLaunchArgument(name, default_value=default if default is not None else default_params,
                                   description=text)
             for name, (default, text) in ARGUMENTS.items()]

@@ -104,7 +104,7 @@ def test_colcon_builds_messages_and_installs_the_node(tmp_path):
     install = ws / "install" / "panoptic_ros"
     assert (install / "lib" / "panoptic_ros" / "panoptic_node").exists()
     assert (install / "share" / "panoptic_ros" / "launch" / "camera.launch.py").exists()
-    assert (install / "share" / "panoptic_ros" / "config" / "panoptic.yaml").exists()
+    assert (install / "share" / "panoptic_ros" / "params" / "panoptic.yaml").exists()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT", "COLCON", "PYTHONPATH", "CMAKE"))}
     script = (f". {venv}/bin/activate && export AMENT_PREFIX_PATH=$VIRTUAL_ENV && . {ws}/install/setup.bash && "
               "python -c 'import panoptic_ros, panoptic_ros.msg as m; "

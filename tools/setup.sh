@@ -48,8 +48,8 @@ fi
 
 export AMENT_PREFIX_PATH="$VIRTUAL_ENV"
 export CMAKE_PREFIX_PATH="$VIRTUAL_ENV"
-BUILD_SHA=$( (cd "$ROOT" && { git ls-files -co --exclude-standard panoptic_ros msg launch config scripts 2>/dev/null \
-  || find panoptic_ros msg launch config scripts -type f; } | grep -v __pycache__ | sort;
+BUILD_SHA=$( (cd "$ROOT" && { git ls-files -co --exclude-standard panoptic_ros msg launch params rviz scripts 2>/dev/null \
+  || find panoptic_ros msg launch params rviz scripts -type f; } | grep -v __pycache__ | sort;
   cat CMakeLists.txt package.xml msg/*.msg; echo "$VIRTUAL_ENV") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$WS/.panoptic-build" 2>/dev/null)" != "$BUILD_SHA" ] || [ ! -f "$WS/install/setup.bash" ]; then
   say "colcon build into $WS"

@@ -194,7 +194,6 @@ def postprocess_share(args, device) -> dict:
     runtime (runtime and precision auto) at the same size. Skipped (with the reason) without the model."""
     import numpy as np
 
-    from panoptic_ros.engine.inference import inference_config
     from panoptic_ros.pipeline import PanopticPipeline, build_pipeline, resolve_model_path
 
     try:
@@ -211,7 +210,7 @@ def postprocess_share(args, device) -> dict:
         e2e = _summary(_time(lambda: model.run([image], inference=default_inf, timed=False),
                              max(3, args.repeats // 2), args.warmup, device))["median_ms"]
         for resolution in ("image", "input", "output"):
-            inf = inference_config(synthetic, None, {"fuse_resolution": resolution})
+            inf = synthetic.inference_with({"fuse_resolution": resolution})
             runs = []
             _time(lambda: runs.append(synthetic.run([image], inference=inf)), args.repeats, args.warmup, device)
             post = [1000 * sum(r.stage_seconds(inf.merge_policy)[k] for k in post_stages) for r in runs[args.warmup:]]

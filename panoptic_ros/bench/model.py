@@ -109,7 +109,6 @@ def run(args) -> dict:
     import torch
 
     from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.engine.inference import inference_config
     from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.pipeline import build_pipeline, resolve_model_path
 
@@ -129,7 +128,7 @@ def run(args) -> dict:
         baseline = None
         for runtime, precision, resolution in args.variants:
             pipe = pipelines[(runtime, precision)]
-            inf = inference_config(pipe, args.policy, {"fuse_resolution": resolution})
+            inf = pipe.inference_with({"merge_policy": args.policy, "fuse_resolution": resolution})
             row = {"width": width, "height": height, "runtime": pipe.runtime.name,
                    "precision": pipe.runtime.precision, "fuse_resolution": resolution,
                    **benchmark_variant(pipe, image, inf, args.repeats, args.warmup)}

@@ -94,7 +94,7 @@ def run(args) -> dict:
     import torch
 
     from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.engine.inference import inference_config, load_model
+    from panoptic_ros.pipeline import build_pipeline
     from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.modeling import default_model_path
 
@@ -102,8 +102,8 @@ def run(args) -> dict:
         raise ValueError("--repeats must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.device, runtime=args.runtime, precision=args.precision)
-    inference = inference_config(model)
+    model = build_pipeline(args.model, device=args.device, runtime=args.runtime, precision=args.precision)
+    inference = model.inference_with()
     runtime = getattr(model, "runtime", None)
     rows = []
     for width, height in args.sizes:

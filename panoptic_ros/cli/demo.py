@@ -1,7 +1,7 @@
 """`panoptic demo`: the node on a real ROS 2 graph, fed by a replayed camera bag, measured end to end.
 
 1. makes the sample bag with ground truth in OUT/sample (once; 30 synthetic 640x480 frames at 10 Hz, seed 0),
-2. starts panoptic_node (the installed executable, as `ros2 run` would) with config/panoptic.yaml and the
+2. starts panoptic_node (the installed executable, as `ros2 run` would) with params/panoptic.yaml and the
    default model (or --model; --runtime / --precision / --param name:=value set node parameters) on a private
    ROS_DOMAIN_ID,
 3. starts `panoptic bag record-eval` on the node's outputs, then `panoptic bag play` on the sample bag at a
@@ -40,7 +40,7 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None,
                    help="playback rate factor of the 10 Hz sample (default: half the model's measured speed, "
                         "between 0.1 and 1)")
-    p.add_argument("--params-file", type=Path, default=None, help="node parameters (default config/panoptic.yaml)")
+    p.add_argument("--params-file", type=Path, default=None, help="node parameters (default params/panoptic.yaml)")
     p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="extra node parameter, e.g. --param input_size:=320 (repeatable)")
     p.add_argument("--runtime", default=None, help="node parameter runtime (auto | torch | onnxruntime | openvino; "
@@ -164,9 +164,9 @@ def _share_candidates() -> list[Path]:
 
 def _params_file() -> Path:
     for root in _share_candidates():
-        if (root / "config" / "panoptic.yaml").is_file():
-            return root / "config" / "panoptic.yaml"
-    raise FileNotFoundError("config/panoptic.yaml not found (source tree or installed share/panoptic_ros)")
+        if (root / "params" / "panoptic.yaml").is_file():
+            return root / "params" / "panoptic.yaml"
+    raise FileNotFoundError("params/panoptic.yaml not found (source tree or installed share/panoptic_ros)")
 
 
 def _node_command() -> list[str]:

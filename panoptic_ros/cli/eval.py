@@ -42,7 +42,7 @@ def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from panoptic_ros.engine.evaluator import evaluate_model, format_summary
+    from panoptic_ros.engine.dataset_eval import evaluate_model, format_summary
     from panoptic_ros.evaluation import format_table
     from panoptic_ros.registry import MERGE_POLICIES
 

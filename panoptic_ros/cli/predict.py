@@ -51,7 +51,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from panoptic_ros.data import read_image, write_image, write_panoptic_png
-    from panoptic_ros.engine.inference import dataset_segments, list_images, panoptic_numpy
+    from panoptic_ros.engine.prediction_files import dataset_segments, list_images, panoptic_numpy
     from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.visualization import render_overlay
 

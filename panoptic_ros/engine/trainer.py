@@ -321,7 +321,7 @@ class Trainer:
         """PQ etc. on cfg.data.val by the main process (the others wait at the barrier)."""
         metrics = None
         if self.dist.is_main:
-            from .evaluator import evaluate_model
+            from .dataset_eval import evaluate_model
 
             model = self.model
             was_training = model.training

@@ -65,7 +65,9 @@ def fold_batchnorm_(module: nn.Module) -> int:
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode with every conv -> BatchNorm pair folded (see fold_batchnorm_); the
     model itself is unchanged. For inference only: the copy's state dict has other keys."""
-    folded = copy.deepcopy(model).eval()
+    cached = model.__dict__.get("_folded_for_inference")  # never copy an older folded copy along
+    folded = copy.deepcopy(model, memo={id(cached): None} if cached is not None else None).eval()
+    folded.__dict__.pop("_folded_for_inference", None)
     fold_batchnorm_(folded)
     for p in folded.parameters():
         p.requires_grad_(False)

@@ -96,6 +96,14 @@ class PanopticModel(nn.Module):
         """Stride of the "semantic" and "offsets" outputs relative to the network input (4 or 8)."""
         return 8 if self.layout == "fast" else 4
 
+    def inference_network(self) -> "PanopticModel":
+        """This network with every conv -> BatchNorm pair folded (modeling/fold.py), for eager inference
+        runtimes: same forward_raw to float rounding, ~10-15% faster on CPU (a ResNet-50's FrozenBatchNorm2d
+        layers are two extra passes over every activation). A copy cached on the model and rebuilt when its
+        weights change; the model itself, its state dict and its forward_raw stay as they are."""
+        from .fold import folded_for_inference
+        return folded_for_inference(self)
+
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> dict[str, torch.Tensor]:
         """Training: images list of float [3, H, W] in 0..1 (already resized), targets as the dataset gives
         them -> {"loss_cls", "loss_box", "loss_ctr", "loss_sem", "loss_offset", "loss" (weighted total)}."""

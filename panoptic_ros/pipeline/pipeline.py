@@ -103,6 +103,16 @@ class PanopticPipeline:
     def inference(self) -> InferenceConfig:
         return self.cfg.inference
 
+    def inference_with(self, overrides: dict | None = None) -> InferenceConfig:
+        """A validated copy of the pipeline's inference settings with {name: value} changes (None = keep)."""
+        from ..config import set_value
+
+        cfg = copy.deepcopy(self.cfg)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                set_value(cfg, f"inference.{name}", value)
+        return cfg.inference
+
     # ------------------------------------------------------------------------------------ stages
     def map_outputs(self, raw: dict, prepared: PreparedBatch, detections: list[Detections],
                     inference: InferenceConfig, with_offsets: bool) -> list[MappedImage]:

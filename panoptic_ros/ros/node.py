@@ -7,7 +7,7 @@ Publishes   every output of outputs.OUTPUTS under ~/ (panoptic, semantic, instan
             or publish_<name> is true; and /diagnostics (diagnostic_msgs/DiagnosticArray).
 
 The node only wires things together: parameters (params.py), QoS (qos.py), newest-frame worker thread
-(inference_worker.py), the outputs (outputs.py), statistics (diagnostics.py). Inference runs on
+(latest_frame_worker.py), the outputs (outputs.py), statistics (diagnostics.py). Inference runs on
 the worker thread, so the executor keeps taking frames (and parameter changes) while the model is busy.
 
 The model slot holds an inference pipeline (panoptic_ros.pipeline.build_pipeline: the model file with the
@@ -43,7 +43,7 @@ except ImportError:  # Humble
 from panoptic_ros.config import ConfigError, PanopticConfig
 
 from . import conversions, diagnostics, outputs, params, qos, transport
-from .inference_worker import LatestFrameWorker
+from .latest_frame_worker import LatestFrameWorker
 
 NODE_NAME = "panoptic_node"
 MODEL_FACTORY_ENV = "PANOPTIC_NODE_MODEL_FACTORY"

@@ -12,8 +12,8 @@ Which parameters change while the node runs:
 - the rest (image_transport, qos_*, diagnostics_period) shape the subscription / timer: read-only,
   set them in the parameters file or on the command line.
 
-config/panoptic.yaml (every parameter with its default) is generated from the same list:
-    python -m panoptic_ros.ros.params --write config/panoptic.yaml      (--check to compare)
+params/panoptic.yaml (every parameter with its default) is generated from the same list:
+    python -m panoptic_ros.ros.params --write params/panoptic.yaml      (--check to compare)
 """
 from __future__ import annotations
 
@@ -171,10 +171,10 @@ def yaml_scalar(value: Any) -> str:
 
 
 def params_file_text() -> str:
-    """The text of config/panoptic.yaml: every node parameter with its schema default and help."""
+    """The text of params/panoptic.yaml: every node parameter with its schema default and help."""
     lines = [
         "# Parameters of panoptic_node, each with its default. Generated from panoptic_ros/config/schema.py:",
-        "#   python -m panoptic_ros.ros.params --write config/panoptic.yaml",
+        "#   python -m panoptic_ros.ros.params --write params/panoptic.yaml",
         "# Copy this file to change values; test/ros/test_params.py checks it matches the schema.",
         "/**:",
         "  ros__parameters:",
@@ -195,7 +195,7 @@ def params_file_text() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m panoptic_ros.ros.params",
-                                     description="write or check the node parameters file (config/panoptic.yaml)")
+                                     description="write or check the node parameters file (params/panoptic.yaml)")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", metavar="PATH", help="write the file")
     group.add_argument("--check", metavar="PATH", help="exit 1 if the file differs from the schema defaults")

@@ -17,16 +17,20 @@ def test_bench_model_writes_stage_timings(tmp_path):
     ckpt = save_checkpoint(tmp_path / "m.safetensors", build_model(cfg, CATEGORIES), cfg, CATEGORIES)
     out = tmp_path / "bench"
     assert main(["bench", "model", "--model", str(ckpt), "--sizes", "160x120", "96x64", "--repeats", "2",
-                 "--warmup", "1", "--out", str(out)]) == 0
+                 "--warmup", "1", "--variants", "torch:fp32:image", "torch:fp32:output", "--out", str(out)]) == 0
     result = json.loads((out / "model.json").read_text())
     assert (out / "model.png").stat().st_size > 1000
-    assert [(r["width"], r["height"]) for r in result["rows"]] == [(160, 120), (96, 64)]
-    for r in result["rows"]:
-        assert set(r["stages_ms"]) == {"preprocess", "network", "detections", "upsample", "fuse"}
-        assert all(v > 0 for v in r["stages_ms"].values())
-        assert r["total_ms"] > 0 and r["fps"] == pytest.approx(1000 / r["total_ms"])
-        assert r["fuse_fraction"] == pytest.approx(r["stages_ms"]["fuse"] / r["total_ms"])
-    assert result["fuse_under_10_percent"] == all(r["fuse_fraction"] < 0.1 for r in result["rows"])
+    rows = result["rows"]
+    assert [(r["width"], r["height"], r["fuse_resolution"]) for r in rows] == [
+        (160, 120, "image"), (160, 120, "output"), (96, 64, "image"), (96, 64, "output")]
+    for r in rows:
+        assert set(r["stages_ms"]) == {"preprocess", "network", "detections", "mapping", "merge"}
+        assert all(v >= 0 for v in r["stages_ms"].values()) and r["stages_ms"]["network"] > 0
+        assert r["total_ms"] >= sum(r["stages_ms"].values()) * 0.5 and r["fps"] == pytest.approx(1000 / r["total_ms"])
+        assert r["postprocess_fraction"] == pytest.approx(r["postprocess_ms"] / r["total_ms"])
+        assert r["runtime"] == "torch" and r["precision"] == "fp32"
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] == pytest.approx(rows[0]["total_ms"] / rows[1]["total_ms"])
+    assert result["best_speedup"]["160x120"] == max(rows[0]["speedup"], rows[1]["speedup"])
 
 
 def test_bench_model_without_checkpoint_is_a_one_line_error(tmp_path, capsys):

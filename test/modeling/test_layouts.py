@@ -170,3 +170,16 @@ def test_folding_batchnorm_keeps_outputs_and_leaves_the_model_alone(fast_cfg, ca
         a, b = model.forward_raw(x), folded.forward_raw(x)
     torch.testing.assert_close(b["semantic"], a["semantic"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(b["box_regression"][0], a["box_regression"][0], rtol=1e-4, atol=1e-3)
+
+
+def test_inference_network_is_cached_until_the_weights_change(fast_cfg, categories):
+    model = build_model(fast_cfg, categories).eval()
+    first = model.inference_network()
+    assert model.inference_network() is first
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in first.modules())
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)    # e.g. an optimizer step
+    second = model.inference_network()
+    assert second is not first and "_folded_for_inference" not in second.__dict__
+    model.load_state_dict(model.state_dict())
+    assert model.inference_network() is not second

@@ -38,7 +38,7 @@ except ImportError:  # rosbags-only tests still run; graph fixtures skip
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / ".ws" / "install" / "panoptic_ros"
 NODE_EXECUTABLE = INSTALL / "lib" / "panoptic_ros" / "panoptic_node"
-PARAMS_FILE = INSTALL / "share" / "panoptic_ros" / "config" / "panoptic.yaml"
+PARAMS_FILE = INSTALL / "share" / "panoptic_ros" / "params" / "panoptic.yaml"
 STUB_DIR = Path(__file__).resolve().parent          # holds panoptic_test_stub_model.py
 START_TIMEOUT = 90.0                                # node start: imports torch + rclpy, loads the model
 if str(STUB_DIR) not in sys.path:                   # test helpers (nodetools) import by name (importlib mode)
@@ -227,7 +227,7 @@ class NodeProcess:
 @pytest.fixture(scope="module")
 def node_launcher(ros_domain, tmp_path_factory):
     """start(parameters={...}, remaps=[...], env={...}, wait=True) -> NodeProcess (installed executable,
-    --params-file config/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
+    --params-file params/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
     if not NODE_EXECUTABLE.exists():
         pytest.skip(f"{NODE_EXECUTABLE} missing: run bash tools/setup.sh")
     started: list[NodeProcess] = []

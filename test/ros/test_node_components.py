@@ -11,7 +11,7 @@ pytest.importorskip("rclpy")
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy  # noqa: E402
 
 from panoptic_ros.ros import diagnostics, qos, transport  # noqa: E402
-from panoptic_ros.ros.inference_worker import LatestFrameWorker  # noqa: E402
+from panoptic_ros.ros.latest_frame_worker import LatestFrameWorker  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

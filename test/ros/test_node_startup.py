@@ -131,5 +131,5 @@ def test_launch_file_starts_the_node(ros_graph, tiny_checkpoint, tmp_path):
 
 def test_params_file_is_installed():
     assert PARAMS_FILE.exists(), "run bash tools/setup.sh"
-    assert PARAMS_FILE.read_text() == (ROOT / "config" / "panoptic.yaml").read_text()
-    assert Path(str(PARAMS_FILE).replace("panoptic.yaml", "panoptic.rviz")).exists()
+    assert PARAMS_FILE.read_text() == (ROOT / "params" / "panoptic.yaml").read_text()
+    assert (PARAMS_FILE.parent.parent / "rviz" / "panoptic.rviz").exists()

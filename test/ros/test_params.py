@@ -1,4 +1,4 @@
-"""Node parameters come from the config schema: names, descriptors, validation and config/panoptic.yaml."""
+"""Node parameters come from the config schema: names, descriptors, validation and params/panoptic.yaml."""
 import dataclasses
 import random
 import subprocess
@@ -17,7 +17,7 @@ from panoptic_ros.ros import params  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS_FILE = ROOT / "config" / "panoptic.yaml"
+PARAMS_FILE = ROOT / "params" / "panoptic.yaml"
 
 
 def schema_ros_fields():
@@ -63,7 +63,7 @@ def test_descriptors_carry_type_range_choices_and_read_only():
 
 def test_params_file_is_the_generated_schema_defaults():
     assert PARAMS_FILE.read_text() == params.params_file_text(), \
-        "config/panoptic.yaml is stale: python -m panoptic_ros.ros.params --write config/panoptic.yaml"
+        "params/panoptic.yaml is stale: python -m panoptic_ros.ros.params --write params/panoptic.yaml"
     data = yaml.safe_load(PARAMS_FILE.read_text())
     values = data["/**"]["ros__parameters"]
     assert values == schema_ros_fields()

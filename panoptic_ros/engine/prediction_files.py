@@ -1,34 +1,10 @@
-"""Shared pieces of `panoptic eval`, `panoptic predict` and `panoptic bench model`: loading a checkpoint,
-per-run inference settings, input image lists and PanopticResult -> dataset-id JSON segments."""
+"""Files of `panoptic predict`: input image lists, and PanopticResult -> numpy maps and dataset-id JSON segments."""
 from __future__ import annotations
 
-import copy
 import glob
 from pathlib import Path
-from typing import Any
-
-from panoptic_ros.config import InferenceConfig, set_value
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def load_model(path: str | Path | None = None, device: str | None = None, *, runtime: str | None = None,
-               precision: str | None = None):
-    """A ready inference pipeline for a model file (default: the shipped model); see pipeline.build_pipeline."""
-    from panoptic_ros.pipeline import build_pipeline
-
-    return build_pipeline(path, device=device, runtime=runtime, precision=precision)
-
-
-def inference_config(model, policy: str | None = None, overrides: dict[str, Any] | None = None) -> InferenceConfig:
-    """A validated copy of the checkpoint's inference settings with `policy` and `inference.<name>` overrides."""
-    cfg = copy.deepcopy(model.cfg)
-    if policy is not None:
-        set_value(cfg, "inference.merge_policy", policy)
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            set_value(cfg, f"inference.{name}", value)
-    return cfg.inference
 
 
 def list_images(spec: str | Path) -> list[Path]:
