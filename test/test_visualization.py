@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from panoptic_ros.data.categories import Category, CategoryMap
-from panoptic_ros.visualization import (JITTER, colorize_panoptic, instance_color, render_overlay,
-                                        segment_color_table)
+from panoptic_ros.visualization import JITTER, colorize_panoptic, instance_color, render_overlay, segment_color_table
 
 CATS = CategoryMap([Category(1, "car", True, (0, 0, 142)), Category(2, "road", False, (128, 64, 128))])
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 from panoptic_ros.config.schema import MERGE_POLICIES
@@ -170,7 +171,7 @@ class SyntheticRuntime:
         semantic = F.interpolate(coarse, size=(h4, w4), mode="bilinear", align_corners=False).contiguous()
         offsets = torch.randn(1, 2, h4, w4, generator=g) * 8
         cls, box, ctr = [], [], []
-        for level, stride in enumerate(DETECTION_STRIDES):
+        for stride in DETECTION_STRIDES:
             hs, ws = -(-height // stride), -(-width // stride)
             cls.append(torch.full((1, self.num_things, hs, ws), -10.0))
             box.append(torch.rand(1, 4, hs, ws, generator=g) * stride)
@@ -188,6 +189,10 @@ class SyntheticRuntime:
                 "box_regression": [b.to(**to) for b in box], "centerness": [c.to(**to) for c in ctr]}
 
 
+def _append_run(runs: list, pipeline, image, inference) -> None:
+    runs.append(pipeline.run([image], inference=inference))
+
+
 def postprocess_share(args, device) -> dict:
     """Issue target: at each size, decoding + mapping + merge of synthetic COCO-scale network outputs (args.classes
     classes, max detections) per fuse resolution, as a share of the shipped model's end-to-end time on its best
@@ -200,19 +205,20 @@ def postprocess_share(args, device) -> dict:
         model = build_pipeline(resolve_model_path(None), device=str(device))
     except (FileNotFoundError, ValueError) as exc:
         return {"skipped": str(exc)}
-    synthetic = PanopticPipeline(SyntheticRuntime(model.cfg, args.classes, args.things, model.cfg.inference.max_detections,
-                                                  args.seed, device))
+    runtime = SyntheticRuntime(model.cfg, args.classes, args.things, model.cfg.inference.max_detections, args.seed,
+                               device)
+    synthetic = PanopticPipeline(runtime)
     post_stages = ("detections", "mapping", "merge")
     rows = []
     for width, height in args.sizes:
         image = np.random.default_rng(args.seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
         default_inf = model.cfg.inference
-        e2e = _summary(_time(lambda: model.run([image], inference=default_inf, timed=False),
+        e2e = _summary(_time(partial(model.run, [image], inference=default_inf, timed=False),
                              max(3, args.repeats // 2), args.warmup, device))["median_ms"]
         for resolution in ("image", "input", "output"):
             inf = synthetic.inference_with({"fuse_resolution": resolution})
             runs = []
-            _time(lambda: runs.append(synthetic.run([image], inference=inf)), args.repeats, args.warmup, device)
+            _time(partial(_append_run, runs, synthetic, image, inf), args.repeats, args.warmup, device)
             post = [1000 * sum(r.stage_seconds(inf.merge_policy)[k] for k in post_stages) for r in runs[args.warmup:]]
             med = float(np.median(post))
             rows.append({"size": f"{width}x{height}", "fuse_resolution": resolution, "classes": args.classes,
@@ -277,9 +283,8 @@ def run(args) -> dict:
         logits, boxes, scores, labels, offsets, thing_mask = make_scene(width, height, args.classes, args.things, n,
                                                                         generator, device)
         for policy in args.policies:
-            def call():
-                return fuse(logits, boxes, scores, labels, thing_mask=thing_mask, policy=policy,
-                            center_offsets=offsets)  # stuff_area_threshold: the config default
+            call = partial(fuse, logits, boxes, scores, labels, thing_mask=thing_mask, policy=policy,
+                           center_offsets=offsets)  # stuff_area_threshold: the config default
 
             stats = _summary(_time(call, args.repeats, args.warmup, device))
             megapixels = width * height / 1e6

@@ -20,7 +20,7 @@ from .args import DEFAULT_SIZES, image_size
 log = logging.getLogger(__name__)
 
 STAGES = ("preprocess", "network", "detections", "mapping", "merge")
-DEFAULT_VARIANTS = ("torch:fp32:image", "auto:auto:output")
+DEFAULT_VARIANTS = ("torch:fp32:image", "auto:auto:input", "auto:auto:output")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input image sizes (default: 640x480 1280x720)")
     parser.add_argument("--variants", nargs="+", type=variant, default=[variant(v) for v in DEFAULT_VARIANTS],
                         metavar="R:P:F", help="runtime:precision:fuse_resolution per variant, the first is the "
-                        "baseline (default: %s)" % " ".join(DEFAULT_VARIANTS))
+                        f"baseline (default: {' '.join(DEFAULT_VARIANTS)})")
     parser.add_argument("--policy", help="merge policy (default: the checkpoint's)")
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per size and variant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs per size and variant")

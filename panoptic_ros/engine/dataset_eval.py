@@ -9,9 +9,10 @@ each policy gets its own honest latency (common part + its fuse); warm-up runs a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

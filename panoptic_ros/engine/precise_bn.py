@@ -8,7 +8,7 @@ After a short training they do not match the final weights and eval-mode predict
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

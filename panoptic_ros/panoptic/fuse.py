@@ -28,8 +28,8 @@ and areas are those of the clipped box. center_offsets point from the pixel cent
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -20,7 +20,7 @@ class PanopticResult:
     segments: list[dict] = field(default_factory=list)
 
     @classmethod
-    def empty(cls, height: int, width: int, device: torch.device | str = "cpu") -> "PanopticResult":
+    def empty(cls, height: int, width: int, device: torch.device | str = "cpu") -> PanopticResult:
         """All-unknown result (also the result of a 0-pixel image)."""
         return cls(torch.zeros((height, width), dtype=torch.int32, device=device), [])
 
@@ -46,5 +46,5 @@ class PanopticResult:
             lut[seg["id"]] = seg["category_id"]
         return lut.to(self.panoptic.device)[self.panoptic.long()]
 
-    def to(self, device: torch.device | str) -> "PanopticResult":
+    def to(self, device: torch.device | str) -> PanopticResult:
         return PanopticResult(self.panoptic.to(device), [dict(s) for s in self.segments])

@@ -8,9 +8,9 @@ openvino, ...: panoptic_ros.runtime) is the pluggable part; everything before an
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

@@ -6,8 +6,8 @@ device is synchronised at the block's edges, so asynchronous kernels are charged
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

@@ -55,9 +55,13 @@ class OpenVinoRuntime(NetworkRuntime):
                       "on CUDA use runtime torch or onnxruntime")
             return dict.fromkeys(_OV_PRECISION, reason)
         capabilities = cpu_capabilities()
-        return {p: "" if cap in capabilities else f"this CPU offers no {p} inference in OpenVINO "
-                f"(OPTIMIZATION_CAPABILITIES: {', '.join(capabilities)}); use fp32"
-                for p, (_, cap) in _OV_PRECISION.items()}
+        support = {p: "" if cap in capabilities else f"this CPU offers no {p} inference in OpenVINO "
+                   f"(OPTIMIZATION_CAPABILITIES: {', '.join(capabilities)}); use fp32"
+                   for p, (_, cap) in _OV_PRECISION.items()}
+        if not support["fp16"] and not cpu_has_native_fp16():
+            # OpenVINO lists FP16 on AVX-512 CPUs, but without AMX-FP16 it was not faster than fp32 here
+            support["fp16"] = "this CPU has no native fp16 compute (AMX-FP16); use bf16 or fp32"
+        return support
 
     @classmethod
     def auto_precision(cls, device: torch.device) -> str:
@@ -92,6 +96,13 @@ def core():
     except ImportError:
         raise RuntimeNotInstalled(OpenVinoRuntime.unavailable_reason()) from None
     return ov.Core()
+
+
+def cpu_has_native_fp16() -> bool:
+    """ARM (fp16 arithmetic) or x86 with AMX-FP16: CPUs where fp16 inference can be faster than fp32."""
+    import platform
+
+    return platform.machine().lower() in ("aarch64", "arm64") or bool(torch.cpu._is_amx_fp16_supported())
 
 
 def cpu_capabilities() -> list[str]:

@@ -97,3 +97,19 @@ def test_bench_all_runs_what_is_present_and_reports_failures(monkeypatch, tmp_pa
     calls.clear()
     assert main(["bench", "all", "--out", str(tmp_path)]) == 0
     assert calls == [("head", str(tmp_path), 3)]
+
+
+def test_bench_head_reports_the_post_processing_share_per_fuse_resolution(tmp_path):
+    """Synthetic COCO-scale network outputs through the pipeline's post-processing, per fuse resolution, against
+    the shipped model's end-to-end time at the same size."""
+    args = ["--sizes", "160x120", "--detections", "2", "--classes", "20", "--things", "8", "--repeats", "2",
+            "--warmup", "1", "--threads", "1", "--policies", "closest_center", "--out", str(tmp_path)]
+    assert main(["bench", "head", *args]) == 0
+    share = json.loads((tmp_path / "head.json").read_text())["pipeline"]
+    assert share["target_share"] == 0.25 and share["model_runtime"]
+    rows = share["rows"]
+    assert [r["fuse_resolution"] for r in rows] == ["image", "input", "output"]
+    for r in rows:
+        assert r["classes"] == 20 and r["detections"] > 0 and r["size"] == "160x120"
+        assert r["share"] == pytest.approx(r["postprocess_median_ms"] / r["model_end_to_end_ms"])
+        assert set(r["stages_ms"]) == {"detections", "mapping", "merge"}

@@ -7,9 +7,7 @@
 - tiny_checkpoint: a random-init smoke model saved with save_checkpoint (session scope, a few seconds);
 - node_launcher: starts the installed panoptic_node executable (as `ros2 run` would) with the package's
   parameters file plus overrides, and kills every process it started at teardown;
-- export_cache (autouse): XDG_CACHE_HOME -> one temporary folder for the session, so the cached ONNX /
-  OpenVINO exports that runtime=auto|onnxruntime|openvino make stay out of the user's ~/.cache and are
-  shared by this process and the node processes it starts.
+(test/conftest.py's export_cache points XDG_CACHE_HOME at one temporary folder shared with the node processes.)
 Every wait is bounded; the Fast DDS large-message profile is applied before any rclpy context exists so
 camera-sized best-effort frames published from the tests arrive (see panoptic_ros/ros/transport.py).
 """
@@ -51,18 +49,6 @@ def qos(reliability: str = "reliable", depth: int = 10):
     policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy,
                       durability=DurabilityPolicy.VOLATILE)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def export_cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("xdg_cache")
-    old = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = old
 
 
 @pytest.fixture(scope="module")

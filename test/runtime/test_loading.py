@@ -116,7 +116,13 @@ def test_unsupported_combinations_are_one_line_value_errors(runtime, device, pre
     assert "\n" not in str(info.value)
 
 
-def test_bf16_only_where_the_cpu_has_it(monkeypatch):
+def test_reduced_precision_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16", "FP16"])
+    monkeypatch.setattr(openvino_runtime, "cpu_has_native_fp16", lambda: False)  # listed, but emulated
+    with pytest.raises(ValueError, match="no native fp16 compute"):
+        resolve_precision("openvino", "cpu", "fp16")
+    monkeypatch.setattr(openvino_runtime, "cpu_has_native_fp16", lambda: True)
+    assert resolve_precision("openvino", "cpu", "fp16") == "fp16"
     monkeypatch.setattr(torch_runtime, "cpu_has_bf16", lambda: False)
     monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "INT8"])
     for runtime in ("torch", "openvino"):
