@@ -238,6 +238,17 @@ def fcos_parts(fcos, image) -> dict:
             "detection_head": lambda: fcos.head(levels)}
 
 
+def count_gmac(call) -> float:
+    """Multiply-accumulates (10^9) of one call, counted by torch's FlopCounterMode (convolutions, matrix
+    products, ...): a measure of the work that does not depend on the load of a shared machine."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        call()
+    return counter.get_total_flops() / 2e9
+
+
 def _median(values: list[float]) -> float:
     values = sorted(values)
     n = len(values)
@@ -320,7 +331,8 @@ def _run(args) -> dict:
     times = _time_round_robin({k: (lambda s=s: s(image)) for k, s in systems.items()}, args.repeats, args.warmup,
                               clock)
     results = {name: {"seconds_median": _median(ts), "seconds_min": min(ts), "seconds": ts,
-                      "detections": counts[name]} for name, ts in times.items()}
+                      "detections": counts[name], "gmac": count_gmac(lambda s=systems[name]: s(image))}
+               for name, ts in times.items()}
     for name in ours:
         results[name].update(layout=name, output_stride=ours[name].model.output_stride,
                              padded_input=list(_padded(ours[name].model, height, width)),
@@ -383,9 +395,10 @@ def _padded(model, height: int, width: int) -> tuple[int, int]:
 
 def format_table(result: dict) -> str:
     lines = [f"compare {result['size'][0]}x{result['size'][1]}, {result['threads']} threads, "
-             f"{result['repeats']} repeats (median s, min s, detections)"]
+             f"{result['repeats']} repeats, {result['clock']} clock (median s, min s, detections, work)"]
     for name, r in result["systems"].items():
-        lines.append(f"  {name:>10} {r['seconds_median']:8.3f} {r['seconds_min']:8.3f} {r['detections']:5d}")
+        lines.append(f"  {name:>10} {r['seconds_median']:8.3f} {r['seconds_min']:8.3f} {r['detections']:5d} "
+                     f"{r['gmac']:7.1f} GMAC")
     for key, value in result["ratios"].items():
         target = result["targets"].get(key)
         mark = f"  (target {target['target']}: {'met' if target['met'] else 'NOT met'})" if target else ""

@@ -16,6 +16,8 @@ def test_bench_compare_runs_end_to_end_at_a_tiny_size(tmp_path):
     for name, system in result["systems"].items():
         assert system["detections"] == 100, name
         assert system["seconds_median"] > 0 and len(system["seconds"]) == 1
+    gmac = {name: system["gmac"] for name, system in result["systems"].items()}
+    assert gmac["fast"] < gmac["research"] < gmac["two_stage"] and gmac["fcos"] > 0
     assert result["systems"]["fast"]["output_stride"] == 8 and result["systems"]["research"]["output_stride"] == 4
     assert {"two_stage_over_fast", "fast_over_fcos", "research_over_fast"} <= set(result["ratios"])
     for key in ("two_stage_over_fast", "fast_over_fcos"):
