@@ -79,29 +79,14 @@ def benchmark_variant(pipeline, image, inference, repeats: int, warmup: int) -> 
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from .plotting import stacked_stage_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(rows)), 4.5))
     labels = [f"{r['width']}x{r['height']}\n{r['runtime']} {r['precision']}\nfuse@{r['fuse_resolution']}"
               for r in rows]
-    bottom = [0.0] * len(rows)
-    for stage in STAGES:
-        vals = [r["stages_ms"][stage] for r in rows]
-        ax.bar(labels, vals, bottom=bottom, label=stage)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    for i, r in enumerate(rows):
-        ax.annotate(f"{r['total_ms']:.0f} ms\nx{r['speedup']:.2f}", (i, bottom[i]), ha="center", va="bottom",
-                    fontsize=7)
-    ax.set(ylabel="median ms", title="pipeline per stage (input image -> panoptic result)")
-    ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    stacked_stage_plot(path, labels, {s: [r["stages_ms"][s] for r in rows] for s in STAGES},
+                       [f"{r['total_ms']:.0f} ms\nx{r['speedup']:.2f}" for r in rows], ylabel="median ms",
+                       title="pipeline per stage (input image -> panoptic result)",
+                       figsize=(max(7, 1.3 * len(rows)), 4.5), note_size=7, label_size=7)
 
 
 def run(args) -> dict:

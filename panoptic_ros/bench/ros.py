@@ -65,28 +65,13 @@ def measure_size(model, inference, rgb, repeats: int) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from .plotting import stacked_stage_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [f"{r['width']}x{r['height']}" for r in rows]
     stages = ["decode_raw"] + list(rows[0]["out_stages"]) if rows else []
-    bottom = [0.0] * len(rows)
-    for stage in stages:
-        values = [r["stages_ms"][stage] for r in rows]
-        ax.bar(labels, values, bottom=bottom, label=stage)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    for i, r in enumerate(rows):
-        ax.annotate(f"{100 * r['overhead_fraction']:.1f}% of model ({r['model_ms']:.0f} ms)", (i, bottom[i]),
-                    ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="median ms per frame", title="panoptic_node per-frame ROS overhead (besides the model)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    stacked_stage_plot(path, [f"{r['width']}x{r['height']}" for r in rows],
+                       {s: [r["stages_ms"][s] for r in rows] for s in stages},
+                       [f"{100 * r['overhead_fraction']:.1f}% of model ({r['model_ms']:.0f} ms)" for r in rows],
+                       ylabel="median ms per frame", title="panoptic_node per-frame ROS overhead (besides the model)")
 
 
 def run(args) -> dict:

@@ -89,15 +89,20 @@ def segments_from_id_map(id_map: np.ndarray, category_of: Callable[[int], int]) 
 
 
 # ----------------------------------------------------------------------------------------------- files
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file -> uint8 [H,W,3] RGB (FileNotFoundError / ValueError name the file)."""
+def _imread(path: str | Path, flags: int, what: str) -> np.ndarray:
+    """cv2.imread with errors that name the file: FileNotFoundError if absent, ValueError if unreadable."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path}: not a readable image (corrupt or unsupported format)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        raise FileNotFoundError(f"{what} not found: {path}")
+    data = cv2.imread(str(path), flags)
+    if data is None:
+        raise ValueError(f"{path}: not a readable {what} (corrupt or unsupported format)")
+    return data
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file -> uint8 [H,W,3] RGB (FileNotFoundError / ValueError name the file)."""
+    return cv2.cvtColor(_imread(path, cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
 
 
 def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
@@ -110,12 +115,7 @@ def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> 
 
 def read_panoptic_png(path: str | Path) -> np.ndarray:
     """A panoptic PNG -> segment ids int32 [H,W]."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"panoptic PNG not found: {path}")
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise ValueError(f"{path}: not a readable PNG (corrupt or unsupported format)")
+    data = _imread(path, cv2.IMREAD_UNCHANGED, "panoptic PNG")
     if data.dtype != np.uint8:
         raise ValueError(f"{path}: panoptic PNGs must be 8-bit per channel, got {data.dtype}")
     if data.ndim == 3:

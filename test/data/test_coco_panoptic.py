@@ -134,7 +134,7 @@ def test_missing_or_corrupt_png_and_image_are_named(synthetic_dataset, tmp_path)
     root = _copy(synthetic_dataset, tmp_path / "c")
     (root / "panoptic" / "000001.png").write_bytes(b"garbage")
     ds = CocoPanopticDataset(root)
-    with pytest.raises(ValueError, match=r"panoptic/000001.png: not a readable PNG"):
+    with pytest.raises(ValueError, match=r"panoptic/000001.png: not a readable panoptic PNG"):
         ds[0]
 
 
