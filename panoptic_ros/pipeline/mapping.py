@@ -46,11 +46,11 @@ class MappedImage:
 
 
 def output_stride(maps: torch.Tensor, padded_size: tuple[int, int]) -> int:
-    """Stride of a dense output [B, C, hs, ws] relative to the padded network input (H, W)."""
-    stride_h, stride_w = padded_size[0] // maps.shape[-2], padded_size[1] // maps.shape[-1]
-    if stride_h != stride_w or stride_h * maps.shape[-2] != padded_size[0]:
+    """Stride of a dense output [B, C, hs, ws] relative to the padded network input (H, W): hs = ceil(H / s)."""
+    stride = max(1, round(padded_size[0] / maps.shape[-2]))
+    if any(math.ceil(size / stride) != have for size, have in zip(padded_size, maps.shape[-2:])):
         raise ValueError(f"dense output {tuple(maps.shape[-2:])} is not an integer stride of the input {padded_size}")
-    return int(stride_h)
+    return int(stride)
 
 
 def decision_channels(semantic: torch.Tensor, labels: torch.Tensor, thing_mask: torch.Tensor,

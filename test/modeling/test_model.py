@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-import panoptic_ros.panoptic as panoptic_pkg
 from panoptic_ros.config import PanopticConfig
 from panoptic_ros.modeling import PanopticModel, build_model, resolve_device
 from panoptic_ros.modeling import preprocess as pre
 from panoptic_ros.panoptic import PanopticResult
+from panoptic_ros.pipeline import prepare_batch
 
 
 @pytest.fixture
@@ -82,17 +82,6 @@ def test_predict_rejects_bad_images(model):
         model.predict([torch.full((3, 8, 8), 255.0)])
 
 
-def test_prepare_inputs_resizes_normalises_and_pads(model):
-    inf = model.cfg.inference
-    prepared = model.prepare_inputs([np.full((60, 240, 3), 255, np.uint8)], inf)
-    # shorter side -> input_size 128, longer side capped at max_input_size 192: scale 0.8 -> 48 x 192
-    assert prepared.input_sizes == [(48, 192)] and prepared.original_sizes == [(60, 240)]
-    assert prepared.images.shape == (1, 3, 128, 256)
-    white = (1 - torch.tensor(pre.IMAGENET_MEAN)) / torch.tensor(pre.IMAGENET_STD)
-    assert torch.allclose(prepared.images[0, :, 10, 10], white, atol=1e-5)
-    assert prepared.images[0, :, 100:, 200:].abs().max() == 0  # padding = the mean colour
-
-
 def test_stride4_map_is_mapped_exactly_to_the_original_grid():
     # a stride-4 map whose value is the network-input x (y) of each cell center: 4j + 2
     h4, w4 = 32, 32
@@ -106,52 +95,6 @@ def test_stride4_map_is_mapped_exactly_to_the_original_grid():
     expect_y = (torch.arange(100) + 0.5) * 0.4
     assert torch.allclose(out[0, 50, 10:140], expect_x[10:140], atol=1e-4)
     assert torch.allclose(out[1, 10:90, 70], expect_y[10:90], atol=1e-4)
-
-
-def test_postprocess_maps_boxes_offsets_and_logits_back_to_the_original_image(model, monkeypatch):
-    seen = {}
-    real_fuse = panoptic_pkg.fuse
-
-    def spy(semantic, boxes, scores, labels, **kw):
-        seen.update(semantic=semantic, boxes=boxes, labels=labels, **kw)
-        return real_fuse(semantic, boxes, scores, labels, **kw)
-
-    monkeypatch.setattr(panoptic_pkg, "fuse", spy)
-    # original 64 x 96 image, network input 32 x 48 (scale 0.5), padded batch 128 x 128 -> stride-4 maps 32 x 32
-    prepared = type("P", (), {"input_sizes": [(32, 48)], "original_sizes": [(64, 96)]})()
-    semantic = torch.zeros(1, 4, 32, 32)
-    semantic[0, 2] = 1.0                      # road everywhere
-    semantic[0, 0, 2:5, 2:6] = 5.0            # person on network-input pixels x 8..24, y 8..20
-    offsets = torch.zeros(1, 2, 32, 32)
-    offsets[0, 0], offsets[0, 1] = 4.0, -2.0
-    raw = {"semantic": semantic, "offsets": offsets}
-    dets = [{"boxes": torch.tensor([[8.0, 8.0, 24.0, 20.0]]), "scores": torch.tensor([0.9]),
-             "labels": torch.tensor([0])}]
-    (result,) = model.postprocess_panoptic(raw, dets, prepared, model.cfg.inference)
-    assert seen["semantic"].shape == (4, 64, 96)
-    assert seen["boxes"].tolist() == [[16.0, 16.0, 48.0, 40.0]]
-    assert torch.allclose(seen["center_offsets"][0], torch.tensor(8.0))
-    assert torch.allclose(seen["center_offsets"][1], torch.tensor(-4.0))
-    assert seen["thing_mask"].tolist() == [True, True, False, False]
-    assert seen["policy"] == model.cfg.inference.merge_policy
-    person = [s for s in result.segments if s["isthing"]]
-    assert len(person) == 1 and person[0]["category_id"] == 0
-    assert person[0]["bbox"] == [16, 16, 32, 24] and person[0]["area"] == 32 * 24
-
-
-def test_postprocess_detections_returns_category_channels(smoke_cfg):
-    from panoptic_ros.data.categories import Category, CategoryMap
-    cats = CategoryMap([Category(1, "road", False), Category(2, "car", True), Category(3, "sky", False),
-                        Category(4, "person", True)])
-    model = build_model(smoke_cfg, cats)
-    assert model.thing_channels.tolist() == [1, 3]
-    shapes = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
-    raw = {"cls_logits": [torch.full((1, 2, *s), -10.0) for s in shapes],
-           "box_regression": [torch.full((1, 4, *s), 4.0) for s in shapes],
-           "centerness": [torch.full((1, 1, *s), 10.0) for s in shapes]}
-    raw["cls_logits"][0][0, 1, 3, 3] = 10.0   # detection class 1 = "person" = channel 3
-    (d,) = model.postprocess_detections(raw, [(128, 128)])
-    assert d["labels"].tolist() == [3]
 
 
 def test_resolve_device():
@@ -180,25 +123,7 @@ def test_other_encoders_and_paddings_train_and_predict(smoke_cfg, categories, sc
     assert torch.isfinite(losses["loss"]) and losses["loss_box"] > 0
     losses["loss"].backward()
     assert model.detection_head.cls_logits.weight.grad.abs().sum() > 0
-    prepared = model.prepare_inputs([images[1]])
+    prepared = prepare_batch([images[1]], model.cfg, model.cfg.inference, model.device)
     assert all(s % divisibility == 0 for s in prepared.images.shape[-2:])
     (result,) = model.predict([np.zeros((37, 53, 3), np.uint8)])
     assert result.panoptic.shape == (37, 53)
-
-
-def test_input_size_zero_means_the_models_own_setting():
-    """inference.input_size = 0 (the node's default) resolves to the checkpoint's setting, else data.min_size."""
-    from panoptic_ros.config import load_config
-    from panoptic_ros.data.categories import Category, CategoryMap
-    from panoptic_ros.modeling import build_model
-    cats = CategoryMap([Category(1, "sky", False), Category(2, "disc", True)])
-    cfg = load_config(None, ["model.fpn_channels=16", "model.branch_channels=16", "model.det_head_convs=0",
-                             "inference.input_size=96", "inference.max_input_size=160",
-                             "data.min_size=64", "data.max_size=100"])
-    model = build_model(cfg, cats)
-    request = load_config(None, []).inference            # input_size 0: the model's own
-    assert model.input_limits(request) == (96, 160)
-    request.input_size, request.max_input_size = 48, 80
-    assert model.input_limits(request) == (48, 80)
-    model.cfg.inference.input_size = model.cfg.inference.max_input_size = 0
-    assert model.input_limits(load_config(None, []).inference) == (64, 100)
