@@ -5,7 +5,7 @@ padded batch, returns PanopticModel.forward_raw's dict whichever runtime (torch,
 Runtimes are registered in panoptic_ros.registry.RUNTIMES; onnxruntime and openvino are imported only when used.
 """
 from .base import PRECISIONS, NetworkRuntime, RuntimeNotInstalled
-from .loading import AUTO_RUNTIMES, available_runtimes, load_runtime, resolve_precision, resolve_runtime
+from .loading import auto_runtime_order, available_runtimes, load_runtime, resolve_precision, resolve_runtime
 
-__all__ = ["AUTO_RUNTIMES", "PRECISIONS", "NetworkRuntime", "RuntimeNotInstalled", "available_runtimes",
+__all__ = ["PRECISIONS", "NetworkRuntime", "RuntimeNotInstalled", "auto_runtime_order", "available_runtimes",
            "load_runtime", "resolve_precision", "resolve_runtime"]

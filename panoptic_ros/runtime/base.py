@@ -1,7 +1,7 @@
 """What every network runtime offers the pipeline: images in, forward_raw's dict out, whatever runs it.
 
 The pipeline (preprocess -> network -> decoding/NMS -> mapping -> merge) is written once; only the network
-step is pluggable. A runtime takes the normalised, padded batch that PanopticModel.prepare_inputs makes and
+step is pluggable. A runtime takes the normalised, padded batch of the preprocess stage (pipeline.inputs) and
 returns float32 torch tensors on ``self.device`` in forward_raw's structure, so decoding and the panoptic
 head never know whether torch, ONNX Runtime or OpenVINO ran the network.
 """

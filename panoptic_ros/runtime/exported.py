@@ -1,9 +1,9 @@
 """Getting an exported network file for a foreign runtime (ONNX Runtime, OpenVINO) from any model source.
 
 A checkpoint goes through the export cache (exported once, reused while the checkpoint is unchanged); a
-PanopticModel instance is exported to a temporary ONNX file (it has no file to key a cache on; both runtimes
-read ONNX, and OpenVINO converts it in memory as fast as it would read its own IR); an exported file is used
-as it is. Config and categories always come from the description embedded in the export.
+PanopticModel instance is exported to a temporary ONNX file (it has no file to key a cache on, and both
+runtimes read ONNX); an exported file is used as it is. Config and categories always come from the
+description embedded in the export.
 """
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The network in ONNX Runtime: CPUExecutionProvider here; CUDA and TensorRT execution providers with the
 onnxruntime-gpu build (pip install onnxruntime-gpu instead of onnxruntime).
 
-Measured here (2 cores): 1.3-1.7x faster than torch eager fp32 with the same outputs (max abs diff ~1e-4).
-fp32 only on CPU. On CUDA: fp32 through the TensorRT provider when present, else the CUDA provider; fp16 needs
-the TensorRT provider (its fp16 mode; a CUDA-provider fp16 graph would need a converted model). Inputs and
-outputs pass through host memory (numpy), then go to ``device``.
+Measured here (2 cores): 1.3-1.5x faster than torch eager fp32 with the same outputs (max abs diff <= 2e-4);
+the fastest fp32 runtime for the shipped model. fp32 only on CPU. On CUDA: fp32 through the TensorRT provider
+when present (else the CUDA provider, without TF32); fp16 needs the TensorRT provider (its fp16 mode; a
+CUDA-provider fp16 graph would need a converted model). Inputs and outputs pass through host memory (numpy),
+then go to ``device``.
 """
 from __future__ import annotations
 

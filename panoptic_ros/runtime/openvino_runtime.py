@@ -1,7 +1,7 @@
 """The network in OpenVINO on the CPU, with the inference precision always set explicitly.
 
 OpenVINO's CPU plugin silently runs bf16 by default on CPUs with bf16 instructions (this machine's Xeon:
-AVX-512 BF16 + AMX); that changes logits by ~1 (max abs), so an fp32 request must say so. Every compile here
+AVX-512 BF16 + AMX); that changes logits by 0.4-2 (max abs), so an fp32 request must say so. Every compile here
 passes INFERENCE_PRECISION_HINT (f32 | bf16 | f16) and checks the compiled model reports it back.
 Reads an OpenVINO IR (.xml + .bin), an .onnx directly, or a checkpoint through the export cache.
 """
@@ -65,7 +65,9 @@ class OpenVinoRuntime(NetworkRuntime):
 
     @classmethod
     def auto_precision(cls, device: torch.device) -> str:
-        return "fp32"
+        # bf16 where the CPU runs it natively (OpenVINO lists BF16 only then): 4-6x faster than fp32 here, PQ
+        # within 0.05 of fp32 on the synthetic splits (see loading.py)
+        return "bf16" if "BF16" in cpu_capabilities() else "fp32"
 
     @classmethod
     def from_model(cls, model, *, device, precision, cache_dir="") -> OpenVinoRuntime:

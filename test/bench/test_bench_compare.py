@@ -22,7 +22,8 @@ def test_bench_compare_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert {"two_stage_over_fast", "fast_over_fcos", "research_over_fast"} <= set(result["ratios"])
     for key in ("two_stage_over_fast", "fast_over_fcos"):
         assert result["targets"][key]["value"] == result["ratios"][key]
-        assert isinstance(result["targets"][key]["met"], bool)
+        assert result["targets"][key]["value_min"] == result["ratios_min"][key]
+        assert isinstance(result["targets"][key]["met"], bool) and isinstance(result["targets"][key]["met_min"], bool)
     assert set(result["parts_seconds"]) == {"research", "fast", "fcos"}
     assert {"encoder", "fpn", "detection_head"} <= set(result["parts_seconds"]["fcos"])
     assert "network" in result["stages_seconds"]["fast"]

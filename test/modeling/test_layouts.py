@@ -183,3 +183,18 @@ def test_inference_network_is_cached_until_the_weights_change(fast_cfg, categori
     assert second is not first and "_folded_for_inference" not in second.__dict__
     model.load_state_dict(model.state_dict())
     assert model.inference_network() is not second
+
+
+def test_fpn_from_c3_skips_the_stride_4_level():
+    from collections import OrderedDict
+
+    from panoptic_ros.modeling.fpn import FPN
+    widths = [8, 16, 24, 32]
+    feats = OrderedDict((f"c{i + 2}", torch.randn(1, c, 64 // s, 96 // s))
+                        for i, (c, s) in enumerate(zip(widths, (4, 8, 16, 32))))
+    fpn = FPN(widths, 16, first_level=3)
+    out = fpn(feats)
+    assert list(out) == ["p3", "p4", "p5", "p6", "p7"] and len(fpn.fpn.inner_blocks) == 3
+    assert out["p3"].shape == (1, 16, 8, 12) and out["p7"].shape == (1, 16, 1, 1)
+    with pytest.raises(ValueError, match="first_level"):
+        FPN(widths, 16, first_level=4)

@@ -11,6 +11,7 @@ from panoptic_ros.export import cache as export_cache
 from panoptic_ros.registry import RUNTIMES
 from panoptic_ros.runtime import (
     RuntimeNotInstalled,
+    auto_runtime_order,
     available_runtimes,
     load_runtime,
     openvino_runtime,
@@ -51,33 +52,51 @@ def test_torch_runtime_uses_channels_last_and_frees_the_model_on_close(tiny_mode
     assert not hasattr(net, "model")
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-def test_a_checkpoint_on_a_foreign_runtime_is_exported_once(runtime, tiny_checkpoint, tmp_path, monkeypatch,
-                                                            images, raw_diff):
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("export_cache")
+
+
+@pytest.mark.parametrize("runtime,export_format", [("onnxruntime", "onnx"), ("openvino", "openvino")])
+def test_a_checkpoint_on_a_foreign_runtime_is_exported_once(runtime, export_format, tiny_checkpoint, shared_cache,
+                                                            monkeypatch, images, raw_diff):
+    """First load exports (openvino from the ONNX export, cached already when onnxruntime ran first), the second
+    load reuses it."""
     calls = []
     real = export_cache.export_model
     monkeypatch.setattr(export_cache, "export_model", lambda s, f, o: calls.append(f) or real(s, f, o))
-    first = load_runtime(tiny_checkpoint, runtime=runtime, device="cpu", precision="fp32", cache_dir=tmp_path)
-    exports = list(calls)
-    second = load_runtime(tiny_checkpoint, runtime=runtime, device="cpu", precision="fp32", cache_dir=tmp_path)
-    assert exports and calls == exports  # nothing exported for the second load
+    first = load_runtime(tiny_checkpoint, runtime=runtime, device="cpu", precision="fp32", cache_dir=shared_cache)
+    exported = list(calls)
+    assert exported[-1:] == [export_format] and set(exported) <= {"onnx", export_format}
+    second = load_runtime(tiny_checkpoint, runtime=runtime, device="cpu", precision="fp32", cache_dir=shared_cache)
+    assert calls == exported  # nothing exported for the second load
     assert str(second.source) == str(tiny_checkpoint)
     assert raw_diff(first(images), second(images)) == 0.0
 
 
-def test_auto_runtime_on_cpu_prefers_openvino_then_onnxruntime_then_torch(monkeypatch):
+def test_auto_runtime_on_cpu_is_the_fastest_installed(monkeypatch):
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
+    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: True)
+    assert auto_runtime_order(CPU) == ("openvino", "torch", "onnxruntime")  # native bf16 first
     assert resolve_runtime("auto", "cpu")[0].name == "openvino"
-    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
-    assert resolve_runtime("auto", "cpu")[0].name == "onnxruntime"
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: False)
+    assert auto_runtime_order(CPU) == ("openvino", "onnxruntime", "torch")
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32"])
+    assert auto_runtime_order(CPU) == ("onnxruntime", "openvino", "torch")  # fp32 only: measured order
+    assert auto_runtime_order(torch.device("cuda")) == ("torch", "onnxruntime")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    assert resolve_runtime("auto", "cpu")[0].name == "openvino"
+    monkeypatch.setitem(sys.modules, "openvino", None)
     assert resolve_runtime("auto", "cpu")[0].name == "torch"
     assert resolve_runtime("auto", "cpu", Path("m.safetensors"))[0].name == "torch"
     with pytest.raises(RuntimeNotInstalled, match="pip install openvino=="):  # only openvino reads .xml
         resolve_runtime("auto", "cpu", Path("m.xml"))
 
 
-def test_auto_runtime_follows_the_file_type(tmp_path):
+def test_auto_runtime_follows_the_file_type(tmp_path, monkeypatch):
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
     assert resolve_runtime("auto", "cpu", Path("m.onnx"))[0].name == "openvino"
+    assert resolve_runtime("auto", "cpu", Path("m.safetensors"))[0].name == "openvino"
     assert resolve_runtime("auto", torch.device("cuda"), Path("m.onnx"))[0].name == "onnxruntime"
     onnx_path = tmp_path / "m.onnx"
     onnx_path.write_bytes(b"never read: the runtime is refused first")
@@ -134,11 +153,19 @@ def test_reduced_precision_only_where_the_cpu_has_it(monkeypatch):
     assert resolve_precision("torch", "cpu", "bf16") == resolve_precision("openvino", "cpu", "bf16") == "bf16"
 
 
-def test_auto_precision_and_device(monkeypatch):
-    assert resolve_precision("torch", "cpu", "auto") == "fp32"
-    assert resolve_precision("onnxruntime", "cpu", "auto") == "fp32"
-    assert resolve_precision("openvino", "cpu", "auto") == "fp32"
+def test_auto_precision_is_bf16_only_on_cpus_that_run_it_natively(monkeypatch):
+    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
+    assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
+        "bf16", "fp32", "bf16"]
+    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "FP16"])
+    assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
+        "fp32", "fp32", "fp32"]
     assert torch_runtime.TorchRuntime.auto_precision(torch.device("cuda")) == "fp16"
+
+
+def test_auto_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # device auto: CUDA only for CUDA runtimes
     assert resolve_runtime("openvino", "auto")[1] == CPU
     assert resolve_runtime("torch", "auto")[1] == torch.device("cuda")
@@ -148,8 +175,8 @@ def test_bf16_runs_where_supported(tiny_model, images, raw_diff, torch_raw):
     """Reduced precision really runs (and differs from fp32 a little, not arbitrarily)."""
     if not torch_runtime.cpu_has_bf16():
         pytest.skip("no bf16 on this CPU")
-    reference = torch_raw(tiny_model, images)
-    out = load_runtime(tiny_model, runtime="torch", device="cpu", precision="bf16")(images)
+    reference = torch_raw(tiny_model, images[:1])
+    out = load_runtime(tiny_model, runtime="torch", device="cpu", precision="bf16")(images[:1])
     assert out["semantic"].dtype == torch.float32
     assert 1e-4 < raw_diff(out, reference) < 5.0
 
