@@ -28,7 +28,8 @@ from .args import image_size
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("research", "fast", "two_stage", "fcos")
+SYSTEMS = ("research", "fast", "two_stage", "fcos", "fast_folded")
+DEFAULT_SYSTEMS = SYSTEMS[:4]
 TARGETS = {"two_stage_over_fast": (">=", 2.0), "fast_over_fcos": ("<=", 1.35)}
 CONFIGS = {"research": "research.yaml", "fast": "research_fast.yaml"}
 
@@ -44,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per system first (default: 1)")
     parser.add_argument("--breakdown-repeats", type=int, default=None,
                         help="timed runs of the network parts / stages (default: --repeats; 0 = skip)")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
-                        help="which systems to run (default: all; ratios need their pair)")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(DEFAULT_SYSTEMS),
+                        help="which systems to run (default: the first four; ratios need their pair). fast_folded: "
+                             "the fast layout with BatchNorm folded into the convolutions "
+                             "(model.inference_network(), for runtimes that do not fold it themselves)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2; 0 = torch's)")
     parser.add_argument("--classes", type=int, default=133, help="semantic classes (COCO panoptic: 133)")
     parser.add_argument("--things", type=int, default=80, help="of which thing classes (COCO: 80)")
@@ -221,6 +224,7 @@ class Ours:
 def our_parts(model, batch) -> dict:
     """Callables timing our network parts on a prepared batch (each runs its prerequisites untimed once)."""
     import torch
+
     from panoptic_ros.modeling import detection_head as det
 
     with torch.inference_mode():
@@ -315,10 +319,14 @@ def _run(args) -> dict:
 
     systems, ours = {}, {}
     for layout in ("research", "fast"):
-        if layout in args.systems:
+        if layout in args.systems or (layout == "fast" and "fast_folded" in args.systems):
             model = build_ours(layout, categories, width, height, args.detections, args.fuse_resolution)
-            ours[layout] = Ours(model, args.runtime, args.precision)
-            systems[layout] = ours[layout]
+            if layout in args.systems:
+                ours[layout] = Ours(model, args.runtime, args.precision)
+                systems[layout] = ours[layout]
+            if layout == "fast" and "fast_folded" in args.systems:
+                ours["fast_folded"] = Ours(model.inference_network(), args.runtime, args.precision)
+                systems["fast_folded"] = ours["fast_folded"]
     # weights in channels_last make torch's convolutions run channels_last whatever the input's format
     memory_format = torch.channels_last if args.baseline_memory_format == "channels_last" else None
     if "two_stage" in args.systems:
@@ -350,7 +358,7 @@ def _run(args) -> dict:
                                if name not in ours or args.runtime == "torch" else None)}
                for name, ts in times.items()}
     for name in ours:
-        results[name].update(layout=name, output_stride=ours[name].model.output_stride,
+        results[name].update(layout=ours[name].model.layout, output_stride=ours[name].model.output_stride,
                              padded_input=list(_padded(ours[name].model, height, width)),
                              parameters=sum(p.numel() for p in ours[name].model.parameters()))
 
@@ -358,6 +366,8 @@ def _run(args) -> dict:
     if breakdown_repeats > 0:
         calls = {}
         for name, o in ours.items():
+            if name == "fast_folded":
+                continue
             batch = torch.randn(1, 3, *_padded(o.model, height, width))
             calls.update({f"{name}/{part}": c for part, c in our_parts(o.model, batch).items()})
             calls[f"{name}/network"] = (lambda m=o.model, b=batch: m.forward_raw(b))
@@ -379,7 +389,7 @@ def _run(args) -> dict:
     med = {k: v["seconds_median"] for k, v in results.items()}
     low = {k: v["seconds_min"] for k, v in results.items()}
     for a, b in (("two_stage", "fast"), ("fast", "fcos"), ("research", "fast"), ("two_stage", "research"),
-                 ("research", "fcos")):
+                 ("research", "fcos"), ("two_stage", "fast_folded"), ("fast_folded", "fcos")):
         if a in med and b in med:
             ratios[f"{a}_over_{b}"] = med[a] / med[b]
             ratios_min[f"{a}_over_{b}"] = low[a] / low[b]
@@ -452,7 +462,7 @@ def plot(result: dict, path: Path) -> None:
     names = list(result["systems"])
     med = [result["systems"][n]["seconds_median"] for n in names]
     low = [result["systems"][n]["seconds_min"] for n in names]
-    bars = ax.bar(names, med, color=["tab:blue" if n in CONFIGS else "tab:gray" for n in names])
+    bars = ax.bar(names, med, color=["tab:gray" if n in ("two_stage", "fcos") else "tab:blue" for n in names])
     ax.scatter(names, low, color="k", marker="_", s=200, label="min", zorder=3)
     for bar, value in zip(bars, med):
         ax.annotate(f"{value:.2f} s", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom",

@@ -38,7 +38,7 @@ class FPN(nn.Module):
         self.fpn = FeaturePyramidNetwork(list(in_channels_list)[skip:], out_channels,
                                          extra_blocks=LastLevelP6P7(out_channels, out_channels))
 
-    def forward(self, features: "OrderedDict[str, torch.Tensor]") -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, features: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
         if len(self.in_names) != len(features):
             features = OrderedDict((name, features[name]) for name in self.in_names)
         out = self.fpn(features)

@@ -96,7 +96,7 @@ class PanopticModel(nn.Module):
         """Stride of the "semantic" and "offsets" outputs relative to the network input (4 or 8)."""
         return 8 if self.layout == "fast" else 4
 
-    def inference_network(self) -> "PanopticModel":
+    def inference_network(self) -> PanopticModel:
         """This network with every conv -> BatchNorm pair folded (modeling/fold.py), for eager inference
         runtimes: same forward_raw to float rounding, ~10-15% faster on CPU (a ResNet-50's FrozenBatchNorm2d
         layers are two extra passes over every activation). A copy cached on the model and rebuilt when its

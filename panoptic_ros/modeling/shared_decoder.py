@@ -1,7 +1,7 @@
 """Fast layout: ONE light decoder for the semantic and instance-center branches, at stride 8, on p3..p5.
 
 Why: in the research layout each of the two branches runs a 256->128 3x3 conv on p2..p5 and sums at stride 4
-(p2 alone: 2 x 9.5 GMAC at 576x864), on top of the 256-wide p2 smoothing conv of the FPN (19 GMAC). Those
+(p2 alone: 2 x 9 GMAC at 576x864), on top of the 256-wide p2 smoothing conv of the FPN (18 GMAC). Those
 panoptic extras cost more than the whole FCOS detector. Here the branches share everything up to their last
 layers and stay at stride 8, where the detector's finest level already lives:
 
