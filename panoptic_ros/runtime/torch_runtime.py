@@ -22,8 +22,9 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @RUNTIMES.register()
 class TorchRuntime(NetworkRuntime):
-    """PanopticModel.forward_raw under torch.inference_mode (see module docstring). The given model itself is
-    set to eval mode and moved to ``device`` and the memory format (no copy)."""
+    """PanopticModel.forward_raw under torch.inference_mode (see module docstring). The given model is set to eval
+    mode and moved to ``device``; what runs is its BatchNorm-folded copy (PanopticModel.inference_network, cached
+    on the model) in the chosen memory format."""
 
     name = "torch"
     device_types = ("cpu", "cuda")
@@ -33,7 +34,9 @@ class TorchRuntime(NetworkRuntime):
         super().__init__(model.cfg, model.categories, device, precision, source or "PanopticModel")
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.eval().to(device=device, memory_format=memory_format)
+        model.eval().to(device=device)
+        # BatchNorm folded into the convolutions (a cached copy; the model itself stays as it is)
+        self.model = model.inference_network().to(memory_format=memory_format)
         key = (str(device), precision, channels_last)
         if (warmup if warmup is not None else device.type == "cuda") and getattr(model, "_warm", None) != key:
             self.warm_up()

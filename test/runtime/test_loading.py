@@ -45,8 +45,9 @@ def test_every_runtime_runs_a_model_instance_like_torch(runtime, tiny_model, ima
 
 def test_torch_runtime_uses_channels_last_and_frees_the_model_on_close(tiny_model, images):
     net = load_runtime(tiny_model, runtime="torch", device="cpu", precision="fp32")
-    conv = next(m for m in tiny_model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    conv = next(m for m in net.model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     assert net.channels_last and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert net.model is tiny_model.inference_network()   # the cached BatchNorm-folded copy runs
     assert all(t.is_contiguous() for t in net(images)["cls_logits"])
     net.close()
     assert not hasattr(net, "model")
