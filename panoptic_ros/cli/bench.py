@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-BENCHMARKS = ["head", "model", "ros", "compare"]
+BENCHMARKS = ["head", "model", "runtimes", "compare", "ros"]
 DEFAULT_OUT = "runs/bench"
 
 log = logging.getLogger(__name__)
