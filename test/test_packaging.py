@@ -66,7 +66,8 @@ def test_core_runs_without_ros_on_the_path(tmp_path):
         "for m in mods: importlib.import_module(m)\n"
         "from panoptic_ros.cli.main import build_parser; build_parser()\n"
         "print(len(mods))\n")
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip().splitlines()[-1]) > 5
 
@@ -98,7 +99,8 @@ def test_colcon_builds_messages_and_installs_the_node(tmp_path):
     venv = os.environ.get("VIRTUAL_ENV", sys.prefix)
     env = dict(os.environ, AMENT_PREFIX_PATH=venv, CMAKE_PREFIX_PATH=venv)
     env.pop("COLCON_PREFIX_PATH", None)
-    build = subprocess.run(["colcon", "build", "--event-handlers", "console_direct-", "--cmake-args", "-DBUILD_TESTING=OFF"],
+    build = subprocess.run(["colcon", "build", "--event-handlers", "console_direct-", "--cmake-args",
+                            "-DBUILD_TESTING=OFF"],
                            cwd=ws, env=env, capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     install = ws / "install" / "panoptic_ros"

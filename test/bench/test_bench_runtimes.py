@@ -12,7 +12,8 @@ def test_bench_runtimes_writes_every_variant(tmp_path):
     data = result["networks"]["shipped"]
     assert data["input"] == [256, 352]
     rows = {r["variant"]: r for r in data["rows"]}
-    assert rows["torch eager fp32 (before)"]["speedup"] == 1.0 and rows["torch eager fp32 (before)"]["max_abs_diff"] == 0
+    before = rows["torch eager fp32 (before)"]
+    assert before["speedup"] == 1.0 and before["max_abs_diff"] == 0
     assert set(rows) | set(data["skipped"]) == {"torch eager fp32 (before)", "torch fp32", "torch bf16",
                                                  "onnxruntime fp32", "openvino fp32", "openvino bf16", "openvino fp16"}
     for name, r in rows.items():

@@ -56,7 +56,7 @@ def reference(scene):
             inside = [n for n in range(len(boxes))
                       if boxes[n, 0] <= px < boxes[n, 2] and boxes[n, 1] <= py < boxes[n, 3]]
 
-            def key(n):  # lower is better: logit first, then the policy, then score, then index
+            def key(n, i=i, j=j, px=px, py=py):  # lower is better: logit, then the policy, score, index
                 v = -logits[labels[n], i, j]
                 if scene["policy"] == "highest_confidence":
                     return (v, -scores[n], n)

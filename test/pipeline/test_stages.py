@@ -83,7 +83,8 @@ def test_image_grid_maps_boxes_offsets_and_logits_back_to_the_original_image(smo
     mapped = map_image(semantic, offsets, boxes, 4, (32, 48), (64, 96), "image")
     assert mapped.semantic.shape == (4, 64, 96) and mapped.grid_size == (64, 96)
     assert mapped.boxes.tolist() == [[16.0, 16.0, 48.0, 40.0]]
-    assert torch.allclose(mapped.offsets[0], torch.tensor(8.0)) and torch.allclose(mapped.offsets[1], torch.tensor(-4.0))
+    assert torch.allclose(mapped.offsets[0], torch.tensor(8.0))
+    assert torch.allclose(mapped.offsets[1], torch.tensor(-4.0))
     pipe = PanopticPipeline(FixedRuntime(smoke_model, {}))
     inf = copy.deepcopy(smoke_model.cfg.inference)
     inf.stuff_area_threshold = 0
