@@ -151,15 +151,16 @@ def _channels(logits: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
 
 
 def first_argmax(block: torch.Tensor, best: torch.Tensor, chunk_bytes: int = 4 << 20) -> torch.Tensor:
-    """First index along dim 0 of [K, H, W] ``block`` where it equals its max ``best`` (= ``block.argmax(0)``).
+    """First index along dim 0 of [K, H, W] ``block`` where it equals ``best`` [H, W] (its max: = ``argmax(0)``;
+    its min: = ``argmin(0)``); where nothing equals it, an index in 0..K-1 that the caller must mask.
 
     On CPU torch's argmax over a leading dim is not vectorised (3-5x slower than amax), so: mark the entries
-    equal to the max with descending uint8 weights and take the amax of those (lowest index wins ties), a
+    equal to best with descending uint8 weights and take the amax of those (lowest index wins ties), a
     few rows at a time so the marks stay small (no page faults, cache resident).
     """
     count, height, width = block.shape
     if block.device.type != "cpu" or count > 255:
-        return block.argmax(dim=0)
+        return torch.eq(block, best).to(torch.uint8).argmax(dim=0)
     rows = max(1, min(height, chunk_bytes // max(1, count * width)))
     weights = torch.arange(count, 0, -1, dtype=torch.uint8).view(-1, 1, 1)
     marks = torch.empty((count, rows, width), dtype=torch.bool)
@@ -168,7 +169,7 @@ def first_argmax(block: torch.Tensor, best: torch.Tensor, chunk_bytes: int = 4 <
         n = min(rows, height - r0)
         chunk = torch.eq(block[:, r0:r0 + n], best[r0:r0 + n], out=marks[:, :n]).view(torch.uint8).mul_(weights)
         torch.amax(chunk, dim=0, out=top[r0:r0 + n])
-    return count - top.long()
+    return (count - top.long()).clamp_(max=count - 1)
 
 
 def pixel_ranges(boxes: torch.Tensor, height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -188,6 +189,44 @@ def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return out
 
 
+# Up to this many detection x pixel elements, assign_detections decides all detections at once ([N, H, W] tensors:
+# the small fuse grids of the pipeline); above it, one box crop at a time (memory O(H * W)). Same result.
+DENSE_ASSIGN_ELEMENTS = 2_000_000
+
+
+def _assign_dense(logits: torch.Tensor, labels: torch.Tensor, ranges: list, order: torch.Tensor,
+                  merge: MergePolicy, centers: list, center_offsets: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """assign_detections for every detection at once, with the same rule as its loop: detections stacked in visiting
+    order; the highest logit wins; on equal logits the per-pixel policy's lowest cost, then the first visited; an
+    order policy needs a logit above -inf (the loop's strict comparison). Few full-size operations: boxes are
+    separable (row range x column range), so "outside" is one broadcast OR of small masks."""
+    _, height, width = logits.shape
+    device = logits.device
+    ordered = order.tolist()
+    rng = torch.tensor([ranges[n] for n in ordered], dtype=torch.int64, device=device)          # [N, 4]
+    ys = torch.arange(height, device=device).view(1, -1, 1)
+    xs = torch.arange(width, device=device).view(1, 1, -1)
+    row_out = (ys < rng[:, 0, None, None]) | (ys >= rng[:, 1, None, None])                       # [N, H, 1]
+    col_out = (xs < rng[:, 2, None, None]) | (xs >= rng[:, 3, None, None])                       # [N, 1, W]
+    outside = row_out | col_out                                                                 # [N, H, W]
+    values = logits.index_select(0, labels[order].to(device)).masked_fill_(outside, -math.inf)
+    best_val = values.amax(dim=0)                                   # NaN sticks, as in the loop
+    if merge.per_pixel:
+        px = torch.arange(width, dtype=torch.float32, device=device) + 0.5
+        py = torch.arange(height, dtype=torch.float32, device=device) + 0.5
+        cost = merge.pixel_costs([centers[n] for n in ordered], px, py, center_offsets)
+        cost.masked_fill_(torch.ne(values, best_val).logical_or_(outside), math.inf)
+        best_cost = cost.amin(dim=0)
+        first = first_argmax(cost, best_cost)                       # first (in visiting order) lowest cost
+        has = best_cost < math.inf
+    else:
+        first = first_argmax(values, best_val)                      # first (in visiting order) best logit
+        has = best_val > -math.inf
+    owner = order.to(device)[first].to(torch.int32)
+    return best_val, torch.where(has, owner, torch.full_like(owner, -1))
+
+
 def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
                       merge: MergePolicy, center_offsets: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,12 +242,15 @@ def assign_detections(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.T
     areas = (clipped[:, 2] - clipped[:, 0]).clamp(min=0) * (clipped[:, 3] - clipped[:, 1]).clamp(min=0)
     centers = ((clipped[:, :2] + clipped[:, 2:]) / 2).tolist()
     ranges = pixel_ranges(boxes, height, width)
+    order = merge.order(scores, areas)
+    if boxes.shape[0] * height * width <= DENSE_ASSIGN_ELEMENTS:
+        return _assign_dense(logits, labels, ranges, order, merge, centers, center_offsets)
     label_list = labels.tolist()
     if merge.per_pixel:
         best_cost = torch.full((height, width), math.inf, dtype=torch.float32, device=device)
         xs = torch.arange(width, dtype=torch.float32, device=device) + 0.5
         ys = torch.arange(height, dtype=torch.float32, device=device) + 0.5
-    for n in merge.order(scores, areas).tolist():
+    for n in order.tolist():
         r0, r1, c0, c1 = ranges[n]
         if r1 <= r0 or c1 <= c0:
             continue  # degenerate or outside the image: no pixels, no segment

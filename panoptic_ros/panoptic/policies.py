@@ -47,6 +47,11 @@ class MergePolicy:
         """float32 [h, w] cost of a detection at the pixels of its box crop (per-pixel policies only)."""
         raise NotImplementedError
 
+    def pixel_costs(self, centers: list, xs: torch.Tensor, ys: torch.Tensor,
+                    offsets: torch.Tensor | None) -> torch.Tensor:
+        """float32 [N, h, w]: pixel_cost of N detections over the same pixels (override to vectorise)."""
+        return torch.stack([self.pixel_cost(center, xs, ys, offsets) for center in centers])
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -95,6 +100,13 @@ class ClosestCenter(MergePolicy):
         cx, cy = center
         dx = offsets[0].float() + (xs - cx).view(1, -1)
         dy = offsets[1].float() + (ys - cy).view(-1, 1)
+        return dx.mul_(dx).add_(dy.mul_(dy))
+
+    def pixel_costs(self, centers, xs, ys, offsets):
+        """pixel_cost of every center at once (the same float32 operations, broadcast over detections)."""
+        c = torch.tensor(centers, dtype=torch.float32, device=xs.device).view(-1, 2, 1, 1)
+        dx = offsets[0].float() + (xs.view(1, 1, -1) - c[:, 0])
+        dy = offsets[1].float() + (ys.view(1, -1, 1) - c[:, 1])
         return dx.mul_(dx).add_(dy.mul_(dy))
 
 

@@ -106,8 +106,8 @@ def extract_segments(raw: torch.Tensor, *, thing_mask: torch.Tensor, scores: tor
     lut = torch.zeros(num_codes, dtype=torch.int32, device=raw.device)
     lut[kept] = torch.arange(1, kept.numel() + 1, dtype=torch.int32, device=raw.device)
     panoptic = lut[raw]
-    if resize is not None:
-        panoptic = panoptic.index_select(0, resize.rows).index_select(1, resize.cols)
+    if resize is not None:  # columns on the small map first: the big copy is then whole rows
+        panoptic = panoptic.index_select(1, resize.cols).index_select(0, resize.rows)
 
     stats = torch.cat([kept.view(-1, 1), area[kept].view(-1, 1), box[kept]], dim=1).cpu().tolist()
     scores = scores.detach().cpu().double().tolist()

@@ -119,4 +119,4 @@ def to_image(grid_map: torch.Tensor, mapped: MappedImage) -> torch.Tensor:
     resize = image_resize(mapped)
     if resize is None:
         return grid_map
-    return grid_map.index_select(0, resize.rows).index_select(1, resize.cols)
+    return grid_map.index_select(1, resize.cols).index_select(0, resize.rows)
