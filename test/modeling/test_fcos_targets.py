@@ -134,3 +134,37 @@ def test_postprocess_with_nothing_above_threshold_is_empty():
     (d,) = det.postprocess_detections(cls, box, ctr, [(128, 128)], score_threshold=0.4, nms_threshold=0.6,
                                       pre_nms_top_k=10, max_detections=10)
     assert d["boxes"].shape == (0, 4) and d["scores"].shape == (0,) and d["labels"].shape == (0,)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.05, 0.4, 0.9, 1.0])
+def test_decoding_keeps_exactly_the_candidates_above_the_score_threshold(threshold):
+    """The logit pre-filter changes nothing: same boxes, scores and labels as scoring every class everywhere."""
+    from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
+
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    cls = [torch.randn(1, 5, *s, generator=gen) * 3 for s in shapes]
+    box = [torch.rand(1, 4, *s, generator=gen) * 40 for s in shapes]
+    ctr = [torch.randn(1, 1, *s, generator=gen) * 3 for s in shapes]
+    (got,) = det.postprocess_detections(cls, box, ctr, [(128, 128)], score_threshold=threshold, nms_threshold=0.6,
+                                        pre_nms_top_k=50, max_detections=1000)
+    # reference: score everything, as FCOS does
+    locations = det.compute_locations(shapes, device="cpu")
+    all_boxes, all_scores, all_labels = [], [], []
+    for c, b, t, points in zip(cls, box, ctr, locations):
+        scores = torch.sqrt(torch.sigmoid(c[0].flatten(1).t()) * torch.sigmoid(t[0].flatten(1).t())).flatten()
+        keep = torch.nonzero(scores > threshold).squeeze(1)
+        scores = scores[keep]
+        if scores.numel() > 50:
+            scores, top = scores.topk(50)
+            keep = keep[top]
+        loc = keep // 5
+        all_boxes.append(clip_boxes_to_image(det.decode_boxes(points[loc], b[0].flatten(1).t()[loc]), (128, 128)))
+        all_scores.append(scores)
+        all_labels.append(keep % 5)
+    boxes, scores, labels = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels)
+    valid = remove_small_boxes(boxes, 1e-3)
+    boxes, scores, labels = boxes[valid], scores[valid], labels[valid]
+    keep = batched_nms(boxes, scores, labels, 0.6)
+    assert torch.equal(got["labels"], labels[keep]) and torch.equal(got["boxes"], boxes[keep])
+    assert torch.allclose(got["scores"], scores[keep], rtol=1e-6, atol=0)   # sigmoid's SIMD tail: last bit
