@@ -29,7 +29,7 @@ SIZES_OF_INTEREST = ((0.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0),
 CENTER_SAMPLING_RADIUS = 1.5  # in strides, as FCOS (and torchvision's FCOS)
 
 BACKGROUND = -1
-IGNORE = -2
+IGNORED_LOCATION = -2   # FCOS target of a location in a void / crowd region: no classification loss
 
 
 class Scale(nn.Module):
@@ -146,7 +146,7 @@ def fcos_targets(points: torch.Tensor, strides: torch.Tensor, ranges: torch.Tens
     A location is positive for a box when it lies strictly inside the box, within center_sampling_radius
     strides of the box center, and max(l, t, r, b) is in its level's range (lower, upper]; with several
     such boxes the smallest (area) wins.
-    Returns labels [L] (class, BACKGROUND=-1 or IGNORE=-2), matched [L] (box index or -1),
+    Returns labels [L] (class, BACKGROUND=-1 or IGNORED_LOCATION=-2), matched [L] (box index or -1),
     boxes [L, 4] (matched box; zeros if none), ltrb [L, 4] and centerness [L] (0 where not positive).
     """
     num = points.shape[0]
@@ -155,7 +155,7 @@ def fcos_targets(points: torch.Tensor, strides: torch.Tensor, ranges: torch.Tens
     matched = torch.full((num,), -1, dtype=torch.int64, device=device)
     if boxes.numel() == 0:
         if ignore is not None:
-            out_labels[ignore] = IGNORE
+            out_labels[ignore] = IGNORED_LOCATION
         zeros4 = torch.zeros(num, 4, device=device)
         return {"labels": out_labels, "matched": matched, "boxes": zeros4, "ltrb": zeros4.clone(),
                 "centerness": torch.zeros(num, device=device)}
@@ -175,7 +175,7 @@ def fcos_targets(points: torch.Tensor, strides: torch.Tensor, ranges: torch.Tens
     matched[positive] = best[positive]
     out_labels[positive] = labels.to(device)[best[positive]]
     if ignore is not None:
-        out_labels[ignore & ~positive] = IGNORE
+        out_labels[ignore & ~positive] = IGNORED_LOCATION
     idx = best.clamp(min=0)
     sel_ltrb = ltrb[torch.arange(num, device=device), idx]
     sel_ltrb = torch.where(positive[:, None], sel_ltrb, torch.zeros_like(sel_ltrb))

@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
+from ..data.categories import IGNORE_LABEL
 from .detection_head import decode_boxes
-
-IGNORE_INDEX = 255
 
 
 def detection_losses(cls_logits: torch.Tensor, box_regression: torch.Tensor, centerness: torch.Tensor,
@@ -52,8 +51,8 @@ def detection_losses(cls_logits: torch.Tensor, box_regression: torch.Tensor, cen
 def semantic_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over the non-ignored pixels of logits [B, C, H, W] vs target [B, H, W]."""
     logits = logits.float()
-    total = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="sum")
-    count = (target != IGNORE_INDEX).sum().clamp(min=1)
+    total = F.cross_entropy(logits, target, ignore_index=IGNORE_LABEL, reduction="sum")
+    count = (target != IGNORE_LABEL).sum().clamp(min=1)
     return total / count
 
 

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import InferenceConfig, PanopticConfig
-from ..data.categories import CategoryMap
+from ..data.categories import IGNORE_LABEL, CategoryMap
 from . import detection_head as det
 from . import preprocess as pre
 from .backbone import build_backbone
 from .center_head import CenterHead
 from .fpn import FPN
-from .losses import IGNORE_INDEX, detection_losses, offset_loss, semantic_loss
+from .losses import detection_losses, offset_loss, semantic_loss
 from .semantic_head import SemanticHead
 from .shared_decoder import SharedDecoder
 
@@ -158,7 +158,7 @@ class PanopticModel(nn.Module):
         semantic = F.interpolate(raw["semantic"], scale_factor=stride, mode="bilinear", align_corners=False)
         offsets = F.interpolate(raw["offsets"], scale_factor=stride, mode="bilinear", align_corners=False)
         semantic, offsets = semantic[..., :padded[0], :padded[1]], offsets[..., :padded[0], :padded[1]]
-        sem_target = torch.stack([pre.pad_to(t["semantic"], padded, IGNORE_INDEX) for t in targets])
+        sem_target = torch.stack([pre.pad_to(t["semantic"], padded, IGNORE_LABEL) for t in targets])
         off_target = torch.stack([pre.pad_to(t["center_offsets"], padded) for t in targets])
         off_weight = torch.stack([pre.pad_to(t["offset_weight"], padded) for t in targets])
 
@@ -167,7 +167,7 @@ class PanopticModel(nn.Module):
         assigned = []
         for t in targets:
             # void / crowd pixels of the image (not the padding) are ignore regions for classification
-            ignore_map = pre.pad_to((t["semantic"] == IGNORE_INDEX).float(), padded) > 0
+            ignore_map = pre.pad_to((t["semantic"] == IGNORE_LABEL).float(), padded) > 0
             assigned.append(det.fcos_targets(points, strides, ranges, t["boxes"], t["classes"],
                                              ignore=_sample_at(ignore_map, points)))
         losses = detection_losses(det.flatten_levels(raw["cls_logits"]), det.flatten_levels(raw["box_regression"]),

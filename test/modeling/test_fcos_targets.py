@@ -83,13 +83,13 @@ def test_ignore_regions_only_affect_unassigned_locations():
     ignore = points[:, 0] < 32  # left half of the image
     t = det.fcos_targets(points, strides, ranges, box, torch.tensor([1]), ignore=ignore)
     assert t["labels"][index_of(points, 20, 20)] == 1          # positive stays positive
-    assert t["labels"][index_of(points, 4, 60)] == det.IGNORE   # unassigned, ignored
+    assert t["labels"][index_of(points, 4, 60)] == det.IGNORED_LOCATION   # unassigned, ignored
     assert t["labels"][index_of(points, 60, 60)] == det.BACKGROUND
-    assert (t["labels"] == det.IGNORE).sum() == 32 - 6          # left half minus its 6 positives
+    assert (t["labels"] == det.IGNORED_LOCATION).sum() == 32 - 6          # left half minus its 6 positives
 
     empty = det.fcos_targets(points, strides, ranges, torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64),
                              ignore=ignore)
-    assert (empty["labels"] == det.IGNORE).sum() == 32 and (empty["labels"] == det.BACKGROUND).sum() == 32
+    assert (empty["labels"] == det.IGNORED_LOCATION).sum() == 32 and (empty["labels"] == det.BACKGROUND).sum() == 32
     assert empty["centerness"].sum() == 0
 
 
