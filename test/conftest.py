@@ -33,3 +33,27 @@ def synthetic_dataset(tmp_path_factory):
     from panoptic_ros.data.synth import make_synthetic_dataset
     return make_synthetic_dataset(tmp_path_factory.mktemp("synth") / "ds", 6, seed=3, width=160, height=120,
                                   overlap="heavy")
+
+
+@pytest.fixture
+def raw_diff():
+    """max |a - b| over every tensor of two forward_raw dicts, after checking they have the same structure."""
+    from panoptic_ros.runtime.outputs import flatten_outputs
+
+    def diff(a: dict, b: dict) -> float:
+        assert list(a) == list(b)
+        lengths = [[len(v) for v in raw.values() if isinstance(v, list)] for raw in (a, b)]
+        assert lengths[0] == lengths[1]
+        pairs = list(zip(flatten_outputs(a), flatten_outputs(b), strict=True))
+        assert all(x.shape == y.shape for x, y in pairs), [(x.shape, y.shape) for x, y in pairs]
+        return max(float((x.float().cpu() - y.float().cpu()).abs().max()) for x, y in pairs)
+    return diff
+
+
+@pytest.fixture
+def torch_raw():
+    """forward_raw of a model under inference_mode (the reference outputs)."""
+    def run(model, images):
+        with torch.inference_mode():
+            return model.forward_raw(images)
+    return run

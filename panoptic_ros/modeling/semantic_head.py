@@ -42,14 +42,19 @@ class MultiScaleBranch(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, pyramid: dict[str, torch.Tensor]) -> torch.Tensor:
-        size = pyramid[BRANCH_LEVELS[0]].shape[-2:]
-        out = None
-        for name, block in self.levels.items():
-            y = block(pyramid[name])
-            if y.shape[-2:] != size:
-                y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-            out = y if out is None else out + y
-        return self.predictor(out)
+        return self.predictor(upsample_sum(self.levels, pyramid))
+
+
+def upsample_sum(blocks: nn.ModuleDict, pyramid: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each pyramid level through its block, bilinearly resized to the first block's level, summed."""
+    size = pyramid[next(iter(blocks))].shape[-2:]
+    out = None
+    for name, block in blocks.items():
+        y = block(pyramid[name])
+        if y.shape[-2:] != size:
+            y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+        out = y if out is None else out + y
+    return out
 
 
 class SemanticHead(MultiScaleBranch):

@@ -15,11 +15,10 @@ the panoptic mapping derives the stride from the shapes and upsamples once, to w
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .center_head import OFFSET_SCALE
-from .semantic_head import group_norm
+from .semantic_head import group_norm, upsample_sum
 
 DECODER_LEVELS = ("p3", "p4", "p5")
 
@@ -51,14 +50,7 @@ class SharedDecoder(nn.Module):
             nn.init.normal_(predictor.weight, std=0.01)
 
     def forward(self, pyramid: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        size = pyramid[DECODER_LEVELS[0]].shape[-2:]
-        x = None
-        for name, block in self.lateral.items():
-            y = block(pyramid[name])
-            if y.shape[-2:] != size:
-                y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-            x = y if x is None else x + y
-        x = self.shared(x)
+        x = self.shared(upsample_sum(self.lateral, pyramid))
         semantic = self.semantic(self.semantic_tower(x))
         offsets = self.offsets(self.center_tower(x)) * OFFSET_SCALE
         return semantic, offsets

@@ -1,5 +1,5 @@
-"""Fixtures of the export tests: the shipped model exported once (ONNX + OpenVINO), a tiny checkpoint, and a
-comparison of forward_raw dicts."""
+"""Fixtures of the export tests: the shipped model exported once (ONNX + OpenVINO) and a tiny checkpoint (the
+output comparison fixtures raw_diff / torch_raw live in test/conftest.py)."""
 from pathlib import Path
 
 import pytest
@@ -37,28 +37,4 @@ def tiny_checkpoint(tmp_path_factory):
     categories = CategoryMap([Category(1, "disc", True), Category(2, "box", True), Category(3, "sky", False)])
     model = build_model(load_config(SMOKE, ["model.backbone=mobilenet_v3_small"]), categories).eval()
     return save_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors", model)
-
-
-@pytest.fixture
-def raw_diff():
-    """max |a - b| over every tensor of two forward_raw dicts, after checking they have the same structure."""
-    from panoptic_ros.runtime.outputs import flatten_outputs
-
-    def diff(a: dict, b: dict) -> float:
-        assert list(a) == list(b)
-        lengths = [[len(v) for v in raw.values() if isinstance(v, list)] for raw in (a, b)]
-        assert lengths[0] == lengths[1]
-        pairs = list(zip(flatten_outputs(a), flatten_outputs(b), strict=True))
-        assert all(x.shape == y.shape for x, y in pairs), [(x.shape, y.shape) for x, y in pairs]
-        return max(float((x.float() - y.float()).abs().max()) for x, y in pairs)
-    return diff
-
-
-@pytest.fixture
-def torch_raw():
-    """forward_raw of a model under inference_mode (the reference outputs)."""
-    def run(model, images):
-        with torch.inference_mode():
-            return model.forward_raw(images)
-    return run
 

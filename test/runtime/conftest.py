@@ -1,4 +1,5 @@
-"""Fixtures of the runtime tests: a tiny network (as a model and as a checkpoint) and output comparison."""
+"""Fixtures of the runtime tests: a tiny network (as a model and as a checkpoint); the output comparison fixtures
+raw_diff / torch_raw live in test/conftest.py."""
 from pathlib import Path
 
 import pytest
@@ -36,27 +37,3 @@ def tiny_checkpoint(tmp_path_factory):
 def images():
     """A normalised, padded batch of 2 at 128x256 (multiples of the smoke config's size_divisibility 128)."""
     return torch.randn(2, 3, 128, 256, generator=torch.Generator().manual_seed(0))
-
-
-@pytest.fixture
-def raw_diff():
-    """max |a - b| over every tensor of two forward_raw dicts, after checking they have the same structure."""
-    from panoptic_ros.runtime.outputs import flatten_outputs
-
-    def diff(a: dict, b: dict) -> float:
-        assert list(a) == list(b)
-        lengths = [[len(v) for v in raw.values() if isinstance(v, list)] for raw in (a, b)]
-        assert lengths[0] == lengths[1]
-        pairs = list(zip(flatten_outputs(a), flatten_outputs(b), strict=True))
-        assert all(x.shape == y.shape for x, y in pairs), [(x.shape, y.shape) for x, y in pairs]
-        return max(float((x.float().cpu() - y.float().cpu()).abs().max()) for x, y in pairs)
-    return diff
-
-
-@pytest.fixture
-def torch_raw():
-    """forward_raw of a model under inference_mode (the reference outputs)."""
-    def run(model, images):
-        with torch.inference_mode():
-            return model.forward_raw(images)
-    return run
