@@ -53,9 +53,17 @@ class Registry:
             raise ValueError(f"unknown {self.kind} {name!r}; choose one of {', '.join(self.names())}") from None
 
     def names(self) -> tuple[str, ...]:
-        """Registered names in registration order (built-ins first)."""
+        """Registered names: built-ins in the order of their modules (then of registration within a module),
+        then the others in registration order, whatever imported what first."""
         self._load_builtins()
-        return tuple(self._entries)
+        rank = {module: i for i, module in enumerate(self._builtin_modules)}
+        order = {name: i for i, name in enumerate(self._entries)}
+
+        def key(name: str) -> tuple[int, int]:
+            module = getattr(self._entries[name], "__module__", "")
+            return rank.get(module, len(rank)), order[name]
+
+        return tuple(sorted(self._entries, key=key))
 
     def __contains__(self, name: object) -> bool:
         self._load_builtins()
