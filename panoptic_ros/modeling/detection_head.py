@@ -201,33 +201,33 @@ def postprocess_detections(cls_logits: list[torch.Tensor], box_regression: list[
     """
     shapes = [tuple(m.shape[-2:]) for m in cls_logits]
     locations = compute_locations(shapes, strides, cls_logits[0].device)
-    num_classes = cls_logits[0].shape[1]
+    points = torch.cat(locations)                                                   # [L, 2], level by level
+    level_of = torch.cat([torch.full((len(p),), n, device=points.device) for n, p in enumerate(locations)])
+    cls_all, box_all = flatten_levels(cls_logits), flatten_levels(box_regression)    # [B, L, K], [B, L, 4]
+    ctr_all = flatten_levels(centerness)[..., 0]                                    # [B, L]
     low = min(1.0, score_threshold * score_threshold) * (1 - 1e-3)   # a margin below t^2 for float rounding
     bound = -math.inf if low <= 0 else (math.inf if low >= 1 else math.log(low / (1 - low)))
     results = []
     for i, size in enumerate(image_sizes):
-        all_boxes, all_scores, all_labels = [], [], []
-        for cls, box, ctr, points in zip(cls_logits, box_regression, centerness, locations):
-            cls_i = cls[i].flatten(1).t()                                          # [HW, K]
-            ctr_i = ctr[i].flatten(1).t()                                          # [HW, 1]
-            # score > t needs sigmoid(cls) > t^2 (centerness <= 1): one comparison over all classes, the score
-            # only for those candidates (same result as scoring everything, several times less work)
-            loc, klass = torch.nonzero(cls_i > bound, as_tuple=True)
-            scores = torch.sqrt(torch.sigmoid(cls_i[loc, klass].float()) * torch.sigmoid(ctr_i[loc, 0].float()))
-            passed = scores > score_threshold
-            scores, keep = scores[passed], loc[passed] * num_classes + klass[passed]
-            if scores.numel() > pre_nms_top_k:
-                scores, top = scores.topk(pre_nms_top_k)
-                keep = keep[top]
-            loc = torch.div(keep, num_classes, rounding_mode="floor")
-            ltrb = box[i].flatten(1).t().float()[loc]
-            boxes = clip_boxes_to_image(decode_boxes(points[loc], ltrb), size)
-            all_boxes.append(boxes)
-            all_scores.append(scores)
-            all_labels.append(keep % num_classes)
-        boxes, scores, labels = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels)
+        # score > t needs sigmoid(cls) > t^2 (centerness <= 1): one comparison over all levels and classes, the
+        # score only for those candidates (same result as scoring everything, several times less work)
+        loc, klass = torch.nonzero(cls_all[i] > bound, as_tuple=True)             # level, location, class order
+        scores = torch.sqrt(torch.sigmoid(cls_all[i, loc, klass].float()) * torch.sigmoid(ctr_all[i, loc].float()))
+        passed = scores > score_threshold
+        scores, loc, klass = scores[passed], loc[passed], klass[passed]
+        counts = torch.bincount(level_of[loc], minlength=len(locations))
+        if bool((counts > pre_nms_top_k).any()):  # at most pre_nms_top_k per level, best first, as FCOS
+            parts = []
+            for level, count in enumerate(counts.tolist()):
+                idx = torch.nonzero(level_of[loc] == level).squeeze(1)
+                if count > pre_nms_top_k:
+                    idx = idx[scores[idx].topk(pre_nms_top_k).indices]
+                parts.append(idx)
+            order = torch.cat(parts)
+            scores, loc, klass = scores[order], loc[order], klass[order]
+        boxes = clip_boxes_to_image(decode_boxes(points[loc], box_all[i, loc].float()), size)
         valid = remove_small_boxes(boxes, 1e-3)
-        boxes, scores, labels = boxes[valid], scores[valid], labels[valid]
+        boxes, scores, labels = boxes[valid], scores[valid], klass[valid]
         keep = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]
         results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
     return results
