@@ -55,3 +55,21 @@ def make_scene(height, width, objects):
 def scenes():
     return [make_scene(96, 96, [(10, 20, 40, 70, 0), (50, 40, 90, 80, 1)]),
             make_scene(80, 112, [(5, 5, 35, 35, 1), (40, 40, 70, 78, 0), (80, 10, 108, 40, 0)])]
+
+
+@pytest.fixture
+def train_on_scenes(scenes):
+    """train(model, lr, steps) -> per-step loss dicts of AdamW steps on the fixed `scenes` batch."""
+    def train(model, lr: float, steps: int) -> list[dict[str, float]]:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        images, targets = [list(x) for x in zip(*scenes)]
+        history = []
+        for _ in range(steps):
+            losses = model(images, targets)
+            optimizer.zero_grad()
+            losses["loss"].backward()
+            optimizer.step()
+            history.append({k: float(v.detach()) for k, v in losses.items()})
+        return history
+    return train

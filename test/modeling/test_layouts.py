@@ -73,17 +73,8 @@ def test_fast_layout_losses_are_finite_and_reach_every_weight(fast_cfg, categori
         assert sum(p.grad.abs().sum() for p in getattr(model, part).parameters()) > 0, part
 
 
-def test_fast_layout_trains(fast_cfg, categories, scenes):
-    model = build_model(fast_cfg, categories).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    images, targets = [list(x) for x in zip(*scenes)]
-    history = []
-    for _ in range(8):
-        losses = model(images, targets)
-        optimizer.zero_grad()
-        losses["loss"].backward()
-        optimizer.step()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
+def test_fast_layout_trains(fast_cfg, categories, train_on_scenes):
+    history = train_on_scenes(build_model(fast_cfg, categories), lr=2e-3, steps=8)
     first, last = history[0], history[-1]
     assert last["loss"] < 0.8 * first["loss"], (first, last)
     assert last["loss_sem"] < first["loss_sem"] and last["loss_offset"] < first["loss_offset"]

@@ -3,23 +3,16 @@ then finds the objects it was shown."""
 import copy
 
 import pytest
-import torch
 
 from panoptic_ros.modeling import build_model
 
 
 @pytest.mark.slow
-def test_losses_drop_on_a_fixed_tiny_batch_and_predict_finds_the_objects(smoke_cfg, categories, scenes):
-    model = build_model(smoke_cfg, categories).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=smoke_cfg.solver.lr)
+def test_losses_drop_on_a_fixed_tiny_batch_and_predict_finds_the_objects(smoke_cfg, categories, scenes,
+                                                                         train_on_scenes):
+    model = build_model(smoke_cfg, categories)
+    history = train_on_scenes(model, lr=smoke_cfg.solver.lr, steps=35)
     images, targets = [list(x) for x in zip(*scenes)]
-    history = []
-    for _ in range(35):
-        losses = model(images, targets)
-        optimizer.zero_grad()
-        losses["loss"].backward()
-        optimizer.step()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
     first, last = history[0], history[-1]
     for key, factor in (("loss_cls", 10), ("loss_box", 2.5), ("loss_sem", 3), ("loss_offset", 4), ("loss", 3)):
         assert last[key] < first[key] / factor, (key, first[key], last[key])
