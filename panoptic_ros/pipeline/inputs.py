@@ -33,9 +33,7 @@ def input_limits(cfg, inference=None) -> tuple[int, int]:
     return shorter, max(shorter, longer)
 
 
-def _resized_uint8(image: np.ndarray, size: tuple[int, int], index: int) -> np.ndarray:
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image {index}: expected an HxWx3 RGB array, got shape {image.shape}")
+def _resized_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if tuple(image.shape[:2]) == tuple(size):
         return np.ascontiguousarray(image)
     shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
@@ -55,11 +53,11 @@ def prepare_batch(images: list, cfg, inference, device: torch.device) -> Prepare
     resized, input_sizes, original_sizes = [], [], []
     for i, image in enumerate(images):
         if isinstance(image, np.ndarray) and image.dtype == np.uint8:
-            if image.ndim != 3:
+            if image.ndim != 3 or image.shape[2] != 3:
                 raise ValueError(f"image {i}: expected an HxWx3 RGB array, got shape {image.shape}")
             h, w = image.shape[:2]
             size = pre.resized_size(h, w, shorter, longer)
-            small = torch.from_numpy(_resized_uint8(image, size, i)).to(device).permute(2, 0, 1)
+            small = torch.from_numpy(_resized_uint8(image, size)).to(device).permute(2, 0, 1)
             im = small.float().div_(255.0)
         else:
             im = pre.as_float_image(image, device, i)

@@ -121,9 +121,7 @@ def example_input(model) -> torch.Tensor:
     Nominal size: the checkpoint's inference.input_size / max_input_size, else its training resize.
     """
     from ..modeling.preprocess import padded_size
+    from ..pipeline.inputs import input_limits
 
-    cfg = model.cfg
-    shorter = cfg.inference.input_size or cfg.data.min_size
-    longer = max(shorter, cfg.inference.max_input_size or cfg.data.max_size)
-    size = padded_size([(shorter, longer)], cfg.model.size_divisibility)
+    size = padded_size([input_limits(model.cfg)], model.cfg.model.size_divisibility)
     return torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
