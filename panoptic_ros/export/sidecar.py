@@ -11,8 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..config import ConfigError, PanopticConfig, from_dict, to_dict
-from ..data.categories import CategoryMap
+from ..config import to_dict
 
 METADATA_KEY = "panoptic_ros"
 # Bump when the exported graph or its embedded description changes meaning (invalidates cached exports).
@@ -77,19 +76,6 @@ def read_export_sidecar(path: str | Path) -> dict:
     if not isinstance(data, dict) or "config" not in data or "categories" not in data:
         raise ValueError(f"{path}: its panoptic_ros description lacks 'config' / 'categories'")
     return data
-
-
-def config_and_categories(sidecar: dict, where: str | Path) -> tuple[PanopticConfig, CategoryMap]:
-    """PanopticConfig and CategoryMap of a sidecar dict (ValueError naming ``where`` when unusable)."""
-    try:
-        cfg = from_dict(sidecar["config"])
-    except ConfigError as exc:
-        raise ValueError(f"{where}: bad config in its description: {exc}") from None
-    try:
-        categories = CategoryMap.from_list(sidecar["categories"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad categories in its description: {exc}") from None
-    return cfg, categories
 
 
 def _embedded_text(path: Path) -> str | None:

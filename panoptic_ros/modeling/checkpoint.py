@@ -72,6 +72,23 @@ def upgrade_config(config: dict) -> dict:
     return config
 
 
+def sidecar_config(side: dict, where: str | Path) -> PanopticConfig:
+    """The PanopticConfig of a sidecar (checkpoint or export), upgraded to today's keys; CheckpointError names
+    ``where`` when it is unusable."""
+    try:
+        return from_dict(upgrade_config(side["config"]))
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: bad config: {exc}") from None
+
+
+def sidecar_categories(side: dict, where: str | Path) -> CategoryMap:
+    """The CategoryMap of a sidecar (checkpoint or export); CheckpointError names ``where`` when unusable."""
+    try:
+        return CategoryMap.from_list(side["categories"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: bad categories: {exc}") from None
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg: PanopticConfig | None = None,
                     categories: CategoryMap | None = None) -> PanopticModel:
     """Rebuild a PanopticModel from a checkpoint, in eval mode on ``device`` ("auto", "cpu", "cuda:N" ...).
@@ -89,15 +106,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg
         side = read_sidecar(path)
         extra = side.get("extra") or {}
         if cfg is None:
-            try:
-                cfg = from_dict(upgrade_config(side["config"]))
-            except ConfigError as exc:
-                raise CheckpointError(f"{sidecar_path(path)}: bad config: {exc}") from None
+            cfg = sidecar_config(side, sidecar_path(path))
         if categories is None:
-            try:
-                categories = CategoryMap.from_list(side["categories"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(f"{sidecar_path(path)}: bad categories: {exc}") from None
+            categories = sidecar_categories(side, sidecar_path(path))
     if cfg is None or categories is None:
         raise CheckpointError(f"{path}: a {path.suffix} state dict has no config/categories; pass a config "
                               f"(--config) and categories, or put a {sidecar_path(path).name} sidecar next to it")

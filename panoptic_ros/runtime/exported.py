@@ -44,6 +44,8 @@ def exported_file(source, export_format: str, readable: tuple[str, ...], runtime
 
 def embedded_config(path: Path):
     """(PanopticConfig, CategoryMap) from an exported file's embedded description (or its .json)."""
-    from ..export.sidecar import config_and_categories, read_export_sidecar
+    from ..export.sidecar import read_export_sidecar
+    from ..modeling.checkpoint import sidecar_categories, sidecar_config
 
-    return config_and_categories(read_export_sidecar(path), path)
+    side = read_export_sidecar(path)
+    return sidecar_config(side, path), sidecar_categories(side, path)
