@@ -23,8 +23,10 @@ import logging
 import os
 import time
 from pathlib import Path
+from statistics import median
 
 from .args import image_size
+from .timing import round_robin
 
 log = logging.getLogger(__name__)
 
@@ -265,28 +267,6 @@ def count_gmac(call) -> float:
     return counter.get_total_flops() / 2e9
 
 
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    n = len(values)
-    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
-
-
-def _time_round_robin(calls: dict, repeats: int, warmup: int, clock=time.perf_counter) -> dict[str, list[float]]:
-    import torch
-
-    times = {k: [] for k in calls}
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for call in calls.values():
-                call()
-        for _ in range(repeats):
-            for name, call in calls.items():
-                start = clock()
-                call()
-                times[name].append(clock() - start)
-    return times
-
-
 # ---------------------------------------------------------------------------------------------- run
 def run(args) -> dict:
     import torch
@@ -350,9 +330,9 @@ def _run(args) -> dict:
 
     log.info("compare %dx%d: %d repeats of %s (round robin)", width, height, args.repeats, ", ".join(systems))
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    times = _time_round_robin({k: (lambda s=s: s(image)) for k, s in systems.items()}, args.repeats, args.warmup,
+    times = round_robin({k: (lambda s=s: s(image)) for k, s in systems.items()}, args.repeats, args.warmup,
                               clock)
-    results = {name: {"seconds_median": _median(ts), "seconds_min": min(ts), "seconds": ts,
+    results = {name: {"seconds_median": median(ts), "seconds_min": min(ts), "seconds": ts,
                       "detections": counts[name],
                       "gmac": (count_gmac(lambda s=systems[name]: s(image))
                                if name not in ours or args.runtime == "torch" else None)}
@@ -375,13 +355,13 @@ def _run(args) -> dict:
             calls[f"{name}/network_folded_bn"] = (lambda m=folded, b=batch: m.forward_raw(b))
         if "fcos" in systems:
             calls.update({f"fcos/{part}": c for part, c in fcos_parts(systems["fcos"].model, image).items()})
-        part_times = _time_round_robin(calls, breakdown_repeats, 0, clock)
+        part_times = round_robin(calls, breakdown_repeats, 0, clock)
         for key, ts in part_times.items():
             name, part = key.split("/")
-            parts.setdefault(name, {})[part] = _median(ts)
+            parts.setdefault(name, {})[part] = median(ts)
         for name, o in ours.items():
             runs = [o.staged(image)[1] for _ in range(breakdown_repeats)]
-            stages[name] = {stage: _median([r.get(stage, 0.0) for r in runs]) for stage in runs[0]}
+            stages[name] = {stage: median([r.get(stage, 0.0) for r in runs]) for stage in runs[0]}
 
     # ratios of medians (the target's measure) and of minima (the least disturbed run of each system: on a
     # machine shared with bursty jobs the better estimate of the undisturbed ratio)

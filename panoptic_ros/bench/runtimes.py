@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-import time
 from pathlib import Path
+
+from .timing import round_robin
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
 
 
-def research_model(layout: str):
-    """The research-size network with random weights (133 COCO-like classes, 80 things)."""
-    from panoptic_ros.config import load_config
-    from panoptic_ros.data.categories import Category, CategoryMap
-    from panoptic_ros.modeling import build_model
+def research_model(layout: str, size: tuple[int, int]):
+    """The research-size network of configs/research*.yaml with random weights (133 COCO-like classes, 80 things),
+    as `panoptic bench compare` builds it."""
+    from .compare import build_ours, research_categories
 
-    cfg = load_config(None, ["model.backbone=resnet50", "model.fpn_channels=256", "model.branch_channels=128",
-                             "model.det_head_convs=4", f"model.layout={layout}", "model.frozen_bn=true"])
-    categories = CategoryMap([Category(i + 1, f"class{i}", i < 80) for i in range(133)])
-    return build_model(cfg, categories).eval()
+    return build_ours(layout, research_categories(133, 80), size[1], size[0], 100)
 
 
 def measure(model, size: tuple[int, int], repeats: int) -> dict:
@@ -70,12 +67,8 @@ def measure(model, size: tuple[int, int], repeats: int) -> dict:
             run(images)  # warm-up
             diffs[name] = max(float((a.float() - b.float()).abs().max())
                               for a, b in zip(flatten_outputs(run(images)), reference))
-        times = {name: [] for name in runners}
-        for _ in range(repeats):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run(images)
-                times[name].append(1000 * (time.perf_counter() - start))
+        seconds = round_robin({name: (lambda run=run: run(images)) for name, run in runners.items()}, repeats, 0)
+        times = {name: [1000 * t for t in ts] for name, ts in seconds.items()}
     base = float(np.median(times["torch eager fp32 (before)"]))
     rows = [{"variant": name, "median_ms": float(np.median(t)), "min_ms": float(min(t)),
              "speedup": base / float(np.median(t)), "speedup_min": min(times["torch eager fp32 (before)"]) / min(t),
@@ -118,7 +111,8 @@ def run(args) -> dict:
         if net == "shipped":
             model, size = load_checkpoint(default_model_path(), device="cpu"), (256, 352)
         else:
-            model, size = research_model(args.layout), (576, 864)
+            size = (576, 864)
+            model = research_model(args.layout, size)
         networks[net] = measure(model, size, args.repeats)
         for r in networks[net]["rows"]:
             log.info("%s %-26s %8.1f ms  x%.2f  max|d| %.1e", net, r["variant"], r["median_ms"], r["speedup"],
