@@ -35,6 +35,10 @@ class Resize:
     rows: torch.Tensor    # int64 [H]
     cols: torch.Tensor    # int64 [W]
 
+    def apply(self, small: torch.Tensor) -> torch.Tensor:
+        """The resized map (columns on the small map first: the big copy is then whole rows)."""
+        return small.index_select(1, self.cols).index_select(0, self.rows)
+
 
 def segment_stats(raw: torch.Tensor, num_codes: int, resize: Resize | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +110,8 @@ def extract_segments(raw: torch.Tensor, *, thing_mask: torch.Tensor, scores: tor
     lut = torch.zeros(num_codes, dtype=torch.int32, device=raw.device)
     lut[kept] = torch.arange(1, kept.numel() + 1, dtype=torch.int32, device=raw.device)
     panoptic = lut[raw]
-    if resize is not None:  # columns on the small map first: the big copy is then whole rows
-        panoptic = panoptic.index_select(1, resize.cols).index_select(0, resize.rows)
+    if resize is not None:
+        panoptic = resize.apply(panoptic)
 
     stats = torch.cat([kept.view(-1, 1), area[kept].view(-1, 1), box[kept]], dim=1).cpu().tolist()
     scores = scores.detach().cpu().double().tolist()

@@ -117,6 +117,4 @@ def image_resize(mapped: MappedImage) -> Resize | None:
 def to_image(grid_map: torch.Tensor, mapped: MappedImage) -> torch.Tensor:
     """Nearest-neighbour resize of a [gh, gw] map (owner codes, class ids) to the original image."""
     resize = image_resize(mapped)
-    if resize is None:
-        return grid_map
-    return grid_map.index_select(1, resize.cols).index_select(0, resize.rows)
+    return grid_map if resize is None else resize.apply(grid_map)
