@@ -102,9 +102,11 @@ def _effective_input_size(model, value: int) -> str:
     if value:
         return str(value)
     cfg = getattr(model, "cfg", None)
-    own = getattr(getattr(cfg, "inference", None), "input_size", 0) or getattr(getattr(cfg, "data", None),
-                                                                               "min_size", 0)
-    return f"0 (the model's own: {own})" if own else "0 (the model's own)"
+    if cfg is None:
+        return "0 (the model's own)"
+    from panoptic_ros.pipeline import input_limits
+
+    return f"0 (the model's own: {input_limits(cfg)[0]})"
 
 
 @dataclass(frozen=True)
