@@ -91,6 +91,9 @@ class InferenceConfig:
                            choices=PRECISIONS, ros=True)
     export_cache: str = param("", "folder of cached exports (.onnx / OpenVINO) keyed by checkpoint hash; "
                               "empty = ~/.cache/panoptic_ros/exports")
+    max_input_pixels: int = param(4096 * 4096, "frames declaring more pixels (height x width; for "
+                                  "PNG / JPEG read from the header before decoding) are refused and counted; "
+                                  "0 = no limit", range=(0, 2**40), ros=True)
     input_size: int = param(0, "network input: shorter side in pixels (longer side keeps aspect); 0 = the "
                             "model's own (its checkpoint's setting, else its training data.min_size)",
                             range=(0, 4096), ros=True)
