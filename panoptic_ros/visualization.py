@@ -1,12 +1,15 @@
 """Drawing panoptic results for people: colour maps and a labelled overlay (OpenCV; no ROS).
 
 Colours: stuff segments take their class colour; thing segments take the class colour jittered by the
-segment id, so two cars next to each other are told apart while both still read as "car".
+segment id, so two cars next to each other are told apart while both still read as "car". The colour is a fixed
+function of the id: with tracking (panoptic_ros.tracking) the id is the track id, so an object keeps its colour
+from frame to frame, and its label shows the id. Ids of any size work (track ids grow over a run).
 render_overlay() is what the node publishes on ~/overlay and what `panoptic predict` saves.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -15,6 +18,7 @@ from .data.categories import CategoryMap
 
 JITTER = 48            # max per-channel shift of an instance colour away from its class colour
 MIN_LABEL_AREA = 64    # segments smaller than this (pixels) get no text label
+DIRECT_TABLE_IDS = 1 << 16   # ids below this index a colour table directly; larger ids are looked up compactly
 _TEXT_COLOR = (255, 255, 255)
 _TEXT_BACKGROUND = (0, 0, 0)
 
@@ -47,11 +51,16 @@ def instance_color(class_color: Sequence[int], segment_id: int, isthing: bool) -
     The jitter is a fixed function of the id, so an instance keeps its colour from frame to frame as long
     as it keeps its id.
     """
-    base = np.asarray(class_color, dtype=np.int64)[:3]
+    base = tuple(int(v) for v in tuple(class_color)[:3])
     if not isthing:
-        return tuple(int(v) for v in base)
-    shift = np.random.default_rng(int(segment_id)).integers(-JITTER, JITTER + 1, size=3)
-    return tuple(int(v) for v in np.clip(base + shift, 0, 255))
+        return base
+    return _jittered(base, int(segment_id))
+
+
+@lru_cache(maxsize=4096)
+def _jittered(base: tuple[int, int, int], segment_id: int) -> tuple[int, int, int]:
+    shift = np.random.default_rng(segment_id).integers(-JITTER, JITTER + 1, size=3)
+    return tuple(int(v) for v in np.clip(np.asarray(base, dtype=np.int64) + shift, 0, 255))
 
 
 def segment_color_table(segments: Sequence[dict], categories: CategoryMap, size: int) -> np.ndarray:
@@ -65,14 +74,34 @@ def segment_color_table(segments: Sequence[dict], categories: CategoryMap, size:
     return table
 
 
+def segment_colors(ids: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> np.ndarray:
+    """HxWx3 uint8 display colour of every pixel of an id map (unknown and unlisted ids black).
+
+    Small ids index a colour table directly; when the largest id is DIRECT_TABLE_IDS or more (long tracking
+    runs), the listed ids are looked up in sorted order instead, so memory does not grow with the ids.
+    """
+    top = max([int(ids.max()) if ids.size else 0] + [int(s["id"]) for s in segments])
+    if top < DIRECT_TABLE_IDS:
+        return np.take(segment_color_table(segments, categories, top + 1), ids, axis=0)
+    listed = sorted({int(s["id"]) for s in segments if int(s["id"]) > 0})
+    keys = np.asarray([0] + listed, dtype=np.int64)
+    table = np.zeros((len(keys), 3), dtype=np.uint8)
+    for seg in segments:
+        seg_id = int(seg["id"])
+        if seg_id > 0:
+            category = categories.category(int(seg["category_id"]))
+            table[np.searchsorted(keys, seg_id)] = instance_color(category.color, seg_id, bool(seg["isthing"]))
+    pos = np.searchsorted(keys, ids).clip(0, len(keys) - 1)
+    pos[keys[pos] != ids] = 0
+    return table[pos]
+
+
 def colorize_panoptic(panoptic, segments: Sequence[dict], categories: CategoryMap) -> np.ndarray:
     """HxWx3 uint8 RGB image with every segment in its display colour; unknown pixels black."""
     labels = _as_numpy(panoptic, "panoptic")
     if labels.ndim != 2:
         raise ValueError(f"panoptic: expected an HxW array, got shape {labels.shape}")
-    labels = labels.astype(np.int64, copy=False)
-    size = max([int(labels.max()) if labels.size else 0] + [int(s["id"]) for s in segments]) + 1
-    return segment_color_table(segments, categories, size)[labels]
+    return segment_colors(labels.astype(np.int64, copy=False), segments, categories)
 
 
 def _boundaries(labels: np.ndarray, thickness: int) -> np.ndarray:
@@ -96,7 +125,10 @@ def _boundaries(labels: np.ndarray, thickness: int) -> np.ndarray:
 
 def _label_text(seg: dict, categories: CategoryMap) -> str:
     name = categories.category(int(seg["category_id"])).name
-    return f"{name} {float(seg.get('score', 1.0)):.2f}" if seg["isthing"] else name
+    if not seg["isthing"]:
+        return name
+    track = f" #{int(seg['id'])}" if "track_age" in seg else ""   # tracked: the stable id is worth showing
+    return f"{name}{track} {float(seg.get('score', 1.0)):.2f}"
 
 
 def _draw_labels(canvas: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> None:
@@ -130,9 +162,7 @@ def render_overlay(image_rgb, panoptic, segments: Sequence[dict], categories: Ca
         raise ValueError(f"alpha: expected a value in [0, 1], got {alpha}")
     if image.size == 0:
         return image.copy()
-    size = max([int(ids.max())] + [int(s["id"]) for s in segments]) + 1
-    table = segment_color_table(segments, categories, size)
-    colors = np.take(table, ids, axis=0)
+    colors = segment_colors(ids, segments, categories)
     out = cv2.addWeighted(image, 1.0 - float(alpha), colors, float(alpha), 0.0)
     cv2.copyTo(image, (ids == 0).view(np.uint8), out)          # unknown pixels stay as they are
     if contours:

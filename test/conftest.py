@@ -1,10 +1,18 @@
-"""Shared test set-up: deterministic torch on CPU, small thread pool (CI has 2 cores)."""
+"""Shared test set-up: deterministic torch on CPU, small thread pool (CI has 2 cores), derandomised hypothesis."""
 import os
 
 import pytest
 import torch
+from hypothesis import settings
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# Hypothesis: derandomised by default (CI, `make test`, plain pytest), so a property test draws the same examples
+# on every run and a red build is reproducible instead of a flake; no example database is written into the tree.
+# HYPOTHESIS_PROFILE=explore draws fresh random examples (for hunting new counter-examples locally).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -87,3 +87,30 @@ def test_colorize_panoptic():
     assert not colors[:10].any()  # unknown = black
     assert tuple(colors[45, 5]) == (128, 64, 128)  # stuff in its class colour
     assert tuple(colors[20, 5]) == instance_color((0, 0, 142), 2, True)
+
+
+def test_colours_follow_the_id_across_frames_and_large_track_ids():
+    """With tracking the id is the track id: the same id gets the same colour whatever else is in the frame,
+    also for ids far above the direct table (long runs), without a table as large as the ids."""
+    image, pan, segments = scene()
+    big = 2**30 + 7
+    frame_b = pan.copy()
+    frame_b[frame_b == 3] = big                       # another frame: car 3 became a track with a large id
+    segs_b = [dict(s, id=big) if s["id"] == 3 else s for s in segments]
+    a = colorize_panoptic(pan, segments, CATS)
+    b = colorize_panoptic(frame_b, segs_b, CATS)
+    assert np.array_equal(a[20, 20], b[20, 20])       # car 2 keeps its colour
+    assert tuple(b[20, 60]) == instance_color((0, 0, 142), big, True)
+    assert np.array_equal(a[45, 5], b[45, 5])         # stuff too
+    out = render_overlay(image, frame_b, segs_b, CATS, alpha=1.0, contours=False, labels=False)
+    assert tuple(out[20, 60]) == instance_color((0, 0, 142), big, True)
+    frame_b[0, 0] = 12345678                          # an id no segment lists: black, like unknown
+    assert not colorize_panoptic(frame_b, segs_b, CATS)[0, 0].any()
+
+
+def test_tracked_segments_show_their_id_in_the_label():
+    image, pan, segments = scene()
+    tracked = [dict(s, track_age=3, first_seen=0.0) if s["isthing"] else s for s in segments]
+    plain = render_overlay(image, pan, segments, CATS, contours=False, labels=True)
+    labelled = render_overlay(image, pan, tracked, CATS, contours=False, labels=True)
+    assert not np.array_equal(plain[10:25, 0:40], labelled[10:25, 0:40])  # "car #2 0.90" is wider than "car 0.90"

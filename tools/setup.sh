@@ -31,6 +31,8 @@ if [ "$(cat "$VENV/.panoptic-requirements" 2>/dev/null)" != "$REQ_SHA" ]; then
   pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2>&1 | grep -v "is ignored: it is neither" || true
   pip install -q --disable-pip-version-check --no-deps -e "$ROOT" 2>&1 | grep -v "is ignored: it is neither" || true
   pip check
+  # the managed node (issue 10) needs rclpy.lifecycle: ros-rcl-lifecycle + ros-lifecycle-msgs, pinned above
+  python -c 'from rclpy.lifecycle import LifecycleNode' || { echo "setup: rclpy.lifecycle does not import" >&2; exit 1; }
   echo "$REQ_SHA" > "$VENV/.panoptic-requirements"
 else
   say "python requirements up to date"

@@ -34,7 +34,8 @@ def run(args) -> int:
     mod = importlib.import_module(f"panoptic_ros.ros.bag.{args._bag_module}")
     result = mod.run(args)
     print(json.dumps(_summary(result), indent=2))
-    return 0
+    signum = result.get("exit_signal") if isinstance(result, dict) else None
+    return 128 + int(signum) if signum else 0   # stopped by SIGINT / SIGTERM: partial results, shell convention
 
 
 def _summary(result: dict) -> dict:

@@ -36,6 +36,10 @@ def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs before timing")
     p.add_argument("--no-predictions", action="store_true", help="write metrics only, no prediction PNGs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None,
+                   help="sequence folders (frames with frame_index / video_id / track_id): track segments across "
+                        "frames and report STQ with and without tracking, ID switches and the tracker's cost "
+                        "(default: inference.tracking)")
     return p
 
 
@@ -55,6 +59,9 @@ def run(args) -> int:
         raise ValueError("--batch-size and --max-images must be >= 1, --warmup >= 0")
     pipeline, cfg = pipeline_from_args(args, SECTIONS)
     inf = cfg.inference
+    from panoptic_ros.engine.sequence_eval import is_sequence_dataset
+    if is_sequence_dataset(data):
+        return _run_sequence(args, data, pipeline, cfg)
     policies = list(MERGE_POLICIES) if args.policy == "all" else [inf.merge_policy]
     results = evaluate_model(pipeline, data, policies=policies, out_dir=args.out, inference=inf,
                              batch_size=args.batch_size, max_images=args.max_images, warmup=args.warmup,
@@ -69,4 +76,22 @@ def run(args) -> int:
     else:
         print(format_summary(results))
         print(f"metrics: {Path(args.out)}/<policy>/metrics.json, summary: {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def _run_sequence(args, data, pipeline, cfg) -> int:
+    """`panoptic eval` on a sequence folder: PQ, STQ with / without tracking, ID switches, tracker cost."""
+    from pathlib import Path
+
+    from panoptic_ros.engine.sequence_eval import evaluate_sequences, format_sequence_summary
+
+    if args.policy == "all":
+        raise ValueError("--policy all is not supported on a sequence folder: give one policy")
+    tracking = cfg.inference.tracking if args.tracking is None else args.tracking
+    results = evaluate_sequences(pipeline, data, inference=cfg.inference, tracking=tracking, out_dir=args.out,
+                                 max_images=args.max_images, warmup=args.warmup,
+                                 write_predictions=not args.no_predictions, progress=not args.no_progress,
+                                 model_name=str(cfg.node.model or "default"))
+    print(format_sequence_summary(results))
+    print(f"metrics: {Path(args.out) / 'metrics.json'}")
     return 0

@@ -20,7 +20,7 @@ import logging
 import sys
 
 # sub-commands; each is the module panoptic_ros.cli.<name> (named as the command, so nothing maps one to the other)
-COMMANDS = ("demo", "synth", "train", "eval", "pq", "predict", "bench", "bag", "export")
+COMMANDS = ("demo", "synth", "train", "eval", "pq", "predict", "bench", "bag", "export", "convert", "prepare")
 
 
 class CLIError(Exception):

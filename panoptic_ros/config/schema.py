@@ -43,6 +43,24 @@ class ModelConfig:
     layout: str = param("research", "network layout: research (FPN p2..p7, separate semantic and center branches "
                         "at stride 4) or fast (FPN p3..p7 as FCOS, one shared light semantic/center decoder, "
                         "outputs at stride 8; about 2x faster at research size)", choices=("research", "fast"))
+    freeze: list = param([], "parts not trained (weights fixed, BatchNorm in eval mode): any of backbone, fpn, "
+                         "detection_head (e.g. [backbone, fpn, detection_head] trains only the semantic and center "
+                         "branches of a converted COCO detector)")
+    levelness: bool = param(False, "levelness head: one conv on the concatenated box-tower features of all levels "
+                            "predicting which pyramid level's box each pixel uses (0 = background); dense_iou uses "
+                            "it, without it dense_iou takes the max IoU over levels")
+    borderness: bool = param(False, "border-ness head: a 5th regression output predicting sqrt(min(l,r)/max(l,r) * "
+                             "min(t,b)/max(t,b)) measured to the instance mask's borders (paste_borderness needs it)")
+    quality: str = param("centerness", "detection quality multiplied into the score before NMS: centerness (FCOS) "
+                         "or borderness (builds the border-ness head)", choices=("centerness", "borderness"))
+    mask_head: bool = param(False, "RoI mask head: MultiScaleRoIAlign on the pyramid + a small FCN, per-class 28x28 "
+                            "masks of the final detections (mask_heuristic needs it; computed only for that policy)")
+    init_weights: str = param("", "training only: a checkpoint whose tensors of the same name and shape initialise "
+                              "the model (fine-tuning; parts it lacks, e.g. new heads, start fresh)")
+    anchor_point: str = param("center", "where a detection location's box distances are measured from: center "
+                              "(j*s + s/2, i*s + s/2) of its feature cell (the research) or corner (j*s, i*s), as "
+                              "torchvision's FCOS (set by `panoptic convert --from torchvision-fcos`)",
+                              choices=("center", "corner"))
 
 
 @dataclass
@@ -54,6 +72,8 @@ class DataConfig:
     hflip: bool = param(True, "random horizontal flip during training")
     batch_size: int = param(4, "images per batch per process", range=(1, 1024))
     num_workers: int = param(2, "data loader worker processes", range=(0, 64))
+    pin_memory: bool = param(True, "page-locked batches for faster host-to-GPU copies (CUDA only; ignored on CPU)")
+    persistent_workers: bool = param(True, "keep data loader workers alive between epochs (num_workers > 0)")
 
 
 @dataclass
@@ -63,6 +83,8 @@ class LossConfig:
     lambda_i: float = param(0.01, "weight of the instance-center offset L1", range=(0.0, 1e6))
     focal_alpha: float = param(0.25, "sigmoid focal loss alpha", range=(0.0, 1.0))
     focal_gamma: float = param(2.0, "sigmoid focal loss gamma", range=(0.0, 10.0))
+    lambda_level: float = param(1.0, "weight of the levelness cross-entropy (model.levelness)", range=(0.0, 1e6))
+    lambda_mask: float = param(1.0, "weight of the RoI mask binary cross-entropy (model.mask_head)", range=(0.0, 1e6))
 
 
 @dataclass
@@ -78,6 +100,16 @@ class SolverConfig:
     seed: int = param(0, "random seed", range=(0, 2**31 - 1))
     output_dir: str = param("runs/panoptic", "checkpoints, logs and TensorBoard events go here")
     log_every: int = param(10, "iterations between log lines", range=(1, 100000))
+    accumulate: int = param(1, "gradient accumulation: batches per optimizer step (effective batch = "
+                            "data.batch_size x accumulate x processes)", range=(1, 1024))
+    channels_last: bool = param(False, "NHWC memory format for the network during training (faster convolutions "
+                                "with CUDA AMP on tensor-core GPUs)")
+    compile: str = param("", "torch.compile the training network with this backend (inductor on CUDA; empty = off)",
+                         choices=("", "inductor", "aot_eager", "eager"))
+    dist_timeout: float = param(1800.0, "multi-process training: seconds a collective (gradient all-reduce, "
+                                "broadcast) may wait for the other processes before the job fails", range=(1.0, 1e7))
+    wait_timeout: float = param(86400.0, "multi-process training: seconds the other processes wait for rank 0 while "
+                                "it validates and writes checkpoints", range=(1.0, 1e7))
 
 
 @dataclass
@@ -114,6 +146,41 @@ class InferenceConfig:
                                  runtime=True, ros=True)
     unknown_undetected_things: bool = param(False, "thing pixels no detection covers become unknown (0) "
                                             "instead of the best stuff class", runtime=True, ros=True)
+    stuff_area_fraction: float = param(0.0, "when > 0, replaces stuff_area_threshold by this fraction of the "
+                                       "image's pixels (e.g. 1/256 for street scenes)", range=(0.0, 1.0),
+                                       runtime=True, ros=True)
+    score_quality: str = param("model", "detection quality multiplied into the score before NMS: model (its "
+                               "model.quality), centerness, or borderness (needs the border-ness head)",
+                               choices=("model", "centerness", "borderness"), runtime=True)
+    dense_iou_sigma: float = param(0.3, "dense_iou: a pixel joins a detection's mask when IoU(its predicted box, "
+                                   "the detection) x P(class) exceeds this", range=(0.0, 1.0), runtime=True, ros=True)
+    dense_iou_levelness: bool = param(True, "dense_iou: take each pixel's box from the level the levelness head "
+                                      "picks (when the model has it); false = the max IoU over levels",
+                                      runtime=True, ros=True)
+    paste_overlap: float = param(0.3, "paste_borderness: a mask whose overlap with pixels already taken exceeds "
+                                 "this fraction of its area is dropped", range=(0.0, 1.0), runtime=True, ros=True)
+    mask_heuristics: str = param("advanced", "mask_heuristic: advanced (per-pixel mask x score decides overlaps, "
+                                 "unclaimed thing pixels fall back to stuff above mask_alpha) or baseline (overlaps "
+                                 "by instance score, unclaimed thing pixels void)", choices=("advanced", "baseline"),
+                                 runtime=True, ros=True)
+    mask_alpha: float = param(0.25, "mask_heuristic advanced: unclaimed thing pixels take the best stuff class when "
+                              "its probability exceeds this, else unknown", range=(0.0, 1.0), runtime=True, ros=True)
+    mask_threshold: float = param(0.5, "mask_heuristic: a pixel belongs to an instance mask when its pasted mask "
+                                  "probability exceeds this", range=(0.0, 1.0), runtime=True, ros=True)
+    # tracking (panoptic_ros/tracking): stable segment ids across frames
+    tracking: bool = param(True, "stable instance ids across frames: thing segments are associated with tracks (mask "
+                           "IoU + class, optimal assignment), stuff classes keep fixed ids; false = ids renumbered "
+                           "every frame", runtime=True, ros=True)
+    track_max_age: float = param(1.0, "tracking: a track not seen for this many seconds (frame stamps) ends; its id "
+                                 "is never reused", range=(0.0, 3600.0), runtime=True, ros=True)
+    track_min_iou: float = param(0.2, "tracking: minimum mask IoU between a segment and a track's last mask (at "
+                                 "its predicted position) to continue the track", range=(0.0, 1.0), runtime=True,
+                                 ros=True)
+    track_motion: bool = param(True, "tracking: predict each track's position with a constant velocity from the "
+                               "frame stamps (dropped frames and camera motion keep their tracks)", runtime=True,
+                               ros=True)
+    track_iou_pixels: int = param(20000, "tracking: masks are compared on a regular grid of about this many pixels "
+                                  "(a stride in each direction); 0 = every pixel", range=(0, 10**8), runtime=True)
 
 
 @dataclass

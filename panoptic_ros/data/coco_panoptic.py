@@ -10,6 +10,16 @@ Cityscapes works through the same format once converted with cityscapesscripts' 
 pass ``image_dir=leftImg8bit/val, ann_json=gtFine/cityscapes_panoptic_val.json,
 ann_dir=gtFine/cityscapes_panoptic_val``: images are also looked up in a ``<city>/`` sub-folder
 (the part of the file name before the first ``_``), and string image ids are accepted.
+
+What real files contain, and how it is read (tested in test/data/test_real_files.py):
+
+* grayscale (and 16-bit / CMYK) images are converted to 8-bit RGB by the decoder;
+* EXIF orientation is applied (the image as a viewer shows it, as detectron2 reads COCO); when that image does
+  not fit its panoptic PNG but the stored, unrotated pixels do, the annotation was made on the stored pixels
+  and those are used (logged once per file);
+* an image and PNG of different sizes otherwise are an error naming both files;
+* ``file_name`` entries must be relative paths inside the dataset folders: absolute paths and ``..`` are
+  refused with an error naming the entry (a JSON must not make the reader open files elsewhere).
 """
 from __future__ import annotations
 
@@ -17,7 +27,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import cv2
@@ -100,9 +110,27 @@ def _imread(path: str | Path, flags: int, what: str) -> np.ndarray:
     return data
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file -> uint8 [H,W,3] RGB (FileNotFoundError / ValueError name the file)."""
-    return cv2.cvtColor(_imread(path, cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
+def read_image(path: str | Path, exif_orientation: bool = True) -> np.ndarray:
+    """An image file -> uint8 [H,W,3] RGB (FileNotFoundError / ValueError name the file).
+
+    Grayscale, palette, 16-bit and CMYK files are converted to 8-bit RGB; exif_orientation=False returns the
+    stored pixels without turning them as the file's EXIF orientation tag says."""
+    flags = cv2.IMREAD_COLOR if exif_orientation else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    return cv2.cvtColor(_imread(path, flags, "image"), cv2.COLOR_BGR2RGB)
+
+
+def png_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG's header without decoding it; None when the header is not a readable PNG."""
+    from .image_limits import UnreadableImageHeader, encoded_image_size
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        if not head.startswith(b"\x89PNG"):
+            return None
+        return encoded_image_size(head)
+    except (OSError, UnreadableImageHeader):
+        return None
 
 
 def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
@@ -204,6 +232,7 @@ class PanopticJson:
         for img in data.get("images", []) or []:
             if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
                 raise ValueError(f"{path}: every entry of 'images' needs 'id' and 'file_name', got {img!r}")
+            check_relative_name(img["file_name"], f"{path}: images entry {img['id']!r}")
             images[img["id"]] = img
         seen = set()
         for ann in data["annotations"]:
@@ -211,6 +240,7 @@ class PanopticJson:
                     or not isinstance(ann.get("segments_info"), list):
                 raise ValueError(f"{path}: every annotation needs 'image_id', 'file_name' and a 'segments_info' "
                                  f"list, got {_short(ann)}")
+            check_relative_name(ann["file_name"], f"{path}: annotation of image {ann['image_id']!r}")
             if ann["image_id"] in seen:
                 raise ValueError(f"{path}: two annotations for image id {ann['image_id']!r}")
             seen.add(ann["image_id"])
@@ -299,6 +329,22 @@ def resolve_layout(root: str | Path | None = None, image_dir: str | Path | None 
     return image_dir, ann_json, ann_dir
 
 
+def check_relative_name(name: Any, where: str) -> str:
+    """A ``file_name`` from a JSON, checked to stay inside its folder: relative, no ``..`` (either separator).
+
+    where names the entry in the error (file and image id)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: file_name must be a non-empty string, got {name!r}")
+    win = PureWindowsPath(name)
+    if PurePosixPath(name).is_absolute() or win.anchor:
+        raise ValueError(f"{where}: file_name {name!r} is an absolute path; file names must be relative to the "
+                         "dataset folder")
+    if ".." in win.parts:
+        raise ValueError(f"{where}: file_name {name!r} contains '..'; file names must stay inside the dataset "
+                         "folder")
+    return name
+
+
 def _short(obj: Any, n: int = 120) -> str:
     s = repr(obj)
     return s if len(s) <= n else s[:n] + "..."
@@ -330,8 +376,22 @@ class CocoPanopticDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def load_image(self, idx: int) -> np.ndarray:
-        """The untransformed image uint8 [H,W,3] RGB."""
-        return read_image(self.samples[idx].image_path)
+        """The untransformed image uint8 [H,W,3] RGB, in the geometry of its panoptic PNG (see the module
+        docstring on EXIF orientation); ValueError naming both files when the sizes cannot agree."""
+        s = self.samples[idx]
+        image = read_image(s.image_path)
+        expected = png_size(s.panoptic_path)
+        if expected is None or image.shape[:2] == expected:
+            return image
+        stored = read_image(s.image_path, exif_orientation=False)
+        if stored.shape[:2] == expected:
+            if s.image_path not in _STORED_ORIENTATION_LOGGED:
+                _STORED_ORIENTATION_LOGGED.add(s.image_path)
+                log.info("%s: its EXIF orientation turns it to %dx%d but the panoptic PNG %s is %dx%d like the "
+                         "stored pixels: using the stored pixels", s.image_path, image.shape[1], image.shape[0],
+                         s.panoptic_path, expected[1], expected[0])
+            return stored
+        raise ValueError(_size_mismatch(s, image.shape[:2], expected))
 
     def load_panoptic(self, idx: int) -> tuple[np.ndarray, list[dict]]:
         """The untransformed ground truth: (segment ids int32 [H,W], segments_info) for evaluation."""
@@ -343,8 +403,7 @@ class CocoPanopticDataset(torch.utils.data.Dataset):
         image = self.load_image(idx)
         id_map, segments = self.load_panoptic(idx)
         if image.shape[:2] != id_map.shape:
-            raise ValueError(f"{s.image_path} is {image.shape[1]}x{image.shape[0]} but its panoptic PNG "
-                             f"{s.panoptic_path} is {id_map.shape[1]}x{id_map.shape[0]}")
+            raise ValueError(_size_mismatch(s, image.shape[:2], id_map.shape))
         orig_size = image.shape[:2]
         if self.transforms is not None:
             image, id_map = self.transforms(image, id_map)
@@ -357,6 +416,14 @@ class CocoPanopticDataset(torch.utils.data.Dataset):
         target["orig_size"] = tuple(int(v) for v in orig_size)
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
         return img, target
+
+
+_STORED_ORIENTATION_LOGGED: set[Path] = set()
+
+
+def _size_mismatch(s: PanopticSample, image_hw: tuple[int, int], png_hw: tuple[int, int]) -> str:
+    return (f"{s.image_path} is {image_hw[1]}x{image_hw[0]} but its panoptic PNG {s.panoptic_path} is "
+            f"{png_hw[1]}x{png_hw[0]} (image {s.image_id!r}): the annotation does not belong to this image")
 
 
 def collate_fn(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:

@@ -311,3 +311,162 @@ def _draw_thing(rng: np.random.Generator, img: np.ndarray, id_map: np.ndarray, p
     cv2.polylines(tex, [local], True, (color * 0.55).tolist(), max(1, int(round(size / 28))))
     img[y0:y1, x0:x1][m] = tex[m]
     id_map[y0:y1, x0:x1][m] = sid
+
+
+# ----------------------------------------------------------------------------------------------- sequences
+# Synthetic videos for tracking (`panoptic synth --sequence`): a camera pans across a scene wider than the image;
+# objects move at constant velocity (some slowly rotating), enter and leave the view, cross each other (same-class
+# pairs on converging paths) and occlude each other (fixed depth order; large "occluders" pass in front).
+# Ground truth: a thing keeps its segment id (category_id * 1000 + k) in every frame; each segment also lists it
+# as "track_id", each image its "frame_index", "video_id" and "stamp" (seconds). Nothing above is changed by this,
+# so the single-image scenes stay byte-identical per seed.
+@dataclass(frozen=True)
+class SequenceFrame:
+    """One rendered frame: image uint8 [H,W,3] RGB, ids int32 [H,W], COCO segments (with track_id), stamp (s)."""
+    index: int
+    stamp: float
+    image: np.ndarray
+    id_map: np.ndarray
+    segments: list
+
+
+@dataclass
+class _Mover:
+    cat: int
+    sid: int
+    shape: np.ndarray      # [K,2] outline around (0, 0)
+    size: float
+    color: np.ndarray
+    start: np.ndarray      # world x, y at frame 0
+    velocity: np.ndarray   # world pixels per frame
+    spin: float            # radians per frame
+    depth: float           # drawing order: larger is in front
+    light_seed: int
+
+
+def _movers(rng: np.random.Generator, world_w: int, h: int, frames: int, scale: float, count: int) -> list[_Mover]:
+    """Objects of a sequence: wanderers, same-class crossing pairs, objects entering from outside, occluders."""
+    lo, hi = max(12.0, 20 * scale), max(24.0, 160 * scale)
+    counters = {c: 0 for c in THING_COLORS}
+    out: list[_Mover] = []
+
+    def add(cat, start, velocity, size=None, depth=None):
+        counters[cat] += 1
+        size = float(size if size is not None else np.exp(rng.uniform(np.log(lo), np.log(hi * 0.6))))
+        shape = _polygon(rng, cat, 0.0, 0.0, size)
+        color = np.clip(np.array(THING_COLORS[cat], np.float32) * rng.uniform(0.72, 1.12) + rng.uniform(-18, 18, 3),
+                        0, 255).astype(np.float32)
+        out.append(_Mover(cat, cat * 1000 + counters[cat], shape, size, color, np.asarray(start, np.float64),
+                          np.asarray(velocity, np.float64), float(rng.uniform(-0.02, 0.02)),
+                          float(rng.uniform(0, 1) if depth is None else depth), int(rng.integers(2**31))))
+
+    speed = 3.0 * scale
+    while len(out) < count:
+        kind = rng.choice(4, p=[0.5, 0.2, 0.2, 0.1])
+        cat = int(rng.choice(list(THING_COLORS)))
+        if kind == 0:    # wanderer
+            add(cat, (rng.uniform(0, world_w), rng.uniform(0.1, 0.95) * h), rng.uniform(-speed, speed, 2))
+        elif kind == 1 and len(out) + 2 <= count:   # two objects of one class crossing at a point and frame
+            meet = np.array([rng.uniform(0.1, 0.9) * world_w, rng.uniform(0.25, 0.8) * h])
+            at = rng.uniform(0.3, 0.7) * frames
+            a = rng.uniform(0, np.pi)
+            for sign in (1, -1):
+                v = sign * speed * rng.uniform(0.6, 1.2) * np.array([np.cos(a), np.sin(a) * 0.5])
+                add(cat, meet - v * at, v)
+        elif kind == 2:  # enters from above or below the view
+            top = rng.random() < 0.5
+            y0 = -0.15 * h if top else 1.15 * h
+            add(cat, (rng.uniform(0, world_w), y0), (rng.uniform(-1, 1) * speed,
+                                                    (1 if top else -1) * speed * rng.uniform(0.5, 1.0)))
+        elif kind == 3:  # a large occluder passing in front of the others
+            add(cat, (rng.uniform(0, world_w), rng.uniform(0.3, 0.8) * h), (rng.choice([-1, 1]) * speed * 1.5, 0.0),
+                size=hi, depth=1.5)
+    return out
+
+
+def render_sequence(seed: int, frames: int, width: int = 640, height: int = 480, *, fps: float = 10.0,
+                    objects: int | None = None, pan: float = 4.0, min_area: int = 64):
+    """The SequenceFrames of one synthetic video, as an iterator (deterministic per seed and size).
+
+    pan: camera speed in pixels per frame at 640x480 (scaled with the image); the scene is as wide as the view
+    plus the whole pan. objects: things in the scene (default: about 6 per view width).
+    """
+    _check_sequence_args(frames, width, height, fps, objects)
+    return _sequence_frames(seed, frames, width, height, fps, objects, pan, min_area)
+
+
+def _check_sequence_args(frames: int, width: int, height: int, fps: float, objects: int | None) -> None:
+    if frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {frames}")
+    if width < 32 or height < 32:
+        raise ValueError(f"image size must be at least 32x32, got {width}x{height}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if objects is not None and objects < 0:
+        raise ValueError(f"objects must be >= 0, got {objects}")
+
+
+def _sequence_frames(seed: int, frames: int, width: int, height: int, fps: float, objects: int | None, pan: float,
+                     min_area: int):
+    rng = np.random.default_rng([seed, 900])
+    scale = min(width / 640.0, height / 480.0)
+    step = max(0.0, float(pan)) * scale
+    world_w = width + int(round(step * (frames - 1)))
+    stuff = _stuff_layout(rng, height, world_w)
+    texture = _stuff_texture(rng, stuff, scale)
+    count = int(objects) if objects is not None else max(4, int(round(6 * world_w / width)))
+    movers = sorted(_movers(rng, world_w, height, frames, scale, count), key=lambda m: m.depth)
+    for i in range(frames):
+        # ease in and out: the camera accelerates and slows down (x from 0 to world_w - width)
+        x0 = int(round((world_w - width) * (0.5 - 0.5 * np.cos(np.pi * i / max(frames - 1, 1)))))
+        img = texture[:, x0:x0 + width].copy()
+        id_map = stuff[:, x0:x0 + width] * 1000
+        for m in movers:
+            a = m.spin * i
+            c, s = np.cos(a), np.sin(a)
+            pts = m.shape @ np.array([[c, s], [-s, c]]) + m.start + m.velocity * i - [x0, 0]
+            _draw_thing(np.random.default_rng(m.light_seed), img, id_map, pts, m.sid, m.color, m.size)
+        frame_rng = np.random.default_rng([seed, 901, i])
+        img += frame_rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32) * 4.0
+        image = np.clip(img, 0, 255, out=img).astype(np.uint8)
+        segments = segments_from_id_map(id_map, lambda sid: sid // 1000)
+        small = [s["id"] for s in segments if s["id"] % 1000 != 0 and s["area"] < min_area]
+        if small:
+            id_map[np.isin(id_map, small)] = 0
+            segments = [s for s in segments if s["id"] not in small]
+        for s in segments:
+            s["track_id"] = s["id"]
+        yield SequenceFrame(i, i / fps, image, id_map.astype(np.int32), segments)
+
+
+def make_synthetic_sequence(out: str | Path, frames: int, seed: int = 0, *, width: int = 640, height: int = 480,
+                            fps: float = 10.0, objects: int | None = None, pan: float = 4.0, min_area: int = 64,
+                            progress: bool = False) -> Path:
+    """Write one synthetic video to ``out`` in COCO panoptic layout (frames 000001.jpg, ...); return out.
+
+    Ground truth ids are consistent across frames: each segment's ``track_id`` (= its id) names the object in
+    every frame; each image has ``frame_index`` (0-based), ``video_id`` and ``stamp`` (seconds, frame / fps).
+    """
+    _check_sequence_args(frames, width, height, fps, objects)
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "panoptic").mkdir(parents=True, exist_ok=True)
+    video_id = f"synth-{seed}"
+    images, annotations = [], []
+    it = render_sequence(seed, frames, width, height, fps=fps, objects=objects, pan=pan, min_area=min_area)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=frames, desc="synth sequence", unit="frame")
+    for f in it:
+        stem = f"{f.index + 1:06d}"
+        write_image(out / "images" / f"{stem}.jpg", f.image, jpeg_quality=95)
+        write_panoptic_png(out / "panoptic" / f"{stem}.png", f.id_map)
+        images.append({"id": f.index + 1, "file_name": f"{stem}.jpg", "height": height, "width": width,
+                       "frame_index": f.index, "video_id": video_id, "stamp": round(f.stamp, 6)})
+        annotations.append({"image_id": f.index + 1, "file_name": f"{stem}.png", "segments_info": f.segments})
+    info = {"description": "panoptic_ros synthetic sequence", "seed": seed, "sequence": True, "frames": frames,
+            "fps": fps, "pan": pan, "objects": objects, "video_id": video_id, "width": width, "height": height,
+            "track_id_field": "segments_info[].track_id: the object's id, the same in every frame"}
+    save_panoptic_json(out / "panoptic.json", annotations, CATEGORIES, images, info=info)
+    log.info("wrote a %d-frame synthetic sequence to %s", frames, out)
+    return out

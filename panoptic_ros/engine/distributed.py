@@ -3,12 +3,19 @@
 torchrun (or any launcher setting RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT) starts one process
 per device. NCCL is used when the processes train on CUDA, gloo on CPU. Without those variables everything runs
 in a single process and the helpers below are no-ops, so the trainer has one code path.
+
+Two timeouts (config solver.dist_timeout / solver.wait_timeout): collectives of the training step fail after
+dist_timeout seconds (a dead or hung process ends the job instead of blocking it forever); the processes that
+wait for rank 0 while it validates and writes checkpoints do so at :func:`wait_for_main`, a barrier on a
+separate gloo group with wait_timeout, so a long validation never trips the training collectives' timeout.
 """
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -23,6 +30,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    wait_group: Any = None  # gloo group with the long timeout of wait_for_main (None: single process)
 
     @property
     def distributed(self) -> bool:
@@ -38,11 +46,13 @@ def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def init_distributed(device: str | torch.device = "auto") -> DistInfo:
+def init_distributed(device: str | torch.device = "auto", timeout_s: float = 1800.0,
+                     wait_timeout_s: float = 86400.0) -> DistInfo:
     """Join the process group described by torchrun's environment variables (if any).
 
     device: the requested device ("auto" | "cpu" | "cuda" | "cuda:N"). Under torchrun with CUDA each process takes
-    cuda:LOCAL_RANK. Raises ValueError for an inconsistent environment (e.g. more local ranks than GPUs).
+    cuda:LOCAL_RANK. timeout_s: collective timeout of the process group; wait_timeout_s: that of wait_for_main.
+    Raises ValueError for an inconsistent environment (e.g. more local ranks than GPUs).
     """
     world_size = env_world_size()
     rank = int(os.environ.get("RANK", "0"))
@@ -62,9 +72,12 @@ def init_distributed(device: str | torch.device = "auto") -> DistInfo:
         for key in ("MASTER_ADDR", "MASTER_PORT"):
             if key not in os.environ:
                 raise ValueError(f"WORLD_SIZE={world_size} but {key} is not set: start distributed runs with torchrun")
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
-    log.debug("rank %d/%d on %s (%s)", rank, world_size, dev, backend)
-    return DistInfo(rank, world_size, local_rank, dev)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
+                                timeout=timedelta(seconds=float(timeout_s)))
+    wait_group = dist.new_group(backend="gloo", timeout=timedelta(seconds=float(wait_timeout_s)))
+    log.debug("rank %d/%d on %s (%s, timeout %.0f s, wait %.0f s)", rank, world_size, dev, backend, timeout_s,
+              wait_timeout_s)
+    return DistInfo(rank, world_size, local_rank, dev, wait_group)
 
 
 def cleanup() -> None:
@@ -75,6 +88,15 @@ def cleanup() -> None:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def wait_for_main(info: DistInfo) -> None:
+    """Barrier where the other processes wait for rank 0's solo work (validation, checkpoints) with the long
+    wait timeout of the separate gloo group; a plain barrier when there is no such group."""
+    if info.wait_group is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier(group=info.wait_group)
+    else:
+        barrier()
 
 
 def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:

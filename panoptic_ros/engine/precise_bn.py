@@ -15,7 +15,14 @@ from torch import nn
 
 
 def trainable_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    """BatchNorm layers with running statistics in trained parts (model.freeze parts keep theirs)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+            and not _frozen(m)]
+
+
+def _frozen(m: nn.Module) -> bool:
+    params = list(m.parameters(recurse=False))
+    return bool(params) and not any(p.requires_grad for p in params)
 
 
 @torch.no_grad()
@@ -34,6 +41,9 @@ def update_bn_stats(model: nn.Module, batches: Iterable, num_batches: int) -> in
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches below
     model.train()
+    for m in model.modules():  # BatchNorm of frozen parts must not move its statistics
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and _frozen(m):
+            m.eval()
     used = 0
     try:
         for images, _ in batches:

@@ -1,15 +1,20 @@
-"""The training loop of `panoptic train`: AdamW + step decay, AMP on CUDA, gradient clipping, DDP,
-TensorBoard, a checkpoint every epoch, resume and optional validation (PQ) keeping the best model.
+"""The training loop of `panoptic train`: AdamW + step decay, AMP on CUDA, gradient clipping, gradient
+accumulation, DDP, TensorBoard, a checkpoint every epoch, resume and optional validation (PQ) keeping the best
+model.
 
 Single process by default; under torchrun each process trains on its shard (DistributedSampler) and only rank 0
 writes files. Everything it reads comes from PanopticConfig (cfg.solver, cfg.data, cfg.model, cfg.loss).
+GPU path: AMP (solver.amp), channels_last (solver.channels_last), torch.compile (solver.compile), pinned memory
+and persistent workers (data.pin_memory / data.persistent_workers); model.freeze keeps parts fixed.
+Files are written crash-safe (engine/atomic.py); ``--resume auto`` skips an unreadable newest checkpoint.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
-import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +26,17 @@ from panoptic_ros.data import build_dataset, collate_fn
 
 from . import distributed as dist_utils
 from . import train_state
+from .atomic import atomic_copy, atomic_write_text, staged_files
 from .precise_bn import update_bn_stats
-from .seed import loader_generator, rng_state, seed_everything, set_rng_state, worker_init_fn
+from .seed import (
+    EpochSeeds,
+    SeededDataset,
+    loader_generator,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    worker_init_fn,
+)
 from .train_log import LossMeter, ScalarWriter, short_postfix, write_json
 
 log = logging.getLogger(__name__)
@@ -55,9 +69,37 @@ def build_scheduler(cfg: PanopticConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=cfg.solver.lr_gamma)
 
 
-def _to_device(images, targets, device):
+FREEZABLE = ("backbone", "fpn", "detection_head", "semantic_head", "center_head", "decoder")
+
+
+def freeze_parts(model: torch.nn.Module, parts: list) -> list[str]:
+    """model.freeze: no gradient for the parameters of these parts (they stay as loaded); returns the names.
+    ValueError names an unknown part or one this layout does not have."""
+    names = [str(p) for p in parts or []]
+    for name in names:
+        if name not in FREEZABLE:
+            raise ValueError(f"model.freeze: unknown part {name!r} (choose from {', '.join(FREEZABLE[:3])}; "
+                             f"also {', '.join(FREEZABLE[3:])})")
+        module = getattr(model, name, None)
+        if not isinstance(module, torch.nn.Module):
+            raise ValueError(f"model.freeze: this model ({model.cfg.model.layout} layout) has no {name!r}")
+        module.requires_grad_(False)
+    if names and not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"model.freeze {names} leaves nothing to train")
+    return names
+
+
+def set_frozen_eval(model: torch.nn.Module, parts: list[str]) -> None:
+    """Frozen parts run in eval mode (BatchNorm keeps its statistics) while the rest trains."""
+    for name in parts:
+        getattr(model, name).eval()
+
+
+def _to_device(images, targets, device, channels_last: bool = False):
     nb = device.type == "cuda"
     images = [im.to(device, non_blocking=nb) for im in images]
+    if channels_last:
+        images = [im.contiguous(memory_format=torch.channels_last) if im.dim() == 4 else im for im in images]
     targets = [{k: (v.to(device, non_blocking=nb) if torch.is_tensor(v) else v) for k, v in t.items()}
                for t in targets]
     return images, targets
@@ -80,7 +122,8 @@ class Trainer:
         from panoptic_ros.modeling import build_model
 
         cfg, opts = self.cfg, self.opts
-        self.dist = dist_utils.init_distributed(cfg.inference.device)
+        self.dist = dist_utils.init_distributed(cfg.inference.device, cfg.solver.dist_timeout,
+                                                cfg.solver.wait_timeout)
         self.device = self.dist.device
         seed_everything(cfg.solver.seed, self.dist.rank)
         self.dataset = build_dataset(cfg.data, "train")
@@ -90,11 +133,14 @@ class Trainer:
         # same initial weights on every rank (DDP broadcasts rank 0's anyway): seed the init without the rank offset
         torch.manual_seed(cfg.solver.seed)
         self.model = build_model(cfg, self.categories)
+        self.frozen = freeze_parts(self.model, list(getattr(cfg.model, "freeze", []) or []))
         if self.dist.distributed and self.device.type == "cuda":
             # trainable BatchNorm (from-scratch encoders) must see the whole batch; gloo/CPU has no SyncBatchNorm,
             # there DDP broadcasts rank 0's running statistics at every forward instead
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
+        if cfg.solver.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         seed_everything(cfg.solver.seed, self.dist.rank)
         self.optimizer = build_optimizer(cfg, self.model)
         self.scheduler = build_scheduler(cfg, self.optimizer)
@@ -112,6 +158,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=ids, find_unused_parameters=opts.find_unused_parameters)
+        self.step_model = self.train_model
+        if cfg.solver.compile:
+            if not hasattr(torch, "compile"):
+                raise ValueError("solver.compile needs torch >= 2.0")
+            self.step_model = torch.compile(self.train_model, backend=cfg.solver.compile)
         self.loader = self._loader()
         self.writer = ScalarWriter(self.output_dir / "tb", enabled=self.dist.is_main)
         if self.dist.is_main:
@@ -119,36 +170,47 @@ class Trainer:
             save_config(cfg, self.output_dir / "config.yaml")
 
     def _loader(self) -> DataLoader:
+        """Shuffled batches; every sample's augmentation is seeded from (seed, rank, epoch, position)
+        (engine/seed.py), so an epoch's data is the same for any number of workers and after a resume."""
         cfg = self.cfg
         if self.dist.distributed:
-            self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                              shuffle=True, seed=cfg.solver.seed)
+            order = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                       shuffle=True, seed=cfg.solver.seed)
         else:
-            self.sampler = RandomSampler(self.dataset, generator=loader_generator(cfg.solver.seed))
+            order = RandomSampler(self.dataset, generator=loader_generator(cfg.solver.seed))
+        self.sampler = EpochSeeds(order, cfg.solver.seed, self.dist.rank)
         workers = cfg.data.num_workers
-        return DataLoader(self.dataset, batch_size=cfg.data.batch_size, sampler=self.sampler, num_workers=workers,
-                          collate_fn=collate_fn, worker_init_fn=worker_init_fn,
+        return DataLoader(SeededDataset(self.dataset), batch_size=cfg.data.batch_size, sampler=self.sampler,
+                          num_workers=workers, collate_fn=collate_fn, worker_init_fn=worker_init_fn,
                           generator=loader_generator(cfg.solver.seed, self.dist.rank),
-                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0)
+                          pin_memory=bool(cfg.data.pin_memory and self.device.type == "cuda"),
+                          persistent_workers=bool(cfg.data.persistent_workers and workers > 0))
 
     def _resume(self, resume: str) -> None:
-        from safetensors.torch import load_file
-
-        paths = train_state.resolve_resume(resume, self.output_dir)
-        if paths is None:
-            if self.dist.is_main:
-                log.info("--resume auto: no checkpoint in %s, starting from scratch", self.output_dir)
-            return
-        try:
-            weights = load_file(str(paths.model), device="cpu")
-        except Exception as exc:
-            raise ValueError(f"{paths.model}: not a readable safetensors checkpoint ({exc})") from None
+        if resume == "auto":
+            candidates = [p for _, p in reversed(train_state.list_checkpoints(self.output_dir))]
+            if not candidates:
+                if self.dist.is_main:
+                    log.info("--resume auto: no checkpoint in %s, starting from scratch", self.output_dir)
+                return
+        else:
+            candidates = [train_state.resolve_resume(resume, self.output_dir)]
+        for i, paths in enumerate(candidates):
+            try:
+                weights, state = _read_checkpoint(paths)
+                break
+            except ValueError as exc:
+                if resume != "auto":
+                    raise
+                log.warning("--resume auto: skipping unreadable checkpoint %s (%s)", paths.model, exc)
+                if i == len(candidates) - 1:
+                    raise ValueError(f"--resume auto: no readable checkpoint in {self.output_dir / 'checkpoints'} "
+                                     f"(newest: {candidates[0].model.name}: unreadable)") from None
         try:
             self.model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ValueError(f"{paths.model} does not match the configured model (model section of the config "
                              f"changed?): {str(exc).splitlines()[0]}") from None
-        state = train_state.load_state(paths.state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -162,7 +224,6 @@ class Trainer:
 
     def _best_from_sidecar(self) -> float:
         """Validation PQ of output_dir/best.safetensors (so a resumed run only replaces it with a better one)."""
-        import json
         side = self.output_dir / "best.json"
         if side.is_file():
             try:
@@ -194,10 +255,7 @@ class Trainer:
         if self.start_epoch >= epochs and is_main:
             log.info("already trained %d of %d epochs: nothing to do", self.start_epoch, epochs)
         for epoch in range(self.start_epoch, epochs):
-            if hasattr(self.sampler, "set_epoch"):
-                self.sampler.set_epoch(epoch)
-            else:  # the shuffle order depends on (seed, epoch) only, so a resumed run sees the same order
-                self.sampler.generator.manual_seed(cfg.solver.seed * 100003 + epoch)
+            self.sampler.set_epoch(epoch)  # order and augmentation depend on (seed, epoch) only
             lr = self.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
             train_losses, stop = self._train_epoch(epoch)
             self.scheduler.step()
@@ -210,11 +268,13 @@ class Trainer:
                 log.info("epoch %d/%d: %s", epoch + 1, epochs,
                          ", ".join(f"{k} {v:.4f}" for k, v in sorted(train_losses.items())))
             if self._validation_due(epoch + 1, stop):
+                t_val = time.perf_counter()
                 record["val"] = self._validate(epoch + 1, last_paths)
+                record["val_seconds"] = time.perf_counter() - t_val
             history.append(record)
             if is_main:
                 write_json(self.output_dir / "train_history.json", history)
-            dist_utils.barrier()
+            dist_utils.wait_for_main(self.dist)
             if stop:
                 break
         summary = {"epochs_done": history[-1]["epoch"] if history else self.start_epoch,
@@ -232,32 +292,45 @@ class Trainer:
 
         cfg, opts = self.cfg, self.opts
         self.train_model.train()
+        set_frozen_eval(self.model, self.frozen)
         meter = LossMeter()
         params = [p for p in self.model.parameters() if p.requires_grad]
         stop = False
-        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{cfg.solver.epochs}", unit="it", dynamic_ncols=True,
+        accumulate = max(1, int(cfg.solver.accumulate))
+        num_batches = len(self.loader)
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{cfg.solver.epochs}", unit="batch", dynamic_ncols=True,
                    disable=not (self.dist.is_main and opts.progress), leave=True)
-        for images, targets in bar:
-            images, targets = _to_device(images, targets, self.device)
-            with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
-                losses = self.train_model(images, targets)
-            loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, iteration {self.iteration + 1} "
-                    f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
-                    "lower solver.lr or check the data")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        for b, (images, targets) in enumerate(bar):
+            # micro-batch b of a group of `accumulate` (the epoch's last group may be smaller); one optimizer
+            # step per group, the loss scaled by 1 / group size so the gradient is the group's mean
+            group_start = b - b % accumulate
+            group_size = min(accumulate, num_batches - group_start)
+            last_in_group = b == group_start + group_size - 1
+            images, targets = _to_device(images, targets, self.device, self.cfg.solver.channels_last)
+            sync = nullcontext() if last_in_group or not self.dist.distributed else self.train_model.no_sync()
+            with sync:
+                with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
+                    losses = self.step_model(images, targets)
+                loss = losses["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss is {loss.item()} at epoch {epoch + 1}, iteration {self.iteration + 1} "
+                        f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())}); "
+                        "lower solver.lr or check the data")
+                self.scaler.scale(loss / group_size).backward()
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            meter.update(values)
+            if not last_in_group:
+                continue
             grad_norm = None
             if cfg.solver.grad_clip > 0:
                 self.scaler.unscale_(self.optimizer)
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.solver.grad_clip))
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
             self.iteration += 1
-            values = {k: float(v.detach()) for k, v in losses.items()}
-            meter.update(values)
             if self.iteration % cfg.solver.log_every == 0 or self.iteration == 1:
                 extra = {"lr": self.optimizer.param_groups[0]["lr"]}
                 if grad_norm is not None and math.isfinite(grad_norm):
@@ -278,13 +351,15 @@ class Trainer:
         from panoptic_ros.modeling.checkpoint import save_checkpoint
 
         paths = train_state.epoch_paths(self.output_dir, epoch)
-        paths.model.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(paths.model, self.model, self.cfg, self.categories,
-                        extra={"epoch": epoch, "iteration": self.iteration, "train_losses": train_losses,
-                               "seed": self.cfg.solver.seed, "world_size": self.dist.world_size})
-        train_state.save_state(paths.state, epoch=epoch, iteration=self.iteration, optimizer=self.optimizer,
-                               scheduler=self.scheduler, scaler=self.scaler, rng=rng_state())
-        (self.output_dir / "last_checkpoint").write_text(paths.model.name + "\n")
+        # all three files are written under temporary names, fsynced, then renamed: a crash leaves either no
+        # epoch_NNNN set or a complete one (list_checkpoints ignores incomplete sets)
+        with staged_files([paths.state, paths.model, paths.sidecar]) as (state_tmp, model_tmp, _):
+            save_checkpoint(model_tmp, self.model, self.cfg, self.categories,
+                            extra={"epoch": epoch, "iteration": self.iteration, "train_losses": train_losses,
+                                   "seed": self.cfg.solver.seed, "world_size": self.dist.world_size})
+            train_state.save_state(state_tmp, epoch=epoch, iteration=self.iteration, optimizer=self.optimizer,
+                                   scheduler=self.scheduler, scaler=self.scaler, rng=rng_state())
+        atomic_write_text(self.output_dir / "last_checkpoint", paths.model.name + "\n")
         train_state.prune(self.output_dir, self.opts.keep_last)
         return paths
 
@@ -294,8 +369,8 @@ class Trainer:
         if latest is None:
             return None
         final = self.output_dir / "final.safetensors"
-        shutil.copyfile(latest.model, final)
-        shutil.copyfile(latest.sidecar, final.with_suffix(".json"))
+        atomic_copy(latest.model, final)
+        atomic_copy(latest.sidecar, final.with_suffix(".json"))
         return final
 
     def _dump(self, tag: str) -> None:
@@ -340,10 +415,26 @@ class Trainer:
             if metrics["pq"] > self.best_pq and paths is not None:
                 self.best_pq = metrics["pq"]
                 best = self.output_dir / "best.safetensors"
-                shutil.copyfile(paths.model, best)
-                import json
+                atomic_copy(paths.model, best)
                 side = json.loads(paths.sidecar.read_text())
                 side.setdefault("extra", {}).update({"val_pq": metrics["pq"], "val_metrics": metrics})
-                write_json(best.with_suffix(".json"), side)
-        dist_utils.barrier()
+                atomic_write_text(best.with_suffix(".json"), json.dumps(side, indent=2))
+        dist_utils.wait_for_main(self.dist)  # the others wait with solver.wait_timeout, not the collective one
         return metrics
+
+
+def _read_checkpoint(paths: train_state.CheckpointPaths) -> tuple[dict, dict]:
+    """(weights, training state) of an epoch checkpoint; ValueError names an unreadable file."""
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(paths.model), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for truncated files
+        raise ValueError(f"{paths.model}: not a readable safetensors checkpoint ({exc})") from None
+    try:
+        side = json.loads(paths.sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{paths.sidecar}: not a readable sidecar ({exc})") from None
+    if not isinstance(side, dict):
+        raise ValueError(f"{paths.sidecar}: not a checkpoint sidecar (expected a JSON object)")
+    return weights, train_state.load_state(paths.state)

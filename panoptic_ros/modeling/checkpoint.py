@@ -57,7 +57,20 @@ def read_sidecar(path: str | Path) -> dict:
         raise CheckpointError(f"{side}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "config" not in data or "categories" not in data:
         raise CheckpointError(f"{side}: expected a JSON object with 'config' and 'categories'")
+    _check_sidecar_shape(data, side)
     return data
+
+
+def _check_sidecar_shape(side: dict, where: str | Path) -> None:
+    """Types of the sidecar's parts (config: object of sections, categories: list, extra: object) before any
+    code walks them, so a hand-edited or foreign sidecar is one clear error instead of an AttributeError."""
+    for key, kind, name in (("config", dict, "an object of sections"), ("categories", list, "a list"),
+                            ("extra", dict, "an object")):
+        value = side.get(key)
+        if key == "extra" and value is None:
+            continue
+        if not isinstance(value, kind):
+            raise CheckpointError(f"{where}: '{key}' must be {name}, not {type(value).__name__}")
 
 
 def upgrade_config(config: dict) -> dict:
@@ -75,6 +88,7 @@ def upgrade_config(config: dict) -> dict:
 def sidecar_config(side: dict, where: str | Path) -> PanopticConfig:
     """The PanopticConfig of a sidecar (checkpoint or export), upgraded to today's keys; CheckpointError names
     ``where`` when it is unusable."""
+    _check_sidecar_shape(side, where)
     try:
         return from_dict(upgrade_config(side["config"]))
     except ConfigError as exc:

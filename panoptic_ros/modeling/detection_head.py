@@ -51,8 +51,14 @@ class FCOSHead(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, num_convs: int = 4,
-                 strides: tuple[int, ...] = DETECTION_STRIDES, prior_probability: float = 0.01):
+                 strides: tuple[int, ...] = DETECTION_STRIDES, prior_probability: float = 0.01,
+                 anchor_point: str = "center"):
         super().__init__()
+        if anchor_point not in ("center", "corner"):
+            raise ValueError(f"anchor_point must be center or corner, got {anchor_point!r}")
+        # corner: the weights measure distances from the cell corner (j*s, i*s), as torchvision's FCOS; the output
+        # is re-measured from the cell centre every decoder uses (model.anchor_point, panoptic convert)
+        self.anchor_point = anchor_point
         if num_classes < 1:
             raise ValueError("the detection branch needs at least one thing category (isthing=1)")
         self.num_classes = num_classes
@@ -78,16 +84,25 @@ class FCOSHead(nn.Module):
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_probability) / prior_probability))
 
     def forward(self, features: list[torch.Tensor]):
+        cls_logits, box_regression, centerness, _ = self.forward_with_box_features(features)
+        return cls_logits, box_regression, centerness
+
+    def forward_with_box_features(self, features: list[torch.Tensor]):
+        """forward() plus the box-tower features per level (the optional levelness / border-ness heads read them)."""
         if len(features) != len(self.strides):
             raise ValueError(f"FCOSHead expects {len(self.strides)} pyramid levels, got {len(features)}")
-        cls_logits, box_regression, centerness = [], [], []
+        cls_logits, box_regression, centerness, box_features = [], [], [], []
         for x, stride, scale in zip(features, self.strides, self.scales):
             c = self.cls_tower(x)
             b = self.box_tower(x)
             cls_logits.append(self.cls_logits(c))
-            box_regression.append(F.relu(scale(self.bbox_reg(b))) * stride)
+            ltrb = F.relu(scale(self.bbox_reg(b))) * stride
+            if self.anchor_point == "corner":
+                ltrb = ltrb + ltrb.new_tensor([stride / 2, stride / 2, -stride / 2, -stride / 2]).view(1, 4, 1, 1)
+            box_regression.append(ltrb)
             centerness.append(self.centerness(b))
-        return cls_logits, box_regression, centerness
+            box_features.append(b)
+        return cls_logits, box_regression, centerness, box_features
 
 
 # ----------------------------------------------------------------------------------------- locations
@@ -195,7 +210,9 @@ def postprocess_detections(cls_logits: list[torch.Tensor], box_regression: list[
                            score_threshold: float, nms_threshold: float, pre_nms_top_k: int,
                            max_detections: int, strides: tuple[int, ...] = DETECTION_STRIDES
                            ) -> list[dict[str, torch.Tensor]]:
-    """Raw head outputs (per level, batched) -> per image {"boxes" [N,4], "scores" [N], "labels" [N] class}.
+    """Raw head outputs (per level, batched) -> per image {"boxes" [N,4], "scores" [N], "labels" [N] class,
+    "levels" [N] pyramid level index}. ``centerness``: the quality output multiplied into the score (the
+    centerness or, with model.quality=borderness, the border-ness logits).
 
     Boxes are in network-input pixels, clipped to each image's (h, w) in image_sizes.
     """
@@ -227,7 +244,8 @@ def postprocess_detections(cls_logits: list[torch.Tensor], box_regression: list[
             scores, loc, klass = scores[order], loc[order], klass[order]
         boxes = clip_boxes_to_image(decode_boxes(points[loc], box_all[i, loc].float()), size)
         valid = remove_small_boxes(boxes, 1e-3)
-        boxes, scores, labels = boxes[valid], scores[valid], klass[valid]
+        boxes, scores, labels, levels = boxes[valid], scores[valid], klass[valid], level_of[loc][valid]
         keep = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]
-        results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
+        results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep],
+                        "levels": levels[keep].long()})
     return results

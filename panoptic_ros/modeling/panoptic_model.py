@@ -22,6 +22,7 @@ from torch import nn
 from ..config import InferenceConfig, PanopticConfig
 from ..data.categories import IGNORE_LABEL, CategoryMap
 from . import detection_head as det
+from . import extra_heads as extra
 from . import preprocess as pre
 from .backbone import build_backbone
 from .center_head import CenterHead
@@ -31,6 +32,10 @@ from .semantic_head import SemanticHead
 from .shared_decoder import SharedDecoder
 
 TARGET_KEYS = ("semantic", "boxes", "labels", "center_offsets", "offset_weight")
+# Outputs of the optional heads (issue 8): forward_raw computes them only when asked (or, for export, all the
+# model has; "features" = the pyramid levels the RoI mask head pools from, asked for by mask_heuristic only).
+OPTIONAL_OUTPUTS = ("levelness", "borderness", "features")
+FREEZABLE = ("backbone", "fpn", "detection_head", "semantic_head", "center_head", "decoder")
 
 
 class PanopticModel(nn.Module):
@@ -68,28 +73,96 @@ class PanopticModel(nn.Module):
             self.decoder = SharedDecoder(mc.fpn_channels, mc.branch_channels, num_classes)
         else:
             raise ValueError(f"unknown model layout {self.layout!r}; choose research or fast")
-        self.detection_head = det.FCOSHead(mc.fpn_channels, len(thing_channels), mc.det_head_convs)
+        self.detection_head = det.FCOSHead(mc.fpn_channels, len(thing_channels), mc.det_head_convs,
+                                           anchor_point=getattr(mc, "anchor_point", "center"))
+        # optional heads, created after the others so a seeded model without them initialises as before
+        if getattr(mc, "levelness", False):
+            self.levelness_head = extra.LevelnessHead(mc.fpn_channels)
+        if getattr(mc, "borderness", False) or getattr(mc, "quality", "centerness") == "borderness":
+            self.borderness_head = nn.Conv2d(mc.fpn_channels, 1, 3, padding=1)
+            nn.init.normal_(self.borderness_head.weight, std=0.01)
+            nn.init.zeros_(self.borderness_head.bias)
+        if getattr(mc, "mask_head", False):
+            names = self.fpn.names[:4 if self.layout == "research" else 3]  # p2..p5 / p3..p5, as Mask R-CNN's FPN
+            self.mask_head = extra.MaskHead(mc.fpn_channels, len(thing_channels), names)
+        self.frozen = tuple(getattr(mc, "freeze", None) or ())
+        for part in self.frozen:
+            module = getattr(self, part, None) if part in FREEZABLE else None
+            if module is None:
+                valid = [p for p in FREEZABLE if getattr(self, p, None) is not None]
+                raise ValueError(f"model.freeze: {part!r} is not a part of this model ({', '.join(valid)})")
+            module.requires_grad_(False)
+        if getattr(mc, "init_weights", "") and not from_checkpoint:
+            self.load_matching_weights(mc.init_weights)
+
+    def heads(self) -> tuple[str, ...]:
+        """The optional heads this model has: levelness, borderness, mask_head."""
+        return tuple(n for n in ("levelness", "borderness", "mask_head")
+                     if getattr(self, n if n == "mask_head" else f"{n}_head", None) is not None)
+
+    def train(self, mode: bool = True):
+        """As nn.Module.train, but frozen parts (model.freeze) stay in eval mode (BatchNorm statistics fixed)."""
+        super().train(mode)
+        for part in getattr(self, "frozen", ()):
+            getattr(self, part).eval()
+        return self
+
+    def load_matching_weights(self, path: str) -> list[str]:
+        """Copy the tensors of checkpoint ``path`` whose name and shape match (model.init_weights); returns the
+        names of this model's tensors left at their initialisation. ValueError when nothing matches."""
+        from pathlib import Path
+
+        from .checkpoint import _read_state_dict
+
+        state = _read_state_dict(Path(path).expanduser())
+        own = self.state_dict()
+        fits = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        if not fits:
+            raise ValueError(f"model.init_weights: no tensor of {path} fits this model")
+        with torch.no_grad():
+            for k, v in fits.items():
+                own[k].copy_(v.to(own[k].dtype))
+        return sorted(set(own) - set(fits))
 
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
     # ------------------------------------------------------------------------------------ network
-    def forward_raw(self, images: torch.Tensor) -> dict:
+    def forward_raw(self, images: torch.Tensor, optional=None) -> dict:
         """The network alone on a normalised, padded batch [B, 3, H, W] (export-friendly).
 
         Returns {"semantic": [B, C, H/s, W/s] logits, "offsets": [B, 2, H/s, W/s] (x, y input px),
         "cls_logits" / "box_regression" / "centerness": lists over p3..p7 of [B, K | 4 | 1, h, w]}, with the
         branch stride s = 4 (research layout) or 8 (fast layout); s = H / semantic height.
+        optional: which optional outputs to add, of those the model has (OPTIONAL_OUTPUTS): "levelness"
+        [B, 6, H/8, W/8] logits, "borderness" list over p3..p7 of [B, 1, h, w] logits, "features" the pyramid
+        levels of the mask head (list). None = levelness and borderness when present (what export traces).
         """
+        want = ({"levelness", "borderness"} if optional is None else set(optional))
         pyramid = self.fpn(self.backbone(images))
-        cls_logits, box_regression, centerness = self.detection_head([pyramid[n] for n in det.DETECTION_LEVELS])
+        cls_logits, box_regression, centerness, box_features = self.detection_head.forward_with_box_features(
+            [pyramid[n] for n in det.DETECTION_LEVELS])
         if self.layout == "fast":
             semantic, offsets = self.decoder(pyramid)
         else:
             semantic, offsets = self.semantic_head(pyramid), self.center_head(pyramid)
-        return {"semantic": semantic, "offsets": offsets,
-                "cls_logits": cls_logits, "box_regression": box_regression, "centerness": centerness}
+        out = {"semantic": semantic, "offsets": offsets,
+               "cls_logits": cls_logits, "box_regression": box_regression, "centerness": centerness}
+        if "levelness" in want and getattr(self, "levelness_head", None) is not None:
+            out["levelness"] = self.levelness_head(box_features)
+        if "borderness" in want and getattr(self, "borderness_head", None) is not None:
+            out["borderness"] = [self.borderness_head(b) for b in box_features]
+        if "features" in want and getattr(self, "mask_head", None) is not None:
+            out["features"] = [pyramid[n] for n in self.mask_head.level_names]
+        return out
+
+    def mask_logits(self, features: list[torch.Tensor], boxes: list[torch.Tensor],
+                    padded: tuple[int, int]) -> torch.Tensor:
+        """RoI mask head: per-class 28x28 mask logits [sum Ni, K, 28, 28] for boxes (input px) per image."""
+        if getattr(self, "mask_head", None) is None:
+            raise ValueError("this model has no RoI mask head (model.mask_head)")
+        return self.mask_head(features, boxes, padded)
 
     @property
     def output_stride(self) -> int:
@@ -116,7 +189,7 @@ class PanopticModel(nn.Module):
         targets = [self._check_target(t, tuple(im.shape[-2:]), i) for i, (im, t) in enumerate(zip(images, targets))]
         batch = pre.batch_images([pre.normalize(im, self.pixel_mean, self.pixel_std) for im in images],
                                  self.cfg.model.size_divisibility)
-        raw = self.forward_raw(batch)
+        raw = self.forward_raw(batch, optional=OPTIONAL_OUTPUTS)
         return self.compute_losses(raw, targets, tuple(batch.shape[-2:]))
 
     # ------------------------------------------------------------------------------------ losses
@@ -149,6 +222,14 @@ class PanopticModel(nn.Module):
             t["classes"] = classes
         else:
             t["classes"] = t["labels"]
+        if "instance_map" in target:
+            t["instance_map"] = target["instance_map"].to(dev, torch.int64)
+            if tuple(t["instance_map"].shape) != tuple(size):
+                raise ValueError(f"target {index}: 'instance_map' has shape {tuple(t['instance_map'].shape)}, "
+                                 f"expected {size} to match the image")
+        elif self.heads():
+            raise ValueError(f"target {index}: missing key instance_map (the model's {', '.join(self.heads())} "
+                             "head(s) learn from the instance masks)")
         return t
 
     def compute_losses(self, raw: dict, targets: list[dict], padded: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -177,7 +258,50 @@ class PanopticModel(nn.Module):
         losses["loss_offset"] = offset_loss(offsets, off_target, off_weight)
         losses["loss"] = (lc.lambda_o * (losses["loss_cls"] + losses["loss_box"] + losses["loss_ctr"])
                           + lc.lambda_s * losses["loss_sem"] + lc.lambda_i * losses["loss_offset"])
+        if self.heads():
+            extra_losses = self._extra_losses(raw, targets, padded, points, assigned)
+            losses.update(extra_losses)
+            losses["loss"] = losses["loss"] + (lc.lambda_o * extra_losses.get("loss_border", 0.0)
+                                               + lc.lambda_level * extra_losses.get("loss_level", 0.0)
+                                               + lc.lambda_mask * extra_losses.get("loss_mask", 0.0))
         return losses
+
+    def _extra_losses(self, raw: dict, targets: list[dict], padded: tuple[int, int], points: torch.Tensor,
+                      assigned: list[dict]) -> dict[str, torch.Tensor]:
+        """Losses of the optional heads (extra_heads.py) against targets built from the instance maps."""
+        instance_maps = [pre.pad_to(t["instance_map"] + 1, padded) - 1 for t in targets]   # -1 in the padding
+        semantics = [pre.pad_to(t["semantic"], padded, IGNORE_LABEL) for t in targets]
+        out = {}
+        if "levelness" in raw:
+            logits = raw["levelness"]
+            level_points = det.compute_locations([tuple(logits.shape[-2:])], det.DETECTION_STRIDES[:1],
+                                                 self.device)[0]
+            level_ranges = torch.tensor(det.SIZES_OF_INTEREST, dtype=torch.float32, device=self.device)
+            target = torch.stack([extra.levelness_targets(level_points, im, sem, t["boxes"], level_ranges)
+                                  for im, sem, t in zip(instance_maps, semantics, targets)])
+            out["loss_level"] = extra.levelness_loss(logits, target.view(len(targets), *logits.shape[-2:]))
+        if "borderness" in raw:
+            target = torch.stack([extra.borderness_targets(points, a["matched"], im, extra.mask_border_distances(im))
+                                  for a, im in zip(assigned, instance_maps)])
+            positive = torch.stack([a["labels"] >= 0 for a in assigned])
+            out["loss_border"] = extra.borderness_loss(det.flatten_levels(raw["borderness"]).squeeze(-1), target,
+                                                       positive)
+        if "features" in raw:
+            generator = torch.Generator().manual_seed(int(sum(len(t["boxes"]) for t in targets)))
+            rois, classes, masks = [], [], []
+            budget = extra.MAX_TRAIN_ROIS // 2
+            for t, im in zip(targets, instance_maps):
+                n = min(len(t["boxes"]), max(budget, 0))
+                budget -= n
+                index = torch.arange(n, device=self.device)
+                boxes = torch.cat([t["boxes"][:n], extra.jitter_boxes(t["boxes"][:n], padded, generator)])
+                index = torch.cat([index, index])
+                rois.append(boxes)
+                classes.append(t["classes"][index])
+                masks.append(extra.mask_roi_targets(im, boxes, index))
+            logits = self.mask_logits(raw["features"], rois, padded)
+            out["loss_mask"] = extra.mask_loss(logits, torch.cat(classes), torch.cat(masks))
+        return out
 
     # ------------------------------------------------------------------------------------ inference
     def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list:

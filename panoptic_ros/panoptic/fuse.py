@@ -295,6 +295,9 @@ def fuse_owner_map(semantic_logits: torch.Tensor, boxes: torch.Tensor, scores: t
     num_classes, height, width = logits.shape
     mask = _check_thing_mask(thing_mask, num_classes, logits.device)
     merge = get_policy(policy)
+    if merge.builds_masks:
+        raise ValueError(f"policy {merge.name!r} builds masks from network outputs fuse() does not receive; run it "
+                         "through PanopticPipeline (or panoptic.mask_merge with those outputs)")
     boxes, scores, labels = _check_detections(boxes, scores, labels, mask)
     offsets = _check_offsets(center_offsets, height, width, logits.device, merge)
     if height == 0 or width == 0:

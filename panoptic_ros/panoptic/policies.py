@@ -14,6 +14,15 @@ Tie rules (documented in the README):
 - smallest_first: smaller (clipped) box area wins; equal areas -> higher score, then lower index.
 - closest_center: the box center nearest to (pixel center + predicted center offset) wins; equal distances ->
   higher score, then lower index.
+
+Mask-based policies (``builds_masks = True``, issue 8; panoptic/mask_merge.py, docs/policies.md) build a mask
+per detection from a network output only they need and merge the masks instead of box crops of class logits:
+- dense_iou: IoU(predicted box at the pixel, detection) x P(class) > sigma; levelness head optional.
+- paste_borderness: box x semantic class, overlap drop, contested pixels by border-ness (border-ness head).
+- mask_heuristic: RoI masks (mask head), advanced / baseline heuristics.
+Ties: a pixel goes to the higher score, then the lower detection index (paste_borderness: the closest
+border-ness first; mask_heuristic advanced: the highest mask probability x score first).
+A policy whose ``required_head`` the loaded model (or its runtime) lacks is refused with PolicyUnavailable.
 """
 from __future__ import annotations
 
@@ -27,6 +36,16 @@ def _by_score(scores: torch.Tensor) -> torch.Tensor:
     return torch.sort(-scores.double(), stable=True).indices
 
 
+class PolicyUnavailable(ValueError):
+    """The loaded model or its runtime cannot run a merge policy; the message names the missing head."""
+
+
+# optional head -> (config field, what it is, the network output the pipeline reads)
+HEADS = {"levelness": ("model.levelness", "levelness head", "levelness"),
+         "borderness": ("model.borderness", "border-ness head", "borderness"),
+         "mask_head": ("model.mask_head", "RoI mask head", "features")}
+
+
 class MergePolicy:
     """Base: a visiting order, optionally refined per pixel by a cost (lower wins).
 
@@ -37,6 +56,9 @@ class MergePolicy:
     name = ""
     needs_center_offsets = False
     per_pixel = False
+    builds_masks = False          # mask-based: merged by panoptic/mask_merge.py from optional network outputs
+    required_head = ""            # an optional head (HEADS) the policy cannot run without
+    optional_outputs: tuple = ()  # optional network outputs it reads (requested only while it is active)
 
     def order(self, scores: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
         """Detection indices (int64, CPU), best first. scores, areas: [N] CPU tensors."""
@@ -108,6 +130,44 @@ class ClosestCenter(MergePolicy):
         dx = offsets[0].float() + (xs.view(1, 1, -1) - c[:, 0])
         dy = offsets[1].float() + (ys.view(1, -1, 1) - c[:, 1])
         return dx.mul_(dx).add_(dy.mul_(dy))
+
+
+class MaskMergePolicy(MergePolicy):
+    """Base of the mask-based policies: visiting order by score (their masks decide the rest)."""
+
+    builds_masks = True
+
+    def order(self, scores, areas):
+        return _by_score(scores)
+
+
+@MERGE_POLICIES.register()
+class DenseIoU(MaskMergePolicy):
+    """Real-time panoptic segmentation from dense detections: mask = IoU(box predicted at the pixel, detection) x
+    P(class) > inference.dense_iou_sigma; the levelness head picks the pixel's level (else max over levels)."""
+
+    name = "dense_iou"
+    optional_outputs = ("levelness",)
+
+
+@MERGE_POLICIES.register()
+class PasteBorderness(MaskMergePolicy):
+    """Lightweight one-stage panoptic network: paste box x class masks by score, drop a mask overlapping more
+    than inference.paste_overlap of its area, contested pixels to the closest predicted border-ness."""
+
+    name = "paste_borderness"
+    required_head = "borderness"
+    optional_outputs = ("borderness",)
+
+
+@MERGE_POLICIES.register()
+class MaskHeuristic(MaskMergePolicy):
+    """Joint semantic + instance networks (street scenes): RoI-head instance masks over semantics with the
+    advanced (or baseline, inference.mask_heuristics) heuristics."""
+
+    name = "mask_heuristic"
+    required_head = "mask_head"
+    optional_outputs = ("features",)
 
 
 def get_policy(name: str) -> MergePolicy:

@@ -16,9 +16,11 @@ import torch
 
 from ..config import InferenceConfig
 from ..modeling import detection_head as det
+from ..panoptic import mask_merge
 from ..panoptic.fuse import OwnerMap, fuse_owner_map, segments_of
-from ..panoptic.policies import get_policy
+from ..panoptic.policies import HEADS, MergePolicy, PolicyUnavailable, get_policy
 from ..panoptic.result import PanopticResult
+from . import policy_inputs
 from .inputs import PreparedBatch, prepare_batch
 from .mapping import MappedImage, decision_channels, image_resize, map_image, output_stride, to_image
 from .timing import StageTimer
@@ -30,6 +32,7 @@ class Detections:
     boxes: torch.Tensor      # [N, 4] xyxy
     scores: torch.Tensor     # [N]
     labels: torch.Tensor     # [N] channel index
+    levels: torch.Tensor | None = None  # [N] pyramid level (0 = p3) each detection came from
 
     def in_image(self, input_size: tuple[int, int], image_size: tuple[int, int]) -> torch.Tensor:
         """Boxes scaled to the original image."""
@@ -58,15 +61,25 @@ class PipelineRun:
 
 
 def decode_detections(raw: dict, input_sizes: list[tuple[int, int]], inference: InferenceConfig,
-                      thing_channels: torch.Tensor) -> list[Detections]:
-    """FCOS outputs -> per-image boxes, scores and category channels after class-wise NMS."""
-    dets = det.postprocess_detections(raw["cls_logits"], raw["box_regression"], raw["centerness"], input_sizes,
+                      thing_channels: torch.Tensor, quality: str = "centerness") -> list[Detections]:
+    """FCOS outputs -> per-image boxes, scores and category channels after class-wise NMS. quality: the output
+    multiplied into the score (score_quality())."""
+    if quality not in raw:
+        raise PolicyUnavailable(f"detection score quality {quality} needs the {quality} output, which the loaded "
+                                "model lacks" + (" (model.borderness)" if quality == "borderness" else ""))
+    dets = det.postprocess_detections(raw["cls_logits"], raw["box_regression"], raw[quality], input_sizes,
                                       score_threshold=inference.score_threshold,
                                       nms_threshold=inference.nms_threshold,
                                       pre_nms_top_k=inference.pre_nms_top_k,
                                       max_detections=inference.max_detections)
     channels = thing_channels.to(raw["cls_logits"][0].device)
-    return [Detections(d["boxes"], d["scores"], channels[d["labels"]]) for d in dets]
+    return [Detections(d["boxes"], d["scores"], channels[d["labels"]], d.get("levels")) for d in dets]
+
+
+def score_quality(inference: InferenceConfig, model_quality: str = "centerness") -> str:
+    """The output multiplied into the detection score: inference.score_quality, "model" = model.quality."""
+    want = getattr(inference, "score_quality", "model")
+    return model_quality if want == "model" else want
 
 
 def restore_channels(owner: OwnerMap, channels: torch.Tensor, thing_mask: torch.Tensor,
@@ -132,19 +145,100 @@ class PanopticPipeline:
         return mapped
 
     def merge(self, mapped: MappedImage, detections: Detections, policy: str,
-              inference: InferenceConfig) -> PanopticResult:
+              inference: InferenceConfig, policy_maps: torch.Tensor | None = None) -> PanopticResult:
         """Stage 5: the parameter-free panoptic head on the fuse grid, then segments at the image resolution."""
         labels, thing_mask = detections.labels, self.thing_mask
         if mapped.channels is not None:  # a subset of the class channels: fuse on it, then restore class codes
             to_subset = torch.full_like(thing_mask, -1, dtype=torch.int64)
             to_subset[mapped.channels] = torch.arange(len(mapped.channels), device=thing_mask.device)
             labels, thing_mask = to_subset[labels.to(thing_mask.device)], thing_mask[mapped.channels]
-        owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, labels, thing_mask=thing_mask,
-                               policy=policy, center_offsets=mapped.offsets,
-                               unknown_undetected_things=inference.unknown_undetected_things)
+        merge = get_policy(policy)
+        if merge.builds_masks:
+            raw = self._mask_owner(merge, mapped, detections, labels, thing_mask, inference, policy_maps)
+            owner = OwnerMap(raw, thing_mask, detections.scores.detach().cpu().double(),
+                             labels.detach().cpu().long())
+        else:
+            owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, labels, thing_mask=thing_mask,
+                                   policy=policy, center_offsets=mapped.offsets,
+                                   unknown_undetected_things=inference.unknown_undetected_things)
         if mapped.channels is not None:
             owner = restore_channels(owner, mapped.channels, self.thing_mask, detections.labels)
-        return segments_of(owner, inference.stuff_area_threshold, image_resize(mapped))
+        return segments_of(owner, stuff_threshold(inference, mapped.image_size), image_resize(mapped))
+
+    def _mask_owner(self, merge: MergePolicy, mapped: MappedImage, detections: Detections, labels: torch.Tensor,
+                    thing_mask: torch.Tensor, inference: InferenceConfig, maps: torch.Tensor | None) -> torch.Tensor:
+        """Owner codes of a mask-based policy (panoptic/mask_merge.py) from its per-detection maps on the grid."""
+        logits, scores = mapped.semantic, detections.scores
+        gh, gw = mapped.grid_size
+        if maps is None:
+            maps = torch.zeros((len(scores), gh, gw), device=logits.device)
+        if merge.name == "dense_iou":
+            return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask,
+                                              sigma=inference.dense_iou_sigma,
+                                              unknown_undetected_things=inference.unknown_undetected_things)
+        if merge.name == "paste_borderness":
+            return mask_merge.paste_borderness_owner(logits, mapped.boxes, scores, labels, maps, thing_mask,
+                                                     overlap=inference.paste_overlap,
+                                                     unknown_undetected_things=inference.unknown_undetected_things)
+        if merge.name == "mask_heuristic":
+            return mask_merge.mask_heuristic_owner(logits, scores, maps, thing_mask,
+                                                   heuristics=inference.mask_heuristics, alpha=inference.mask_alpha,
+                                                   mask_threshold=inference.mask_threshold)
+        raise ValueError(f"merge policy {merge.name!r} builds masks but the pipeline has no stage for it")
+
+    def policy_maps(self, merge: MergePolicy, raw: dict, prepared: PreparedBatch, detections: list[Detections],
+                    mapped: list[MappedImage], inference: InferenceConfig) -> list[torch.Tensor | None]:
+        """Stage 5a: the per-detection maps a mask-based policy merges, per image, on the fuse grid
+        (pipeline/policy_inputs.py); None per image for the other policies."""
+        if not merge.builds_masks:
+            return [None] * len(mapped)
+        if merge.name == "dense_iou":
+            return [policy_inputs.dense_location_prob(raw, i, d.boxes, m, inference.dense_iou_levelness)
+                    for i, (d, m) in enumerate(zip(detections, mapped))]
+        if merge.name == "paste_borderness":
+            return [policy_inputs.predicted_borderness(raw, i, d.levels, m)
+                    for i, (d, m) in enumerate(zip(detections, mapped))]
+        if merge.name == "mask_heuristic":
+            probs = policy_inputs.roi_mask_probs(self.runtime, raw, detections, tuple(prepared.images.shape[-2:]),
+                                                 self.thing_channels)
+            return [policy_inputs.pasted_masks(p, m) for p, m in zip(probs, mapped)]
+        return [None] * len(mapped)
+
+    # ------------------------------------------------------------------------------------ policy checks
+    def check_policy(self, name: str) -> MergePolicy:
+        """The merge policy ``name`` if this pipeline can run it; ValueError for an unknown name and
+        PolicyUnavailable (a ValueError, one line) naming the head the loaded model or its runtime lacks."""
+        merge = get_policy(name)
+        head = merge.required_head
+        if head:
+            field, what, output = HEADS[head]
+            if output not in self.runtime_outputs():
+                runtime = getattr(self.runtime, "name", "?")
+                if getattr(self.cfg.model, head, False) and runtime != "torch":
+                    raise PolicyUnavailable(
+                        f"merge policy {name} needs the {what} ({field}), which runtime {runtime} does not run "
+                        "(its exported graph has no such output); use runtime torch")
+                raise PolicyUnavailable(f"merge policy {name} needs the {what} ({field}), which the loaded model "
+                                        "lacks; load a model trained with it (e.g. the shipped default model)")
+        return merge
+
+    def runtime_outputs(self) -> frozenset[str]:
+        """Optional outputs the runtime can give (levelness, borderness, features)."""
+        outputs = getattr(self.runtime, "optional_outputs", None)
+        return outputs() if outputs is not None else frozenset()
+
+    def requested_outputs(self, merges: Sequence[MergePolicy], inference: InferenceConfig) -> tuple[str, ...]:
+        """Optional outputs the given policies (and the score quality) read, of those the runtime has."""
+        want = {o for m in merges for o in m.optional_outputs}
+        if score_quality(inference, self.model_quality) == "borderness":
+            want.add("borderness")
+        if not getattr(inference, "dense_iou_levelness", True):
+            want.discard("levelness")  # only dense_iou reads it
+        return tuple(sorted(want & self.runtime_outputs()))
+
+    @property
+    def model_quality(self) -> str:
+        return getattr(self.cfg.model, "quality", "centerness")
 
     # ------------------------------------------------------------------------------------ runs
     def run(self, images: list, *, inference: InferenceConfig | None = None, policies: Sequence[str] | None = None,
@@ -155,22 +249,25 @@ class PanopticPipeline:
         """
         inf = inference or self.cfg.inference
         policies = list(policies or [inf.merge_policy])
-        merges = [get_policy(p) for p in policies]  # unknown names fail before any work
+        merges = [self.check_policy(p) for p in policies]  # unknown / unavailable policies fail before any work
+        optional = self.requested_outputs(merges, inf)
         timer = StageTimer(self.device, enabled=timed)
         with torch.inference_mode():
             with timer.stage("preprocess"):
                 prepared = prepare_batch(images, self.cfg, inf, self.device)
             with timer.stage("network"):
-                raw = self.runtime(prepared.images)
+                raw = self.runtime(prepared.images, optional=optional) if optional else self.runtime(prepared.images)
             with timer.stage("detections"):
-                detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels)
+                detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels,
+                                               score_quality(inf, self.model_quality))
             with timer.stage("mapping"):
                 mapped = self.map_outputs(raw, prepared, detections, inf,
                                           with_offsets=any(m.needs_center_offsets for m in merges))
             results = {}
-            for policy in policies:
+            for policy, merge in zip(policies, merges):
                 with timer.stage(f"merge:{policy}"):
-                    results[policy] = [self.merge(m, d, policy, inf) for m, d in zip(mapped, detections)]
+                    maps = self.policy_maps(merge, raw, prepared, detections, mapped, inf)
+                    results[policy] = [self.merge(m, d, policy, inf, pm) for m, d, pm in zip(mapped, detections, maps)]
             sem = [to_image(_class_argmax(m), m).cpu() for m in mapped] if semantic else None
         return PipelineRun(results, detections, prepared, sem, dict(timer.seconds))
 
@@ -192,6 +289,14 @@ class PanopticPipeline:
     def __repr__(self) -> str:
         return (f"PanopticPipeline(runtime={getattr(self.runtime, 'name', '?')}, "
                 f"precision={getattr(self.runtime, 'precision', '?')}, device={self.device})")
+
+
+def stuff_threshold(inference: InferenceConfig, image_size: tuple[int, int]) -> int:
+    """The stuff-area threshold in image pixels: stuff_area_fraction x pixels when set, else stuff_area_threshold."""
+    fraction = getattr(inference, "stuff_area_fraction", 0.0)
+    if fraction > 0:
+        return int(round(fraction * image_size[0] * image_size[1]))
+    return inference.stuff_area_threshold
 
 
 def resolve_model_path(path: str | Path | None = None) -> Path:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from panoptic_ros.data.categories import CategoryMap
+from panoptic_ros.data.image_limits import UnreadableImageHeader, check_encoded, check_pixels
 
 IMAGE = "sensor_msgs/msg/Image"
 INSTANCE = "panoptic_ros/msg/PanopticInstance"
@@ -86,12 +87,14 @@ def image_msg_to_array(msg, encodings: Sequence[str] | None = None) -> np.ndarra
     return pixels
 
 
-def image_msg_to_rgb(msg) -> np.ndarray:
+def image_msg_to_rgb(msg, max_pixels: int = 0) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 RGB (a new contiguous array).
 
     16-bit images (mono16, 16UC1, e.g. depth) are scaled per frame so their [min, max] spans 0..255,
-    which keeps 12-bit cameras and millimetre depth visible alike.
+    which keeps 12-bit cameras and millimetre depth visible alike. max_pixels (0 = no limit): height x width
+    from the message fields is checked first (image_limits.ImageTooLarge), before any pixel is touched.
     """
+    check_pixels(msg.height, msg.width, max_pixels, "raw image")
     pixels = image_msg_to_array(msg, SUPPORTED_ENCODINGS)
     conversion = _TO_RGB[str(msg.encoding)]
     if pixels.dtype.itemsize > 1:
@@ -109,8 +112,12 @@ def _scale_to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
 
 
-def compressed_msg_to_rgb(msg) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin sends) -> HxWx3 RGB."""
+def compressed_msg_to_rgb(msg, max_pixels: int = 0) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin sends) -> HxWx3 RGB.
+
+    max_pixels (0 = no limit): the size the PNG / JPEG header declares is checked before cv2.imdecode
+    (ImageTooLarge), so a small file declaring a huge image is never decoded; data without a readable
+    PNG / JPEG header is rejected then too."""
     fmt = str(getattr(msg, "format", "") or "")
     if "compresseddepth" in fmt.lower():
         raise ImageConversionError(f"compressedDepth images are not supported (format {fmt!r}); "
@@ -118,6 +125,12 @@ def compressed_msg_to_rgb(msg) -> np.ndarray:
     data = np.frombuffer(msg.data, dtype=np.uint8) if len(msg.data) else np.zeros(0, np.uint8)
     if data.size == 0:
         raise ImageConversionError(f"empty compressed image (format {fmt!r})")
+    if max_pixels:
+        try:
+            check_encoded(data, max_pixels, f"compressed image (format {fmt!r})")
+        except UnreadableImageHeader as exc:
+            raise ImageConversionError(f"cannot decode compressed image of {data.size} bytes (format {fmt!r}): "
+                                       f"{exc}") from None
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise ImageConversionError(f"cannot decode compressed image of {data.size} bytes (format {fmt!r}): "
@@ -227,7 +240,8 @@ def segment_centroids(panoptic: np.ndarray, size: int) -> tuple[np.ndarray, np.n
 
 def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> list[dict]:
     """The PanopticInstance fields of every segment as plain dicts (what ~/instances carries):
-    id, category_id, label, is_thing, score (1.0 for stuff), area, bbox (x, y, w, h), centroid (x, y)."""
+    id, category_id, label, is_thing, score (1.0 for stuff), area, bbox (x, y, w, h), centroid (x, y),
+    track_age and first_seen (seconds; both 0 without tracking, see panoptic_ros.tracking)."""
     panoptic = np.asarray(panoptic)
     if not segments:
         return []
@@ -241,7 +255,8 @@ def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories:
                         "label": categories.category(int(seg["category_id"])).name,
                         "is_thing": bool(seg["isthing"]), "score": float(seg["score"]) if seg["isthing"] else 1.0,
                         "area": int(area[seg_id]), "bbox": (max(x, 0), max(y, 0), max(w, 0), max(h, 0)),
-                        "centroid": (float(cx[seg_id]), float(cy[seg_id]))})
+                        "centroid": (float(cx[seg_id]), float(cy[seg_id])),
+                        "track_age": int(seg.get("track_age", 0)), "first_seen": float(seg.get("first_seen", 0.0))})
     return records
 
 
@@ -249,15 +264,18 @@ def instance_array_msg(records: Sequence[dict], height: int, width: int, header=
     """panoptic_ros/PanopticInstanceArray of instance records (the dicts of instance_records)."""
     T = kit.type
     Instance, Roi, Point = T(INSTANCE), T("sensor_msgs/msg/RegionOfInterest"), T("geometry_msgs/msg/Point")
+    Time = T("builtin_interfaces/msg/Time")
     instances = []
     for rec in records:
         x, y, w, h = (int(v) for v in rec["bbox"])
         cx, cy = rec["centroid"]
+        first_ns = round(float(rec.get("first_seen", 0.0)) * 1e9)      # tracking fields: 0 when tracking is off
         instances.append(Instance(
             id=int(rec["id"]), category_id=int(rec["category_id"]), label=str(rec["label"]),
             is_thing=bool(rec["is_thing"]), score=float(rec["score"]), area=int(rec["area"]),
             bbox=Roi(x_offset=x, y_offset=y, height=h, width=w, do_rectify=False),
-            centroid=Point(x=float(cx), y=float(cy), z=0.0)))
+            centroid=Point(x=float(cx), y=float(cy), z=0.0), track_age=int(rec.get("track_age", 0)),
+            first_seen=Time(sec=first_ns // 1_000_000_000, nanosec=first_ns % 1_000_000_000)))
     return T(INSTANCE_ARRAY)(header=header if header is not None else kit.header(), height=int(height),
                              width=int(width), instances=instances)
 
@@ -275,4 +293,5 @@ def instance_array_records(msg) -> list[dict]:
     return [{"id": int(i.id), "category_id": int(i.category_id), "label": str(i.label), "is_thing": bool(i.is_thing),
              "score": float(i.score), "area": int(i.area),
              "bbox": (int(i.bbox.x_offset), int(i.bbox.y_offset), int(i.bbox.width), int(i.bbox.height)),
-             "centroid": (float(i.centroid.x), float(i.centroid.y))} for i in msg.instances]
+             "centroid": (float(i.centroid.x), float(i.centroid.y)), "track_age": int(i.track_age),
+             "first_seen": int(i.first_seen.sec) + int(i.first_seen.nanosec) * 1e-9} for i in msg.instances]

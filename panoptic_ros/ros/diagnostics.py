@@ -16,7 +16,9 @@ OK, WARN, ERROR = 0, 1, 2      # diagnostic_msgs/DiagnosticStatus levels (bytes 
 class FrameStats:
     """Thread-safe counters and a window of recent per-frame timings (seconds)."""
 
-    COUNTERS = ("received", "processed", "dropped", "rejected", "errors")
+    # too_large: rejected (also counted there) for exceeding max_input_pixels; load_failures: background model
+    # loads that failed (the node kept its model and set the parameters back)
+    COUNTERS = ("received", "processed", "dropped", "rejected", "too_large", "errors", "load_failures")
 
     def __init__(self, window: int = 200, rate_window: float = 5.0):
         self._lock = threading.Lock()
@@ -66,8 +68,12 @@ class FrameStats:
 def status_level(snap: dict, publisher_count: int) -> tuple[int, str]:
     """(level, message) of a snapshot: WARN on new errors, rejected frames, or publishers but no frames."""
     delta = snap["delta"]
+    if delta["load_failures"]:
+        return WARN, f"{delta['load_failures']} model load(s) failed: kept the previous model"
     if delta["errors"]:
         return WARN, f"{delta['errors']} frame(s) failed in inference"
+    if delta["too_large"]:
+        return WARN, f"{delta['too_large']} frame(s) above max_input_pixels rejected"
     if delta["rejected"]:
         return WARN, f"{delta['rejected']} bad frame(s) rejected"
     if publisher_count and not delta["received"]:
@@ -84,7 +90,9 @@ def diagnostic_status(snap: dict, *, name: str, hardware_id: str, publisher_coun
     level, message = status_level(snap, publisher_count)
     values = {
         "frames received": snap["received"], "frames processed": snap["processed"],
-        "frames dropped": snap["dropped"], "frames rejected": snap["rejected"], "inference errors": snap["errors"],
+        "frames dropped": snap["dropped"], "frames rejected": snap["rejected"],
+        "frames too large": snap["too_large"], "inference errors": snap["errors"],
+        "model load failures": snap["load_failures"],
         "rate (Hz)": f"{snap['rate_hz']:.2f}",
         "latency p50 (ms)": f"{snap['latency_p50_ms']:.1f}", "latency p90 (ms)": f"{snap['latency_p90_ms']:.1f}",
         "latency p99 (ms)": f"{snap['latency_p99_ms']:.1f}", "model p50 (ms)": f"{snap['model_p50_ms']:.1f}",

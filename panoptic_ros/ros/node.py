@@ -12,15 +12,21 @@ the worker thread, so the executor keeps taking frames (and parameter changes) w
 
 The model slot holds an inference pipeline (panoptic_ros.pipeline.build_pipeline: the model file with the
 runtime and precision parameters); runtime and precision are logged at start-up and in /diagnostics.
+A change of model / device / runtime / precision is checked in the parameter callback (fast) and loaded on a
+background thread (model_loading.py): the call answers at once, frames keep flowing through the current
+model, the switch happens when the new one is ready (a frame in flight finishes with the model it started
+with), then the old model is released and the CUDA cache emptied. A load that fails after the call was
+accepted is logged as an error, counted ("model load failures" in /diagnostics) and its parameters are set
+back to the values of the model still running.
 
-Test hook: PANOPTIC_NODE_MODEL_FACTORY="module:function" replaces the model loader with
-function(path, device) -> object with predict(images, inference=) and categories (used by the tests to get
-a known overlap scene; never set in production).
+Frames declaring more than max_input_pixels (raw: height x width fields; compressed: the PNG / JPEG header,
+read before decoding) are rejected and counted ("frames too large"). Timers (graph check, watchdog,
+diagnostics) run on the steady clock, so they fire with use_sim_time and no or paused /clock; output stamps
+are always the input's.
 """
 from __future__ import annotations
 
-import importlib
-import os
+import re
 import sys
 import threading
 import time
@@ -30,8 +36,10 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -41,15 +49,17 @@ except ImportError:  # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 from panoptic_ros.config import ConfigError, PanopticConfig
+from panoptic_ros.data.image_limits import ImageTooLarge
 
 from . import conversions, diagnostics, outputs, params, qos, transport
 from .latest_frame_worker import LatestFrameWorker
+from .model_loading import BackgroundLoad, ModelLoadError, PipelineLoader, release_cuda_cache
 
 NODE_NAME = "panoptic_node"
-MODEL_FACTORY_ENV = "PANOPTIC_NODE_MODEL_FACTORY"
 GRAPH_CHECK_PERIOD = 1.0      # s between checks of the input topic's publishers (auto QoS, watchdog)
 NO_FRAME_WARN_AFTER = 5.0     # s of silence with publishers present before the watchdog warns
 WARN_THROTTLE = 5.0           # s between repeated warnings of one kind
+SHUTDOWN_FRAME_WAIT = 3.0     # s shutdown waits for the frame in inference before abandoning it
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 
@@ -59,29 +69,30 @@ def _warning_method(logger):
     return getattr(logger, "warning", None) or logger.warn
 
 
-class ModelLoadError(RuntimeError):
-    """The model cannot be loaded; the message names the file and the reason."""
-
-
 def load_node_model(values: dict):
     """The inference pipeline for the node's parameters (model "" = the shipped model, device, runtime,
-    precision); ModelLoadError with one clear line. The test hook (MODEL_FACTORY_ENV) gets (model, device)."""
-    path, device = values["model"], values["device"]
-    factory = os.environ.get(MODEL_FACTORY_ENV)
-    if factory:
-        module, _, func = factory.partition(":")
-        return getattr(importlib.import_module(module), func)(path, device)
-    from panoptic_ros.pipeline import build_pipeline, resolve_model_path
+    precision); ModelLoadError with one clear line."""
+    return PipelineLoader().load(values)
 
-    try:
-        file = resolve_model_path(path)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(str(exc)) from None
-    try:
-        return build_pipeline(file, device=device, runtime=values["runtime"], precision=values["precision"])
-    except Exception as exc:  # noqa: BLE001 - CheckpointError, RuntimeNotInstalled, ValueError (device), OSError ...
-        reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
-        raise ModelLoadError(f"cannot load model {reason}") from None
+
+class ReasonThrottle:
+    """Throttles repeated warnings per kind of reason (digits ignored), so a second, different problem is
+    still reported while the first one repeats (rclpy's throttling is per call site)."""
+
+    def __init__(self, period: float, max_kinds: int = 64):
+        self.period, self.max_kinds = period, max_kinds
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, reason: str, now: float) -> bool:
+        key = re.sub(r"\d+", "#", reason)[:120]
+        with self._lock:
+            if now - self._last.get(key, -self.period) < self.period:
+                return False
+            if len(self._last) >= self.max_kinds:
+                self._last.clear()
+            self._last[key] = now
+            return True
 
 
 def runtime_info(model) -> tuple[str, str]:
@@ -117,15 +128,27 @@ class Settings:
 
 
 class PanopticNode(Node):
-    """See the module docstring. Raises ModelLoadError / params.ParameterError from the constructor."""
+    """See the module docstring. Raises ModelLoadError / params.ParameterError from the constructor.
 
-    def __init__(self, **kwargs):
+    model_loader: an object with check(values) and load(values) (model_loading.PipelineLoader by default);
+    the tests pass a test model this way."""
+
+    def __init__(self, *, model_loader=None, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
         self._warn = _warning_method(self.get_logger())
+        self._throttle = ReasonThrottle(WARN_THROTTLE)
+        self._loader = model_loader if model_loader is not None else PipelineLoader()
         self._values = params.declare_parameters(self)
-        model = load_node_model(self._values)
+        try:
+            model = self._loader.load(self._values)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an injected loader's own error: same one-line start-up error
+            raise ModelLoadError(str(exc)) from None
         self._settings = Settings(model, self._config_for(model, self._values))
         self._settings_lock = threading.Lock()
+        self._loading: BackgroundLoad | None = None
+        self._closing = False
         self.stats = diagnostics.FrameStats()
         self._watchdog = qos.FrameWatchdog(NO_FRAME_WARN_AFTER)
 
@@ -146,9 +169,12 @@ class PanopticNode(Node):
         self._worker = LatestFrameWorker(self._process, on_error=self._on_worker_error).start()
         self._subscribe(qos.choose_reliability(node_cfg.qos_reliability, self._publisher_reliabilities()))
 
+        self._load_done = self.create_guard_condition(self._finish_load)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._graph_timer = self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph)
-        self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics)
+        # steady clock: with use_sim_time and no (or a paused) /clock, ROS-clock timers would never fire
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._graph_timer = self.create_timer(GRAPH_CHECK_PERIOD, self._check_graph, clock=steady)
+        self._diag_timer = self.create_timer(node_cfg.diagnostics_period, self._publish_diagnostics, clock=steady)
         self.get_logger().info(
             f"ready: model {describe_model(model, self._values)}, input_size "
             f"{_effective_input_size(model, self._values['input_size'])}, listening on {self._topic} "
@@ -163,8 +189,9 @@ class PanopticNode(Node):
         return params.apply_values(base if isinstance(base, PanopticConfig) else PanopticConfig(), values)
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        """Validate against the schema; reload the model for model/device/runtime/precision; swap the settings
-        atomically (the frame in progress finishes with the old model)."""
+        """Validate against the schema and answer at once. Per-frame settings are swapped atomically; a change
+        of model/device/runtime/precision is checked (fast) and then loaded in the background (_finish_load
+        switches). One reload at a time: a second one while loading is refused with that reason."""
         try:
             changes = params.check_parameters(parameters)
         except ConfigError as exc:
@@ -172,19 +199,54 @@ class PanopticNode(Node):
         if not changes:
             return SetParametersResult(successful=True)
         with self._settings_lock:
-            values = {**self._values, **changes}
-            model = self._settings.model
-            if any(values[k] != self._values[k] for k in params.RELOAD_PARAMETERS):
+            reload = {k: v for k, v in changes.items() if k in params.RELOAD_PARAMETERS and v != self._values[k]}
+            if self._loading is not None and any(k in params.RELOAD_PARAMETERS for k in changes):
+                wanted = ", ".join(f"{k}={v!r}" for k, v in self._loading.changes.items())
+                return SetParametersResult(successful=False, reason=f"a model is still loading ({wanted}); "
+                                                                    "set it again when it is done")
+            if reload:
+                target = {**self._values, **changes}
                 try:
-                    model = load_node_model(values)
-                except Exception as exc:  # noqa: BLE001 - ModelLoadError or a factory's error
+                    self._loader.check(target)
+                except Exception as exc:  # noqa: BLE001 - ModelLoadError or a test loader's error
                     self._warn(f"parameter change refused, keeping the current model: {exc}")
                     return SetParametersResult(successful=False, reason=f"kept the current model: {exc}")
-                self.get_logger().info(f"loaded model {describe_model(model, values)}")
+            values = {**self._values, **{k: v for k, v in changes.items() if k not in reload}}
             self._values = values
-            self._settings = Settings(model, self._config_for(model, values))
-        self.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+            self._settings = Settings(self._settings.model, self._config_for(self._settings.model, values))
+            if reload:
+                self._loading = BackgroundLoad(self._loader.load, {**values, **reload}, reload,
+                                               self._load_done.trigger).start()
+        self.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items())
+                               + (" (loading the model in the background)" if reload else ""))
         return SetParametersResult(successful=True)
+
+    def _finish_load(self) -> None:
+        """Executor thread, when a background load ended: switch to the new model (and release the old one),
+        or keep the old one, count and log the failure and set the reload parameters back."""
+        job = self._loading
+        if job is None or not job.done or self._closing:
+            return
+        if job.error is not None:
+            with self._settings_lock:
+                self._loading = None
+                old = {k: self._values[k] for k in job.changes}
+            self.stats.count("load_failures")
+            self.get_logger().error(
+                f"loading the model for {', '.join(f'{k}={v!r}' for k, v in job.changes.items())} failed after "
+                f"{job.seconds:.1f} s, keeping {describe_model(self._settings.model, self._values)}: "
+                f"{type(job.error).__name__}: {job.error}; parameters set back to "
+                + ", ".join(f"{k}={v!r}" for k, v in old.items()))
+            self.set_parameters([Parameter(k, value=v) for k, v in old.items()])
+            return
+        with self._settings_lock:
+            self._loading = None
+            values = {**self._values, **job.changes}
+            self._values = values
+            self._settings = Settings(job.model, self._config_for(job.model, values))
+        self.get_logger().info(f"loaded model {describe_model(job.model, values)} in {job.seconds:.1f} s")
+        job.model = None
+        release_cuda_cache()   # the old model is unreferenced now (or when the frame using it ends: _process)
 
     # ---------------------------------------------------------------------------------- input
     def _input_topic(self) -> str:
@@ -256,22 +318,40 @@ class PanopticNode(Node):
 
     # ---------------------------------------------------------------------------------- worker
     def _process(self, item) -> None:
-        """Worker thread: decode, infer, publish every output with the input's header."""
+        """Worker thread: check the size, decode, infer, publish every output with the input's header."""
         msg, received = item
         settings = self._settings
+        limit = settings.cfg.inference.max_input_pixels
         try:
-            rgb = (conversions.compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage)
-                   else conversions.image_msg_to_rgb(msg))
+            rgb = (conversions.compressed_msg_to_rgb(msg, limit) if isinstance(msg, CompressedImage)
+                   else conversions.image_msg_to_rgb(msg, limit))
+        except ImageTooLarge as exc:
+            self.stats.count("rejected")
+            self.stats.count("too_large")
+            self._warn_throttled(f"rejected a frame from {self._topic}: {exc}")
+            return
         except conversions.ImageConversionError as exc:
             self.stats.count("rejected")
-            self._warn(f"rejected a frame from {self._topic}: {exc}", throttle_duration_sec=WARN_THROTTLE)
+            self._warn_throttled(f"rejected a frame from {self._topic}: {exc}")
             return
         start = time.monotonic()
-        result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
-        model_time = time.monotonic() - start
-        self._publish_outputs(msg.header, rgb, result, settings)
+        try:
+            result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
+            model_time = time.monotonic() - start
+            if self._closing:
+                return   # abandoned at shutdown: the publishers are going away
+            self._publish_outputs(msg.header, rgb, result, settings)
+        finally:
+            replaced = settings.model is not self._settings.model
+            del settings
+            if replaced and not self._closing:
+                release_cuda_cache()   # this frame held the last reference to a replaced model
         done = time.monotonic()
         self.stats.frame_done(done, done - received, model_time)
+
+    def _warn_throttled(self, text: str) -> None:
+        if self._throttle.allow(text, time.monotonic()):
+            self._warn(text)
 
     def _publish_outputs(self, header, rgb, result, settings: Settings) -> None:
         node_cfg = settings.cfg.node
@@ -284,11 +364,12 @@ class PanopticNode(Node):
                 publisher.publish(msg)
 
     def _on_worker_error(self, exc: BaseException, item) -> None:
-        self.stats.count("errors")
-        if not rclpy.ok(context=self.context):
+        if self._closing or not rclpy.ok(context=self.context):
             return  # publishing after shutdown started: not a frame error
-        self.get_logger().error(f"inference failed on a frame from {self._topic}: {type(exc).__name__}: {exc}",
-                                throttle_duration_sec=WARN_THROTTLE)
+        self.stats.count("errors")
+        text = f"inference failed on a frame from {self._topic}: {type(exc).__name__}: {exc}"
+        if self._throttle.allow(text, time.monotonic()):
+            self.get_logger().error(text)
 
     # ---------------------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
@@ -306,16 +387,27 @@ class PanopticNode(Node):
         self._pub_diagnostics.publish(array)
 
     # ---------------------------------------------------------------------------------- shutdown
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop taking frames and let the running one finish."""
+    def shutdown(self, timeout: float = SHUTDOWN_FRAME_WAIT) -> bool:
+        """Stop taking frames and give the running one `timeout` seconds to finish; False (and a warning) when
+        it was abandoned (its outputs are not published; the worker is a daemon thread and ends with the
+        process)."""
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
-        self._worker.stop(timeout)
+        for timer in (self._graph_timer, self._diag_timer):
+            timer.cancel()
+        if self._worker.stop(timeout):
+            self._closing = True
+            return True
+        self._closing = True
+        self._warn(f"shutting down: a frame still in inference after {timeout:.1f} s was abandoned "
+                   "(no outputs for it)")
+        return False
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of lib/panoptic_ros/panoptic_node. Exit 0 on SIGINT/SIGTERM, 1 on a start-up error."""
+def main(argv: list[str] | None = None, *, model_loader=None) -> int:
+    """Entry point of lib/panoptic_ros/panoptic_node. Exit 0 on SIGINT/SIGTERM (also with a frame abandoned
+    in inference), 1 on a start-up error. model_loader: see PanopticNode (tests only)."""
     argv = sys.argv if argv is None else argv
     transport.use_large_message_profile()
     try:
@@ -326,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         try:
-            node = PanopticNode()
+            node = PanopticNode(model_loader=model_loader)
         except (ModelLoadError, params.ParameterError) as exc:
             print(f"[{NODE_NAME}] error: {exc}", file=sys.stderr, flush=True)
             return 1

@@ -92,10 +92,20 @@ class NetworkRuntime:
         raise NotImplementedError
 
     # ----------------------------------------------------------------------- running
-    def __call__(self, images: torch.Tensor) -> dict[str, Any]:
+    def __call__(self, images: torch.Tensor, optional=None) -> dict[str, Any]:
         """images: float32 [B, 3, H, W], normalised and padded to cfg.model.size_divisibility ->
-        forward_raw's dict of float32 tensors on self.device."""
+        forward_raw's dict of float32 tensors on self.device. optional: the optional outputs the active merge
+        policies read (PanopticModel.OPTIONAL_OUTPUTS); a runtime that computes them only on request honours it,
+        an exported graph returns whatever it was exported with."""
         raise NotImplementedError
+
+    def optional_outputs(self) -> frozenset[str]:
+        """The optional outputs (levelness, borderness, features) this runtime can return. Exported graphs: the
+        ones among their output names (export traces levelness and borderness; the pyramid features of the RoI
+        mask head are not exported, so mask_heuristic runs on the torch runtime only)."""
+        names = getattr(self, "output_names", ()) or ()
+        keys = {n.rsplit("_", 1)[0] if n.rsplit("_", 1)[-1].isdigit() else n for n in names}
+        return frozenset(keys & {"levelness", "borderness", "features"})
 
     def close(self) -> None:
         """Free the network's memory; the runtime cannot be called afterwards."""

@@ -102,7 +102,7 @@ class OnnxRuntime(NetworkRuntime):
         with exported_file(path, "onnx", (".onnx",), cls.name, cache_dir) as onnx_path:
             return cls(onnx_path, device=device, precision=precision, cache_dir=cache_dir, source=str(path))
 
-    def __call__(self, images: torch.Tensor) -> dict:
+    def __call__(self, images: torch.Tensor, optional=None) -> dict:
         batch = images.detach().to("cpu", torch.float32).contiguous().numpy()
         outputs = self.session.run(self.output_names, {self.input_name: batch})
         return unflatten_outputs(self.output_names, [torch.from_numpy(o).to(self.device) for o in outputs])

@@ -79,7 +79,7 @@ class OpenVinoRuntime(NetworkRuntime):
         with exported_file(path, "openvino", (".xml", ".onnx"), cls.name, cache_dir) as ir_path:
             return cls(ir_path, device=device, precision=precision, source=str(path))
 
-    def __call__(self, images: torch.Tensor) -> dict:
+    def __call__(self, images: torch.Tensor, optional=None) -> dict:
         batch = images.detach().to("cpu", torch.float32).contiguous().numpy()
         results = self.request.infer({0: batch})  # copies the outputs (share_outputs=False)
         values = [torch.from_numpy(results[o]).to(self.device) for o in self.compiled.outputs]

@@ -85,12 +85,28 @@ class TorchRuntime(NetworkRuntime):
                                allow_tf32=False)
         return contextlib.nullcontext()
 
-    def __call__(self, images: torch.Tensor) -> dict:
+    def __call__(self, images: torch.Tensor, optional=()) -> dict:
+        """forward_raw with only the optional outputs asked for (default none: heads of inactive policies cost
+        nothing); the "features" for the RoI mask head stay in the network's dtype (mask_logits reads them)."""
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         images = images.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
         with torch.inference_mode(), self._precision_context():
-            raw = self.model.forward_raw(images)
-        return map_outputs(raw, lambda t: t.float().contiguous())
+            raw = self.model.forward_raw(images, optional=tuple(optional or ()))
+        features = raw.pop("features", None)
+        out = map_outputs(raw, lambda t: t.float().contiguous())
+        if features is not None:
+            out["features"] = features
+        return out
+
+    def optional_outputs(self) -> frozenset[str]:
+        heads = self.model.heads()
+        return frozenset({"levelness": "levelness", "borderness": "borderness", "mask_head": "features"}[h]
+                         for h in heads)
+
+    def mask_logits(self, features: list, boxes: list, padded: tuple[int, int]) -> torch.Tensor:
+        """The RoI mask head (PanopticModel.mask_logits) on this runtime's features, in its precision."""
+        with torch.inference_mode(), self._precision_context():
+            return self.model.mask_logits(features, [b.to(self.device) for b in boxes], padded).float()
 
     def warm_up(self) -> None:
         """One pass at the model's nominal input size (cuDNN algorithm choice, CUDA context, allocator)."""

@@ -104,3 +104,34 @@ def test_default_model_path_points_into_the_package():
     path = default_model_path()
     assert path.name == "default.safetensors" and path.parent.name == "weights"
     assert path.parent.parent.name == "panoptic_ros" and path.parent.is_dir()
+
+
+@pytest.mark.parametrize("field,value,pattern", [
+    ("config", [1, 2], r"'config' must be an object of sections, not list"),
+    ("config", "inference.input_size=320", r"'config' must be an object of sections, not str"),
+    ("categories", "person", r"'categories' must be a list, not str"),
+    ("extra", [1], r"'extra' must be an object, not list"),
+])
+def test_malformed_sidecar_is_one_line_cli_error(model, tmp_path, capsys, field, value, pattern):
+    """Issue 11 item 13: a sidecar whose config (categories, extra) has the wrong JSON type used to end the CLI
+    with an AttributeError traceback; it is one line naming the file, exit code 2."""
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from panoptic_ros.cli.main import main
+
+    path = save_checkpoint(tmp_path / "m.safetensors", model)
+    side = json.loads((tmp_path / "m.json").read_text())
+    side[field] = value
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    with pytest.raises(CheckpointError, match=pattern):
+        load_checkpoint(path)
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "img" / "a.png")
+    code = main(["predict", "--images", str(tmp_path / "img"), "--out", str(tmp_path / "out"), "--model", str(path),
+                 "--runtime", "torch"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("panoptic predict: error:") and "m.json" in err and re.search(pattern, err), err

@@ -9,6 +9,7 @@ monkeypatching panoptic_ros.pipeline.build_pipeline in process.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,10 @@ def _key(image) -> str:
 class OracleModel:
     device = torch.device("cpu")
 
-    def __init__(self, gt_dir: str | Path):
+    def __init__(self, gt_dir: str | Path, *, delay: float = 0.0, fail_calls=()):
+        """delay: seconds each predict() takes (a slow model); fail_calls: 1-based predict() calls that raise
+        RuntimeError (a network error)."""
+        self.delay, self.fail_calls = delay, set(fail_calls)
         gt_dir = Path(gt_dir)
         if gt_dir.is_file():  # the GT's panoptic.json (for callers that insist on a model *file*)
             gt_dir = gt_dir.parent
@@ -62,6 +66,10 @@ class OracleModel:
 
     def predict(self, images, *, inference=None):
         self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if self.calls in self.fail_calls:
+            raise RuntimeError(f"oracle: simulated network error in call {self.calls}")
         out = []
         for im in images:
             res = self._results.get(_key(im))
@@ -78,7 +86,7 @@ class OracleModel:
         return self
 
 
-def load(path: str, device: str = "cpu") -> OracleModel:
+def load(path: str, device: str = "cpu", **options) -> OracleModel:
     """Factory for the node hook (PANOPTIC_NODE_MODEL_FACTORY=bag_oracle_model:load): path = GT folder or
-    its panoptic.json."""
-    return OracleModel(path)
+    its panoptic.json; options: see OracleModel."""
+    return OracleModel(path, **options)

@@ -6,7 +6,10 @@
   timeouts and call the parameter services of another node;
 - tiny_checkpoint: a random-init smoke model saved with save_checkpoint (session scope, a few seconds);
 - node_launcher: starts the installed panoptic_node executable (as `ros2 run` would) with the package's
-  parameters file plus overrides, and kills every process it started at teardown;
+  parameters file plus overrides, and kills every process it started at teardown; with factory="module:func"
+  it starts the node through the test-only launcher node_with_test_model.py with that test model instead;
+- PANOPTIC_REQUIRE_ROS=1 (set by `make test`, hence CI): a missing ROS environment (rclpy, the messages, the
+  built workspace) fails the run at collection instead of skipping the ROS tests;
 (test/conftest.py's export_cache points XDG_CACHE_HOME at one temporary folder shared with the node processes.)
 Every wait is bounded; the Fast DDS large-message profile is applied before any rclpy context exists so
 camera-sized best-effort frames published from the tests arrive (see panoptic_ros/ros/transport.py).
@@ -26,18 +29,39 @@ import pytest
 
 from panoptic_ros.ros.transport import use_large_message_profile
 
+REQUIRE_ROS_ENV = "PANOPTIC_REQUIRE_ROS"
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL = ROOT / ".ws" / "install" / "panoptic_ros"
+NODE_EXECUTABLE = INSTALL / "lib" / "panoptic_ros" / "panoptic_node"
+PARAMS_FILE = INSTALL / "share" / "panoptic_ros" / "params" / "panoptic.yaml"
+STUB_DIR = Path(__file__).resolve().parent          # holds panoptic_test_stub_model.py
+TEST_LAUNCHER = STUB_DIR / "node_with_test_model.py"
+
+
+def _require_ros() -> None:
+    """Under PANOPTIC_REQUIRE_ROS=1: fail (not skip) when the ROS environment is broken or not built."""
+    if os.environ.get(REQUIRE_ROS_ENV, "") in ("", "0"):
+        return
+    try:
+        import diagnostic_msgs.msg  # noqa: F401
+        import rclpy  # noqa: F401
+        import sensor_msgs.msg  # noqa: F401
+
+        import panoptic_ros.msg  # noqa: F401
+    except ImportError as exc:
+        raise pytest.UsageError(f"{REQUIRE_ROS_ENV}=1 but the ROS environment is broken: {exc} (run the tests "
+                                "through tools/run.sh after bash tools/setup.sh)") from None
+    if not NODE_EXECUTABLE.exists():
+        raise pytest.UsageError(f"{REQUIRE_ROS_ENV}=1 but {NODE_EXECUTABLE} is missing: run bash tools/setup.sh")
+
+
+_require_ros()
 try:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 except ImportError:  # rosbags-only tests still run; graph fixtures skip
     rclpy = None
-
-ROOT = Path(__file__).resolve().parents[2]
-INSTALL = ROOT / ".ws" / "install" / "panoptic_ros"
-NODE_EXECUTABLE = INSTALL / "lib" / "panoptic_ros" / "panoptic_node"
-PARAMS_FILE = INSTALL / "share" / "panoptic_ros" / "params" / "panoptic.yaml"
-STUB_DIR = Path(__file__).resolve().parent          # holds panoptic_test_stub_model.py
 START_TIMEOUT = 90.0                                # node start: imports torch + rclpy, loads the model
 if str(STUB_DIR) not in sys.path:                   # test helpers (nodetools) import by name (importlib mode)
     sys.path.insert(0, str(STUB_DIR))
@@ -175,8 +199,18 @@ class NodeProcess:
     def fqn(self) -> str:
         return f"/{self.name}"
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def log(self, since: int = 0) -> str:
+        """The log (from character `since`: a mark(), so an earlier test's line cannot satisfy a check)."""
+        return self.log_path.read_text(errors="replace")[since:]
+
+    def mark(self) -> int:
+        return len(self.log())
+
+    def wait_for_log_since(self, since: int, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and text not in self.log(since):
+            time.sleep(0.1)
+        return text in self.log(since)
 
     def wait_for_log(self, text: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -212,16 +246,22 @@ class NodeProcess:
 
 @pytest.fixture(scope="module")
 def node_launcher(ros_domain, tmp_path_factory):
-    """start(parameters={...}, remaps=[...], env={...}, wait=True) -> NodeProcess (installed executable,
-    --params-file params/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
+    """start(parameters={...}, remaps=[...], env={...}, wait=True, factory=None) -> NodeProcess (installed
+    executable, or with factory="module:function" the test launcher with that test model; --params-file
+    params/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
     if not NODE_EXECUTABLE.exists():
         pytest.skip(f"{NODE_EXECUTABLE} missing: run bash tools/setup.sh")
     started: list[NodeProcess] = []
     logs = tmp_path_factory.mktemp("node_logs")
 
     def start(parameters: dict | None = None, *, remaps: list[str] | None = None, env: dict | None = None,
-              name: str = "panoptic_node", wait: bool = True, params_file: Path | None = PARAMS_FILE) -> NodeProcess:
-        cmd = [str(NODE_EXECUTABLE), "--ros-args"]
+              name: str = "panoptic_node", wait: bool = True, params_file: Path | None = PARAMS_FILE,
+              factory: str | None = None) -> NodeProcess:
+        env = dict(env or {})
+        # the node no longer reads PANOPTIC_NODE_MODEL_FACTORY; callers still passing it get the test launcher
+        factory = env.pop("PANOPTIC_NODE_MODEL_FACTORY", None) or factory
+        cmd = [sys.executable, str(TEST_LAUNCHER), "--factory", factory] if factory else [str(NODE_EXECUTABLE)]
+        cmd += ["--ros-args"]
         if params_file is not None:
             cmd += ["--params-file", str(params_file)]
         for key, value in (parameters or {}).items():
@@ -234,7 +274,7 @@ def node_launcher(ros_domain, tmp_path_factory):
         child_env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                          RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0")
         child_env["PYTHONPATH"] = os.pathsep.join([str(STUB_DIR), child_env.get("PYTHONPATH", "")])
-        child_env.update(env or {})
+        child_env.update(env)
         proc = NodeProcess(cmd, child_env, logs / f"{name}-{len(started)}.log", name)
         started.append(proc)
         if wait:

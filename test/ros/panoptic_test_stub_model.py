@@ -1,4 +1,5 @@
-"""Test-only model for panoptic_node, loaded through PANOPTIC_NODE_MODEL_FACTORY=panoptic_test_stub_model:load.
+"""Test-only model for panoptic_node, passed to the node by the test launcher (node_with_test_model.py
+--factory panoptic_test_stub_model:load; production code has no switch for it).
 
 It returns a fixed overlap scene fused by the real panoptic head (panoptic_ros.panoptic.fuse) with the node's
 current inference settings, so a merge_policy change at run time gives a known, different label image:
@@ -9,7 +10,9 @@ Overlap columns [0.5 W, 0.6 W) belong to
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import torch
@@ -19,6 +22,13 @@ from panoptic_ros.data.categories import Category, CategoryMap
 from panoptic_ros.panoptic import fuse
 
 CATEGORIES = CategoryMap([Category(1, "box", True, (200, 40, 40)), Category(2, "floor", False, (40, 160, 40))])
+# model parameter "stub?option=value&...": timing and faults for the node's fault tests (test_node_faults.py)
+OPTIONS = {"load_delay": 0.0,      # s load() takes (a slow checkpoint / export)
+           "load_error": 0.0,      # 1: load() fails after load_delay (a model that passes check() but not load)
+           "predict_delay": 0.0,   # s every predict() takes (a model of fixed speed)
+           "fail_width": 0.0,      # predict() raises on an image this many pixels wide
+           "slow_width": 0.0,      # predict() takes 60 s on an image this many pixels wide (shutdown test)
+           "thing": "box"}         # name of the thing category (tells two stub models apart)
 A_RIGHT, B_LEFT, CENTER_SPLIT = 0.6, 0.5, 0.525
 
 
@@ -39,23 +49,53 @@ class StubModel:
     categories = CATEGORIES
     device = "cpu"
 
-    def __init__(self):
+    def __init__(self, options: dict | None = None):
         self.cfg = PanopticConfig()
+        self.options = dict(OPTIONS, **(options or {}))
+        if self.options["thing"] != "box":
+            self.categories = CategoryMap([Category(1, self.options["thing"], True, (200, 40, 40)),
+                                           Category(2, "floor", False, (40, 160, 40))])
 
     def predict(self, images, *, inference=None):
         inference = inference or self.cfg.inference
+        widths = {int(np.asarray(im).shape[1]) for im in images}
+        if self.options["fail_width"] in widths:
+            raise RuntimeError(f"stub model refuses images {int(self.options['fail_width'])} pixels wide")
+        time.sleep(60.0 if self.options["slow_width"] in widths else self.options["predict_delay"])
         return [scene(int(np.asarray(im).shape[0]), int(np.asarray(im).shape[1]), inference) for im in images]
 
 
-def load(path: str, device: str):
-    """Factory for the node: "" or "stub" -> StubModel; an existing file -> the real checkpoint loader.
-    The device is checked as the real loader does (ValueError for a CUDA device that is not there)."""
+def parse_options(path: str) -> dict | None:
+    """The options of "stub" / "stub?name=value&..." (None for any other path); unknown names raise."""
+    name, _, query = path.partition("?")
+    if name not in ("", "stub"):
+        return None
+    options = {}
+    for key, value in parse_qsl(query, strict_parsing=bool(query)):
+        if key not in OPTIONS:
+            raise ValueError(f"unknown stub model option {key!r} (known: {', '.join(OPTIONS)})")
+        options[key] = value if isinstance(OPTIONS[key], str) else float(value)
+    return options
+
+
+def check(path: str, device: str) -> None:
+    """The fast check the node runs in its parameter callback (the device, a stub option or an existing file)."""
     from panoptic_ros.modeling import resolve_device
 
     resolve_device(device)
-    if path in ("", "stub"):
-        return StubModel()
-    if Path(path).is_file():
+    if parse_options(path) is None and not Path(path).is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+
+
+def load(path: str, device: str):
+    """Factory for the node: "" / "stub" / "stub?options" -> StubModel; an existing file -> the real checkpoint
+    loader. The device is checked as the real loader does (ValueError for a CUDA device that is not there)."""
+    check(path, device)
+    options = parse_options(path)
+    if options is None:
         from panoptic_ros.modeling import load_checkpoint
         return load_checkpoint(path, device=device)
-    raise FileNotFoundError(f"model file not found: {path}")
+    time.sleep(options.get("load_delay", 0.0))
+    if options.get("load_error"):
+        raise RuntimeError("stub model: load failed on purpose (load_error=1)")
+    return StubModel(options)

@@ -1,5 +1,6 @@
 """panoptic_node as a separate process on a real graph: every input encoding, camera-sized frames from
-reliable and best-effort publishers, bad input, a 30 Hz flood, the overlay and a clean SIGINT exit.
+reliable and best-effort publishers, bad input, the overlay and a clean SIGINT exit (the 30 Hz flood runs on a
+model of fixed speed in test_node_faults.py).
 
 One node for the module (tiny random model, input_size 64, score_threshold 0 so it reports several segments).
 """
@@ -84,14 +85,16 @@ def test_camera_sized_frames_from_reliable_and_best_effort_publishers(ros_graph,
         ros_graph.node.destroy_publisher(pub)
 
 
-@pytest.mark.parametrize("name, mutate", [
-    ("unsupported encoding", lambda m: setattr(m, "encoding", "yuv422")),
-    ("short data", lambda m: setattr(m, "data", m.data[: len(m.data) // 2])),
+@pytest.mark.parametrize("name, mutate, reason", [
+    ("unsupported encoding", lambda m: setattr(m, "encoding", "yuv422"), "unsupported encoding 'yuv422'"),
+    ("short data", lambda m: setattr(m, "data", m.data[: len(m.data) // 2]), "data has 4608 bytes, expected"),
     ("zero size", lambda m: (setattr(m, "height", 0), setattr(m, "width", 0), setattr(m, "step", 0),
-                             setattr(m, "data", m.data[:0]))),
-    ("step too small", lambda m: setattr(m, "step", 10)),
+                             setattr(m, "data", m.data[:0])), "zero-size image (0x0)"),
+    ("step too small", lambda m: setattr(m, "step", 10), "step 10 is smaller than width"),
 ])
-def test_bad_input_is_rejected_and_the_next_frame_answered(ros_graph, publisher, outputs, node, name, mutate):
+def test_bad_input_is_rejected_and_the_next_frame_answered(ros_graph, publisher, outputs, node, name, mutate,
+                                                           reason):
+    mark = node.mark()
     before = int(outputs.latest_diagnostics()["frames rejected"])
     bad = image_msg(frame(48, 64), "bgr8", stamp=next_stamp())
     mutate(bad)
@@ -103,39 +106,8 @@ def test_bad_input_is_rejected_and_the_next_frame_answered(ros_graph, publisher,
     after = int(outputs.latest_diagnostics(after=time.monotonic() + 0.1)["frames rejected"])
     assert after == before + 1
     assert node.proc.poll() is None
-    assert "rejected a frame" in node.log()
-
-
-def test_flood_at_30hz_keeps_only_the_newest_frame(ros_graph, publisher, outputs, node):
-    rgb = frame()
-    before = outputs.latest_diagnostics()
-    sent = {}
-    period, count = 1 / 30, 90
-    start = time.monotonic()
-    for i in range(count):
-        stamp = next_stamp()
-        publisher.publish(image_msg(rgb, "bgr8", stamp=stamp))
-        sent[stamp] = (i, time.monotonic())
-        ros_graph.spin_until(lambda: False, max(0.0, start + (i + 1) * period - time.monotonic()))
-    flood_end = time.monotonic()
-    last = list(sent)[-1]
-    outputs.wait_for(last, timeout=60)   # the newest frame is always processed
-    ros_graph.spin_for(1.0)
-    answered = sorted((t, sent[stamp_of(m)][0]) for t, m in outputs.received["panoptic"] if stamp_of(m) in sent)
-    indices = [i for _, i in answered]
-    assert indices == sorted(indices), "outputs came out of order"
-    assert indices[-1] == count - 1
-    assert len(answered) < count, "a 30 Hz flood should outrun the model and drop frames"
-    # no backlog: at most the frame in progress and the one pending are answered after the flood ends
-    late = [i for t, i in answered if t > flood_end]
-    assert len(late) <= 2, f"{len(late)} outputs after the flood ended: frames were queued"
-    diag = outputs.latest_diagnostics(after=time.monotonic() + 0.1)
-    delta = {k: int(diag[f"frames {k}"]) - int(before[f"frames {k}"]) for k in ("received", "processed", "dropped")}
-    # the subscription keeps only the last sample too (depth 1), so not every frame reaches the callback;
-    # every frame that does is either processed or counted as dropped
-    assert len(answered) <= delta["received"] <= count
-    assert delta["dropped"] > 0 and delta["processed"] + delta["dropped"] == delta["received"]
-    assert node.proc.poll() is None
+    # this case's own reason, logged after it was sent (each kind of reason has its own warning throttle)
+    assert f"rejected a frame from {TOPIC}: {reason}" in node.log(mark), node.log(mark)
 
 
 def test_overlay_published_to_a_subscriber(ros_graph, publisher, outputs, node):

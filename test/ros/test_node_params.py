@@ -1,7 +1,7 @@
 """Parameters changed while the node runs (ros2 param set): merge policy, thresholds, overlay settings, and
 model/device reloads that are refused with a reason when they cannot load.
 
-The node runs the test stub model (panoptic_test_stub_model.py, through PANOPTIC_NODE_MODEL_FACTORY): a fixed
+The node runs the test stub model (panoptic_test_stub_model.py, through the test launcher): a fixed
 overlap scene fused by the real panoptic head with the node's settings, so each merge policy gives a known
 split of the overlap: box A (left, score 0.9) keeps 384 / 320 / 336 columns of 640 under highest_confidence /
 smallest_first / closest_center.
@@ -22,8 +22,7 @@ GRAY = np.full((480, 640, 3), 100, np.uint8)
 
 @pytest.fixture(scope="module")
 def node(node_launcher):
-    return node_launcher({"model": "stub", "stuff_area_threshold": 0},
-                         env={"PANOPTIC_NODE_MODEL_FACTORY": "panoptic_test_stub_model:load"})
+    return node_launcher({"model": "stub", "stuff_area_threshold": 0}, factory="panoptic_test_stub_model:load")
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +76,17 @@ def test_score_threshold_at_run_time(ros_graph, setup):
 
 @pytest.mark.parametrize("name, value, reason", [
     ("merge_policy", "biggest", "not one of"),
-    ("score_threshold", 1.5, ""),            # rclpy's range check
-    ("overlay_alpha", -0.1, ""),
-    ("input_size", "large", ""),             # wrong type
+    ("score_threshold", 1.5, "score_threshold out of range"),   # rclpy's range check
+    ("overlay_alpha", -0.1, "overlay_alpha out of range"),
+    ("input_size", "large", "Wrong parameter type"),      # rclpy's type check
     ("qos_depth", 3, "read-only"),
     ("image_transport", "compressed", "read-only"),
 ])
 def test_bad_values_are_rejected_with_a_reason_and_the_old_value_stays(ros_graph, setup, name, value, reason):
     old = ros_graph.get_parameters(NODE, [name])[name]
     result = ros_graph.set_parameters(NODE, {name: value})[0]
-    assert not result.successful and result.reason
-    assert reason in result.reason
+    assert not result.successful and reason, result.reason
+    assert reason in result.reason, result.reason
     assert ros_graph.get_parameters(NODE, [name])[name] == old
     run_frame(setup)   # still answering
 
@@ -114,7 +113,8 @@ def test_model_reload_refused_keeps_the_old_model_then_accepted(ros_graph, setup
     assert not result.successful and "cuda" in result.reason
     assert ros_graph.get_parameters(NODE, ["device"]) == {"device": "auto"}
 
-    set_ok(ros_graph, model=str(tiny_checkpoint), input_size=64)
+    mark = node.mark()
+    set_ok(ros_graph, model=str(tiny_checkpoint), input_size=64)   # answered at once, loaded in the background
+    assert node.wait_for_log_since(mark, "loaded model", 60), node.log(mark)
     labels = {i.label for i in run_frame(setup)["instances"].instances}
     assert labels and labels <= {"person", "car", "road", "sky"}   # the checkpoint's categories now
-    assert "loaded model" in node.log()

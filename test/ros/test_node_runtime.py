@@ -1,6 +1,7 @@
 """panoptic_node on the inference pipeline's runtimes: started with runtime=onnxruntime it answers frames and
 reports runtime and precision (log line and /diagnostics); changing runtime / precision at run time reloads the
-model and frames keep flowing; a combination that cannot load is refused with the reason and the old one stays.
+model in the background and frames keep flowing; a combination that cannot run is refused at once with the
+reason (the fast check of the parameter callback) and the old one stays.
 
 The checkpoint is the tiny random model: exports (ONNX, OpenVINO) go to the session's temporary XDG cache
 (conftest.export_cache) and are made once per session. Runtimes whose package is missing are skipped.
@@ -76,11 +77,14 @@ def test_runtime_change_reloads_and_frames_keep_flowing(ros_graph, setup, node, 
     need(runtime)
     before = setup[0].latest_diagnostics()
     run_frame(setup)
+    mark = node.mark()
     results = ros_graph.set_parameters(NODE, {"runtime": runtime}, timeout=RELOAD_TIMEOUT)
     assert results[0].successful, results[0].reason
-    for _ in range(3):
+    run_frame(setup)                                   # answered while the new runtime loads (or after)
+    assert node.wait_for_log_since(mark, "loaded model", RELOAD_TIMEOUT), node.log(mark)
+    for _ in range(2):
         run_frame(setup)
     assert runtime_in_diagnostics(setup) == (runtime, "fp32")
-    assert "loaded model" in node.log() and f"runtime {runtime}, precision fp32" in node.log()
+    assert f"runtime {runtime}, precision fp32" in node.log(mark), node.log(mark)
     after = setup[0].latest_diagnostics()
     assert int(after["inference errors"]) == int(before["inference errors"]) == 0

@@ -137,19 +137,19 @@ def test_toy_output_is_written_by_bag_eval(toy_output, tiny_checkpoint, tmp_path
         np.testing.assert_array_equal(toy_output.decode(mask_msg), np.isin(pan, things))
 
 
-def test_toy_output_is_published_by_the_node(toy_output, ros_domain, ros_graph, monkeypatch):
+def test_toy_output_is_published_by_the_node(toy_output, ros_domain, ros_graph):
     """The node in this process (its own rclpy context, stub model): the output registered above gets a
     publisher and a message per frame, stamped like the input."""
     import rclpy
+    from node_with_test_model import FactoryLoader
     from rclpy.executors import SingleThreadedExecutor
 
     from panoptic_ros.ros import node as node_module
 
-    monkeypatch.setenv(node_module.MODEL_FACTORY_ENV, "panoptic_test_stub_model:load")
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=ros_domain)
-    node = node_module.PanopticNode(context=context, cli_args=["--ros-args", "-r", "image:=/toy/image_raw",
-                                                               "-p", "model:=stub"])
+    node = node_module.PanopticNode(context=context, model_loader=FactoryLoader("panoptic_test_stub_model:load"),
+                                    cli_args=["--ros-args", "-r", "image:=/toy/image_raw", "-p", "model:=stub"])
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)

@@ -110,6 +110,10 @@ class BagPQ:
         if gt_pan.shape != panoptic.shape:
             raise ValueError(f"frame {index} (stamp {stamp_ns}) is {panoptic.shape[1]}x{panoptic.shape[0]} but its "
                              f"ground truth {entry.panoptic_path} is {gt_pan.shape[1]}x{gt_pan.shape[0]}")
+        unknown = sorted({int(s["category_id"]) for s in segments} - set(channel_map))
+        if unknown:
+            raise ValueError(f"frame {index} (stamp {stamp_ns}): predicted class channel(s) {unknown} have no "
+                             "ground-truth category")
         pred_segments = [{"id": int(s["id"]), "category_id": channel_map[int(s["category_id"])]} for s in segments]
         self.evaluator.add(gt_pan, entry.segments_info, panoptic, pred_segments, image_id=entry.image_id)
         self.seen.add(entry.image_id)

@@ -4,8 +4,10 @@ Writes into --out:
   output_bag/   rosbag2 (mcap) with every node output (outputs.py: <ns>/panoptic 32SC1 segment ids,
                 <ns>/semantic mono8 class index, <ns>/instances PanopticInstanceArray, <ns>/overlay bgr8),
                 built as the node builds them, stamped with the input's header, logged at its bag time
-  report.json   frames, skipped records, FPS, per-frame latency percentiles, runtime and precision,
-                PQ/SQ/RQ with --gt
+  report.json   frames, skipped records (bad or above inference.max_input_pixels), failed frames by reason,
+                FPS, per-frame latency percentiles, runtime and precision, PQ/SQ/RQ with --gt; rewritten
+                every --report-every seconds while the run goes on ("status": "running") and on every
+                exit ("complete", "interrupted (SIGINT|SIGTERM)", "failed: ..."), atomically
   latency.png   per-frame latency plot
   overlays/     the first --save-overlays overlay JPEGs
 Latency of a frame = model.predict (resize, network, panoptic head) + building the output messages, the
@@ -14,6 +16,12 @@ Settings as every `panoptic` command takes them (cli/options.py): the checkpoint
 section.name=value overrides (e.g. inference.input_size=320 node.overlay_alpha=0.3), then the short flags
 --model --policy --runtime --precision --device. The model runs on the same pipeline as the node.
 No ROS graph is needed: only the rosbags library.
+
+One bad frame never ends the run: unreadable records and frames above inference.max_input_pixels are skipped
+before decoding (report "skipped"), and a frame whose processing raises (model error, ground truth of another
+size, a category the ground truth does not know) is counted under "failed_frames" by reason. SIGINT and
+SIGTERM stop after the frame in hand: the output bag is closed (readable) and the report says "interrupted";
+the exit code is then 128 + the signal number.
 """
 from __future__ import annotations
 
@@ -23,7 +31,8 @@ from pathlib import Path
 
 from .. import outputs as node_outputs
 from .reader import BagError, ImageBagReader
-from .report import latency_stats, plot_latency, write_json
+from .report import FrameFailures, latency_stats, plot_latency, write_json
+from .signals import StopOnSignal
 from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file
 
 log = logging.getLogger(__name__)
@@ -52,13 +61,11 @@ def add_arguments(p) -> None:
     p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
     p.add_argument("--warmup", type=int, default=1, help="first frames left out of the latency statistics")
+    p.add_argument("--report-every", type=float, default=5.0, metavar="S",
+                   help="rewrite report.json every S seconds during the run (0 = only at the end)")
 
 
 def run(args) -> dict:
-    import cv2
-    import numpy as np
-    from tqdm import tqdm
-
     from ...cli.options import pipeline_from_args
     from .groundtruth import BagGroundTruth, BagPQ, channel_to_category_ids
 
@@ -75,74 +82,149 @@ def run(args) -> dict:
         topic = reader.requested[0]
         gt = BagGroundTruth(args.gt) if args.gt is not None else None  # fail early on a bad GT folder
         model, cfg = pipeline_from_args(args, SECTIONS)
-        inf, alpha = cfg.inference, cfg.node.overlay_alpha
-        runtime = getattr(model, "runtime", None)
-        runtime_name, precision = getattr(runtime, "name", None), getattr(runtime, "precision", None)
-        categories = model.categories
-        pq = BagPQ(gt) if gt is not None else None
-        channel_map = channel_to_category_ids(gt.categories, categories) if gt is not None else None
+        reader.max_pixels = cfg.inference.max_input_pixels
+        run_state = _EvalRun(args, reader, topic, model, cfg, bag_out)
+        if gt is not None:
+            run_state.pq = BagPQ(gt)
+            run_state.channel_map = channel_to_category_ids(gt.categories, model.categories)
         out.mkdir(parents=True, exist_ok=True)
-        overlay_dir = out / "overlays"
-        latency, model_ms, per_frame = [], [], []
-        saved = 0
-        t_start = time.perf_counter()
-        total = reader.counts.get(topic, 0)
+        return run_state.run()
+    finally:
+        reader.close()
+
+
+class _EvalRun:
+    """One bag eval: the frame loop, its statistics, and the report written during the run and on any exit."""
+
+    def __init__(self, args, reader: ImageBagReader, topic: str, model, cfg, bag_out: Path):
+        self.args, self.reader, self.topic, self.model, self.cfg = args, reader, topic, model, cfg
+        self.bag_out = bag_out
+        self.overlay_dir = args.out / "overlays"
+        runtime = getattr(model, "runtime", None)
+        self.runtime_name, self.precision = getattr(runtime, "name", None), getattr(runtime, "precision", None)
+        self.latency: list[float] = []
+        self.model_ms: list[float] = []
+        self.per_frame: list[dict] = []
+        self.failures = FrameFailures()
+        self.saved = 0
+        self.pq = None
+        self.channel_map = None
+        self.output_topics: dict = {}
+        self.t_start = time.perf_counter()
+        self.wall = 0.0
+        self.status = "running"
+        self.exit_signal: int | None = None
+
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        args = self.args
+        total = self.reader.counts.get(self.topic, 0)
         if args.max_frames:
             total = min(total, args.max_frames)
         skip = list(args.skip_output) + (["overlay"] if args.no_overlay else [])
-        with OutputBagWriter(bag_out, namespace=args.namespace, exclude=skip) as writer:
-            bar = tqdm(total=total, desc="bag eval", unit="frame")
-            for n, frame in enumerate(reader.frames()):
-                if args.max_frames and n >= args.max_frames:
-                    break
-                t0 = time.perf_counter()
-                result = model.predict([frame.image], inference=inf)[0]
-                t1 = time.perf_counter()
-                outs = node_outputs.OutputFrame(result, frame.header, categories, frame.image, alpha)
-                messages = writer.build_frame(outs)
-                t2 = time.perf_counter()
-                writer.write_frame(messages, frame.log_time_ns)
-                if n >= args.warmup:
-                    latency.append((t2 - t0) * 1e3)
-                    model_ms.append((t1 - t0) * 1e3)
-                per_frame.append({"index": frame.index, "stamp_ns": frame.stamp_ns,
-                                  "latency_ms": round((t2 - t0) * 1e3, 3), "model_ms": round((t1 - t0) * 1e3, 3),
-                                  "segments": len(result.segments)})
-                if "overlay" in messages and saved < args.save_overlays:
-                    overlay_rgb = node_outputs.OUTPUTS.get("overlay").decode(messages["overlay"])
-                    overlay_dir.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(overlay_dir / f"frame_{frame.index:06d}.jpg"),
-                                np.ascontiguousarray(overlay_rgb[..., ::-1]))
-                    saved += 1
-                if pq is not None:
-                    pq.add(frame.index, frame.stamp_ns, outs.panoptic, result.segments, channel_map)
-                bar.update(1)
-            bar.close()
-            wall = time.perf_counter() - t_start
-    finally:
-        reader.close()
-    frames = len(per_frame)
-    report = {
-        "bag": str(args.bag), "storage": reader.storage, "topic": topic,
-        "frames": frames, "skipped": reader.skipped.to_dict(),
-        "fps": round(frames / wall, 3) if wall > 0 and frames else None,
-        "fps_model": round(1e3 / float(np.mean(latency)), 3) if latency else None,
-        "warmup_frames": min(args.warmup, frames),
-        "latency_ms": latency_stats(latency), "model_ms": latency_stats(model_ms),
-        "inference": {"merge_policy": inf.merge_policy, "input_size": inf.input_size,
-                      "score_threshold": inf.score_threshold, "fuse_resolution": inf.fuse_resolution,
-                      "device": str(model.device), "runtime": runtime_name, "precision": precision},
-        "runtime": runtime_name, "precision": precision,
-        "model": str(cfg.node.model or "default"),
-        "output_bag": str(bag_out), "output_bag_file": str(find_bag_file(bag_out)),
-        "output_topics": writer.names, "overlays": str(overlay_dir) if saved else None,
-        "per_frame": per_frame,
-    }
-    if pq is not None:
-        report["pq"] = pq.summary()
-    write_json(out / "report.json", report)
-    plot_latency(out / "latency.png", {"frame (predict + outputs)": latency, "model.predict": model_ms},
-                 f"bag eval: {frames} frames of {topic}")
-    log.info("bag eval: %d frames, %.2f FPS (runtime %s, %s), report in %s", frames, report["fps"] or 0.0,
-             runtime_name, precision, out / "report.json")
-    return report
+        last_write = time.monotonic()
+        try:
+            with OutputBagWriter(self.bag_out, namespace=args.namespace, exclude=skip) as writer, \
+                    StopOnSignal() as stop:
+                self.output_topics = writer.names
+                bar = tqdm(total=total, desc="bag eval", unit="frame")
+                for n, frame in enumerate(self.reader.frames()):
+                    if stop.requested or (args.max_frames and n >= args.max_frames):
+                        break
+                    self._frame(n, frame, writer)
+                    bar.update(1)
+                    if args.report_every > 0 and time.monotonic() - last_write >= args.report_every:
+                        self._write_report()
+                        last_write = time.monotonic()
+                bar.close()
+                if stop.requested:
+                    self.status, self.exit_signal = f"interrupted ({stop.name})", stop.signum
+                    log.warning("bag eval: %s after %d frames; output bag closed, report written", stop.name,
+                                len(self.per_frame))
+                else:
+                    self.status = "complete"
+        except KeyboardInterrupt:
+            self.status, self.exit_signal = "interrupted (second signal)", 2
+            raise
+        except BaseException as exc:
+            self.status = f"failed: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            report = self._write_report(final=True)
+        log.info("bag eval: %d frames, %.2f FPS (runtime %s, %s), report in %s", len(self.per_frame),
+                 report["fps"] or 0.0, self.runtime_name, self.precision, args.out / "report.json")
+        return report
+
+    def _frame(self, n: int, frame, writer: OutputBagWriter) -> None:
+        """Predict, write and score one frame; an exception counts as a failed frame and the run goes on."""
+        import cv2
+        import numpy as np
+
+        stage = "predict"
+        try:
+            t0 = time.perf_counter()
+            result = self.model.predict([frame.image], inference=self.cfg.inference)[0]
+            t1 = time.perf_counter()
+            stage = "outputs"
+            outs = node_outputs.OutputFrame(result, frame.header, self.model.categories, frame.image,
+                                            self.cfg.node.overlay_alpha)
+            messages = writer.build_frame(outs)
+            t2 = time.perf_counter()
+            writer.write_frame(messages, frame.log_time_ns)
+        except Exception as exc:  # one bad frame must not end a 10,000-frame run
+            self.failures.add(frame.index, stage, exc)
+            return
+        if n >= self.args.warmup:
+            self.latency.append((t2 - t0) * 1e3)
+            self.model_ms.append((t1 - t0) * 1e3)
+        self.per_frame.append({"index": frame.index, "stamp_ns": frame.stamp_ns,
+                               "latency_ms": round((t2 - t0) * 1e3, 3), "model_ms": round((t1 - t0) * 1e3, 3),
+                               "segments": len(result.segments)})
+        try:
+            if "overlay" in messages and self.saved < self.args.save_overlays:
+                stage = "overlay"
+                overlay_rgb = node_outputs.OUTPUTS.get("overlay").decode(messages["overlay"])
+                self.overlay_dir.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(self.overlay_dir / f"frame_{frame.index:06d}.jpg"),
+                            np.ascontiguousarray(overlay_rgb[..., ::-1]))
+                self.saved += 1
+            if self.pq is not None:
+                stage = "pq"
+                self.pq.add(frame.index, frame.stamp_ns, outs.panoptic, result.segments, self.channel_map)
+        except Exception as exc:
+            self.failures.add(frame.index, stage, exc)
+
+    def _write_report(self, final: bool = False) -> dict:
+        import numpy as np
+
+        self.wall = time.perf_counter() - self.t_start
+        frames, inf = len(self.per_frame), self.cfg.inference
+        report = {
+            "status": self.status, "bag": str(self.args.bag), "storage": self.reader.storage, "topic": self.topic,
+            "frames": frames, "skipped": self.reader.skipped.to_dict(), "skipped_too_large": self.reader.too_large,
+            "max_input_pixels": inf.max_input_pixels, "failed_frames": self.failures.to_dict(),
+            "fps": round(frames / self.wall, 3) if self.wall > 0 and frames else None,
+            "fps_model": round(1e3 / float(np.mean(self.latency)), 3) if self.latency else None,
+            "warmup_frames": min(self.args.warmup, frames),
+            "latency_ms": latency_stats(self.latency), "model_ms": latency_stats(self.model_ms),
+            "inference": {"merge_policy": inf.merge_policy, "input_size": inf.input_size,
+                          "score_threshold": inf.score_threshold, "fuse_resolution": inf.fuse_resolution,
+                          "device": str(self.model.device), "runtime": self.runtime_name,
+                          "precision": self.precision},
+            "runtime": self.runtime_name, "precision": self.precision,
+            "model": str(self.cfg.node.model or "default"),
+            "output_bag": str(self.bag_out), "output_bag_file": str(find_bag_file(self.bag_out)),
+            "output_topics": self.output_topics, "overlays": str(self.overlay_dir) if self.saved else None,
+            "per_frame": self.per_frame,
+        }
+        if self.exit_signal is not None:
+            report["exit_signal"] = self.exit_signal
+        if self.pq is not None:
+            report["pq"] = self.pq.summary()
+        write_json(self.args.out / "report.json", report)
+        if final:
+            plot_latency(self.args.out / "latency.png",
+                         {"frame (predict + outputs)": self.latency, "model.predict": self.model_ms},
+                         f"bag eval: {frames} frames of {self.topic}")
+        return report

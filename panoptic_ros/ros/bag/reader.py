@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.image_limits import ImageTooLarge
+
 log = logging.getLogger(__name__)
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -62,10 +64,14 @@ class SkipLog:
     examples: list = field(default_factory=list)
 
     def add(self, topic: str, index: int, reason: str) -> None:
-        self.counts[re.sub(r"\d+", "N", reason.split(":")[0])[:80]] += 1  # group by kind, not by size
+        kind = re.sub(r"\d+", "N", reason.split(":")[0])[:80]  # group by kind, not by size
+        self.counts[kind] += 1
         if len(self.examples) < 20:
             self.examples.append({"topic": topic, "index": index, "reason": reason})
-        log.warning("skipping bad record %d on %s: %s", index, topic, reason)
+        n = self.counts[kind]
+        if n <= 3 or n % 100 == 0:   # throttled: a bag of 10,000 bad frames must not flood the console
+            log.warning("skipping bad record %d on %s: %s%s", index, topic, reason,
+                        f" ({n} of this kind so far)" if n > 1 else "")
 
     @property
     def total(self) -> int:
@@ -107,10 +113,12 @@ class ImageBagReader:
     ...     print(bag.skipped.total)
     """
 
-    def __init__(self, path: str | Path, topics: str | list[str] | None = None):
+    def __init__(self, path: str | Path, topics: str | list[str] | None = None, *, max_pixels: int = 0):
         self.path = Path(path)
         self.requested = [topics] if isinstance(topics, str) else list(topics or [])
+        self.max_pixels = int(max_pixels)       # inference.max_input_pixels (0 = no limit); may be set after open
         self.skipped = SkipLog()
+        self.too_large = 0                      # frames skipped for declaring more than max_pixels
         self._reader = None
         self._typestore = None
         self.topics: dict[str, str] = {}        # every topic of the bag -> message type
@@ -208,7 +216,9 @@ class ImageBagReader:
             yield RawRecord(i, conn.topic, conn.msgtype, log_time, bytes(data))
 
     def frames(self) -> Iterator[BagFrame]:
-        """Decoded RGB frames of the selected topics; bad records are skipped and counted in ``skipped``."""
+        """Decoded RGB frames of the selected topics; bad records are skipped and counted in ``skipped``, and so
+        are frames declaring more than ``max_pixels`` (raw: height x width; compressed: the PNG / JPEG header),
+        which are never decoded (also counted in ``too_large``)."""
         for rec in self.records():
             try:
                 msg = self._typestore.deserialize_cdr(rec.data, rec.msgtype)
@@ -216,7 +226,11 @@ class ImageBagReader:
                 self.skipped.add(rec.topic, rec.index, f"undecodable message: {exc}")
                 continue
             try:
-                image = decode_image(msg, rec.msgtype)
+                image = decode_image(msg, rec.msgtype, self.max_pixels)
+            except ImageTooLarge as exc:
+                self.too_large += 1
+                self.skipped.add(rec.topic, rec.index, f"too large: {exc}")
+                continue
             except ValueError as exc:
                 self.skipped.add(rec.topic, rec.index, str(exc))
                 continue
@@ -227,11 +241,12 @@ class ImageBagReader:
                            msg.header.frame_id, image, msg.header)
 
 
-def decode_image(msg, msgtype: str) -> np.ndarray:
+def decode_image(msg, msgtype: str, max_pixels: int = 0) -> np.ndarray:
     """A rosbags Image/CompressedImage as H x W x 3 uint8 RGB with the node's own decoders and checks
-    (ImageConversionError, a ValueError naming the problem, for bad input)."""
+    (ImageConversionError, a ValueError naming the problem, for bad input; ImageTooLarge above max_pixels,
+    checked before decoding)."""
     from ..conversions import compressed_msg_to_rgb, image_msg_to_rgb
 
     if msgtype == COMPRESSED:
-        return compressed_msg_to_rgb(msg)
-    return image_msg_to_rgb(msg)
+        return compressed_msg_to_rgb(msg, max_pixels)
+    return image_msg_to_rgb(msg, max_pixels)

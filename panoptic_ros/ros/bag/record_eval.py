@@ -9,6 +9,14 @@ never get an output: drop rate = 1 - received / sent. Throughput = received fram
 Everything received is written to an mcap bag (raw, as the node sent it) with overlay JPEGs next to it;
 with --gt the received panoptic images are scored against the ground truth (see groundtruth.py).
 Which topics exist, their types and how a message is decoded come from outputs.OUTPUTS (the node's list).
+
+Memory stays bounded however fast the node publishes and however slow scoring is: the callbacks only stamp
+arrivals and hand raw messages to one worker thread through a queue of --queue-size messages (when it is
+full the message is dropped and counted in "dropped_messages"); for PQ only the panoptic label image and the
+segment list of a frame are kept, at most MAX_WAITING frames waiting for their pair or their publish-log line
+(the oldest is then scored with the header stamp as its key, as at the end of a run). --gt and --publish-log
+are checked before the output bag is created; malformed publish-log lines are skipped and counted. On stop
+(SIGINT / SIGTERM / end of playback) the worker drains the queue and ends before the bag is closed.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +61,8 @@ def add_arguments(p) -> None:
                    help="seconds to wait for the node's publishers to appear (0 = forever)")
     p.add_argument("--ready-file", type=Path, default=None,
                    help="touched once subscribed to a live node (for scripts that start the player next)")
+    p.add_argument("--queue-size", type=int, default=64,
+                   help="received messages waiting for the writer/scorer thread; more are dropped and counted")
 
 
 def _reliable_qos(depth: int = 10):
@@ -70,6 +81,7 @@ class PublishLog:
         self.entries: dict[int, dict] = {}     # published stamp -> entry
         self.done: dict | None = None
         self.done_time = None
+        self.malformed = 0                     # lines that are not a JSON object with an integer stamp_ns
 
     def poll(self) -> None:
         if self.path is None or not self.path.is_file():
@@ -97,12 +109,36 @@ class PublishLog:
         for line in lines:
             if not line.strip():
                 continue
-            entry = json.loads(line)
-            if entry.get("done"):
-                self.done = entry
-                self.done_time = time.monotonic()
-            else:
-                self.entries[int(entry["stamp_ns"])] = entry
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise TypeError(f"a JSON {type(entry).__name__}, not an object")
+                if entry.get("done"):
+                    self.done = entry
+                    self.done_time = time.monotonic()
+                else:
+                    self.entries[int(entry["stamp_ns"])] = entry
+            except (ValueError, KeyError, TypeError) as exc:
+                self.malformed += 1
+                if self.malformed <= 3 or self.malformed % 100 == 0:
+                    log.warning("publish log %s: skipping malformed line (%d so far): %s: %.80s", self.path,
+                                self.malformed, type(exc).__name__, line)
+
+
+MAX_WAITING = 16     # frames kept for PQ while waiting for their instances / their publish-log line
+
+
+def check_inputs(args) -> None:
+    """Bad --gt / --publish-log / --queue-size are errors before any output file is created (a half-created bag
+    would block the next run with the same --out)."""
+    if args.queue_size < 1:
+        raise ValueError(f"--queue-size must be at least 1, got {args.queue_size}")
+    log_path = args.publish_log
+    if log_path is not None and log_path.exists() and not log_path.is_file():
+        raise ValueError(f"--publish-log {log_path} is not a file")
+    bag_path = args.out / args.bag_name
+    if bag_path.exists():
+        raise FileExistsError(f"output bag {bag_path} exists already; remove it or choose another --out / --bag-name")
 
 
 class Recorder:
@@ -115,28 +151,36 @@ class Recorder:
         if "panoptic" not in self.entries:
             raise ValueError("record-eval times frames by their panoptic output: it cannot be skipped")
         self.names = node_outputs.topics(args.node, self.entries.values())     # output name -> topic
+        check_inputs(args)
+        self.pq = None
+        if args.gt is not None and {"panoptic", "instances"} <= set(self.entries):
+            from .groundtruth import BagGroundTruth, BagPQ
+            self.gt = BagGroundTruth(args.gt)   # a bad GT folder fails here, before the bag exists
+            self.pq = BagPQ(self.gt)
+        self.pub_log = PublishLog(args.publish_log)
+        self.pub_log.poll()
         self.store = panoptic_typestore()
         args.out.mkdir(parents=True, exist_ok=True)
         self.bag_path = args.out / args.bag_name
         self.writer = BagWriter(self.bag_path, {self.names[n]: o.msgtype for n, o in self.entries.items()},
                                 store=self.store).open()
         self.overlay_dir = args.out / "overlays"
-        self.pub_log = PublishLog(args.publish_log)
         self.input_arrivals: dict[int, int] = {}     # stamp -> arrival ns of the input (no publish log)
-        self.outputs: dict[int, dict] = {}           # stamp -> {"panoptic": arrival_ns, ...}
-        self.pending: dict[int, dict] = {}           # stamp -> raw panoptic/instances waiting for the pair
-        self.arrived: dict[int, set] = {}           # stamp -> output names seen (executor thread)
-        self.q: queue.Queue = queue.Queue()
+        self.outputs: dict[int, dict] = {}           # stamp -> {"panoptic": arrival_ns, ...} (worker, under _lock)
+        self.pending: dict[int, dict] = {}           # stamp -> decoded panoptic / segments waiting for the pair
+        self.unscored: dict[int, tuple] = {}         # stamp -> (panoptic, segments) not yet in the publish log
+        self.arrived: dict[int, set] = {}            # stamp -> output names seen (executor thread)
+        self.q: queue.Queue = queue.Queue(maxsize=args.queue_size)
+        self.dropped: Counter = Counter()            # output name -> messages dropped on a full queue
+        self.evicted = Counter()                     # "unpaired": no instances came; "early": scored before its log
         self.last_arrival = None
         self.saved_overlays = 0
         self.errors = 0
-        self.pq = None
+        self.abandoned = 0
         self.labels: dict[int, str] = {}
-        if args.gt is not None and {"panoptic", "instances"} <= set(self.entries):
-            from .groundtruth import BagGroundTruth, BagPQ
-            self.gt = BagGroundTruth(args.gt)
-            self.pq = BagPQ(self.gt)
-            self.unscored: list[tuple] = []           # (stamp, panoptic, segments) not yet in the publish log
+        self._lock = threading.Lock()
+        self._closing = False
+        self._abandon = threading.Event()
         self._worker = threading.Thread(target=self._work, name="record-eval-worker", daemon=True)
         self._worker.start()
 
@@ -149,7 +193,16 @@ class Recorder:
                 self.arrived.setdefault(header_stamp_ns(raw), set()).add(key)
             except ValueError:
                 pass
-            self.q.put((key, now, raw))
+            if self._closing:
+                return
+            try:
+                self.q.put_nowait((key, now, raw))
+            except queue.Full:   # the worker is behind: drop rather than grow without limit
+                self.dropped[key] += 1
+                n = sum(self.dropped.values())
+                if n == 1 or n % 100 == 0:
+                    log.warning("record-eval: queue of %d messages full, %d message(s) dropped so far (scoring "
+                                "or disk slower than the node's output)", self.q.maxsize, n)
         return on_message
 
     def on_input(self, raw: bytes) -> None:
@@ -165,6 +218,9 @@ class Recorder:
             item = self.q.get()
             if item is None:
                 return
+            if self._abandon.is_set():
+                self.abandoned += 1
+                continue
             try:
                 self._handle(*item)
             except Exception as exc:  # a malformed output must not end the recording
@@ -174,15 +230,19 @@ class Recorder:
     def _handle(self, key: str, arrival_ns: int, raw: bytes) -> None:
         self.writer.write(self.names[key], arrival_ns, raw)
         stamp = header_stamp_ns(raw)
-        self.outputs.setdefault(stamp, {}).setdefault(key, arrival_ns)
+        with self._lock:
+            self.outputs.setdefault(stamp, {}).setdefault(key, arrival_ns)
         if key == "overlay" and self.saved_overlays < self.args.save_overlays:
             self._save_overlay(stamp, raw)
         if self.pq is not None and key in ("panoptic", "instances"):
             slot = self.pending.setdefault(stamp, {})
-            slot[key] = raw
+            slot[key] = self._decode_for_pq(key, raw)       # keep what scoring needs, not the message
             if "panoptic" in slot and "instances" in slot:
                 del self.pending[stamp]
-                self._decode_for_pq(stamp, slot["panoptic"], slot["instances"])
+                self._queue_score(stamp, slot["panoptic"], slot["instances"])
+            while len(self.pending) > MAX_WAITING:          # its pair was dropped or never came
+                del self.pending[next(iter(self.pending))]
+                self.evicted["unpaired"] += 1
 
     def _decode(self, key: str, raw: bytes):
         output = self.entries[key]
@@ -196,17 +256,25 @@ class Recorder:
         cv2.imwrite(str(self.overlay_dir / f"overlay_{stamp}.jpg"), np.ascontiguousarray(rgb[..., ::-1]))
         self.saved_overlays += 1
 
-    def _decode_for_pq(self, stamp: int, pan_raw: bytes, inst_raw: bytes) -> None:
-        arr = self._decode("panoptic", pan_raw)
-        records = self._decode("instances", inst_raw)
-        segments = [{"id": r["id"], "category_id": r["category_id"]} for r in records]
+    def _decode_for_pq(self, key: str, raw: bytes):
+        if key == "panoptic":
+            return np.ascontiguousarray(self._decode("panoptic", raw))
+        records = self._decode("instances", raw)
         for r in records:
             self.labels.setdefault(r["category_id"], r["label"])
-        if not self._score_frame(stamp, arr, segments, final=False):
-            self.unscored.append((stamp, arr, segments))
+        return [{"id": r["id"], "category_id": r["category_id"]} for r in records]
+
+    def _queue_score(self, stamp: int, panoptic: np.ndarray, segments: list) -> None:
+        if self._score_frame(stamp, panoptic, segments, final=False):
+            return
+        self.unscored[stamp] = (panoptic, segments)
+        while len(self.unscored) > MAX_WAITING:   # its publish-log line is late or missing: score it as at the end
+            old = next(iter(self.unscored))
+            self._score_frame(old, *self.unscored.pop(old), final=True)
+            self.evicted["early"] += 1
 
     def _score_frame(self, stamp: int, panoptic: np.ndarray, segments: list, final: bool) -> bool:
-        """Add one received frame to PQ; False (try again at the end) while its publish-log line is missing."""
+        """Add one received frame to PQ; False (try again later) while its publish-log line is missing."""
         from .groundtruth import channel_to_category_ids
 
         index, bag_stamp = None, stamp
@@ -217,22 +285,42 @@ class Recorder:
             entry = entry or {}
             index, bag_stamp = entry.get("index"), entry.get("bag_stamp_ns", stamp)
         channel_map = channel_to_category_ids(self.gt.categories, labels=self.labels)
-        self.pq.add(index, bag_stamp, panoptic, segments, channel_map)
+        try:
+            self.pq.add(index, bag_stamp, panoptic, segments, channel_map)
+        except Exception as exc:
+            self.errors += 1
+            log.warning("could not score the frame of stamp %d: %s", stamp, exc)
         return True
 
-    def finish(self) -> None:
-        self.q.put(None)
-        self._worker.join(timeout=120)
+    def finish(self, drain_timeout: float = 60.0) -> None:
+        """Stop the worker (it drains the queue, or gives up after drain_timeout), then close the bag: the bag
+        is never closed while the worker may still write to it."""
+        self._closing = True
+        deadline = time.monotonic() + drain_timeout
+        while self._worker.is_alive():
+            try:
+                self.q.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    self._abandon.set()   # the worker discards what is left
+        self._worker.join(max(0.0, deadline - time.monotonic()))
+        if self._worker.is_alive():
+            log.warning("record-eval: writing/scoring did not catch up in %.0f s; discarding the rest", drain_timeout)
+            self._abandon.set()
+            self._worker.join()
         self.writer.close()
 
     # --- results ----------------------------------------------------------------------------------------
     def report(self) -> dict:
         self.pub_log.poll()
         use_log = self.args.publish_log is not None
-        sent_times = {s: e["publish_ns"] for s, e in self.pub_log.entries.items()} if use_log \
+        sent_times = {s: e["publish_ns"] for s, e in self.pub_log.entries.items() if "publish_ns" in e} if use_log \
             else dict(self.input_arrivals)
+        with self._lock:
+            outputs = sorted((stamp, dict(outs)) for stamp, outs in self.outputs.items())
         frames = []
-        for stamp, outs in sorted(self.outputs.items()):
+        for stamp, outs in outputs:
             if "panoptic" not in outs:
                 continue
             entry = self.pub_log.entries.get(stamp, {})
@@ -257,6 +345,11 @@ class Recorder:
             "input_fps": round((len(pubs) - 1) / pub_span, 3) if pub_span > 0 else None,
             "latency_ms": latency_stats(f["latency_ms"] for f in matched),
             "messages": dict(self.writer.counts),
+            "queue_size": self.q.maxsize,
+            "dropped_messages": {"total": sum(self.dropped.values()), "by_output": dict(self.dropped)},
+            "abandoned_messages": self.abandoned,
+            "pq_frames_evicted": dict(self.evicted),
+            "publish_log_malformed_lines": self.pub_log.malformed,
             "processing_errors": self.errors,
             "output_bag": str(self.bag_path),
             "output_bag_file": str(find_bag_file(self.bag_path)),
@@ -268,9 +361,9 @@ class Recorder:
         return report
 
     def _score(self) -> dict:
-        for stamp, pan, segments in self.unscored:
+        for stamp, (pan, segments) in list(self.unscored.items()):
             self._score_frame(stamp, pan, segments, final=True)
-        self.unscored = []
+        self.unscored.clear()
         return self.pq.summary()
 
 
@@ -281,6 +374,7 @@ def run(args) -> dict:
         log.warning("neither --publish-log nor --input-topic given: latency cannot be measured")
     recorder = Recorder(args)
     t0 = time.monotonic()
+    status = "complete"
     try:
         with RosSession("panoptic_record_eval") as ros:
             import rclpy
@@ -307,14 +401,20 @@ def run(args) -> dict:
                 if _should_stop(recorder, args, t0):
                     break
             executor.remove_node(node)
+            if ros.stop.is_set():
+                status = "stopped by signal"
+    except BaseException as exc:
+        status = f"failed: {type(exc).__name__}: {exc}"
+        raise
     finally:
-        recorder.finish()
-    report = recorder.report()
-    report["duration_s"] = round(time.monotonic() - t0, 3)
-    write_json(args.out / "report.json", report)
-    series = {"end-to-end": [f["latency_ms"] for f in report["per_frame"] if f["latency_ms"] is not None]}
-    plot_latency(args.out / "latency.png", series, f"panoptic_node end-to-end latency ({report['frames_received']} "
-                                                  f"of {report['frames_sent']} frames)")
+        recorder.finish()   # the worker ends before the bag is closed
+        report = recorder.report()
+        report["status"] = status
+        report["duration_s"] = round(time.monotonic() - t0, 3)
+        write_json(args.out / "report.json", report)   # on every exit, with what was received
+        series = {"end-to-end": [f["latency_ms"] for f in report["per_frame"] if f["latency_ms"] is not None]}
+        title = f"panoptic_node end-to-end latency ({report['frames_received']} of {report['frames_sent']} frames)"
+        plot_latency(args.out / "latency.png", series, title)
     return report
 
 

@@ -1,11 +1,17 @@
-"""Latency statistics, the latency plot and JSON output shared by bag eval and record-eval."""
+"""Latency statistics, the latency plot, per-frame failure counts and (atomic) JSON output shared by bag eval and
+record-eval."""
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def latency_stats(values_ms) -> dict:
@@ -32,10 +38,12 @@ def plot_latency(path: Path, series: dict[str, list[float]], title: str) -> Path
     ax1.set_xlabel("frame")
     ax1.set_ylabel("latency [ms]")
     ax1.grid(alpha=0.3)
-    ax1.legend()
+    if any(len(v) for v in series.values()):
+        ax1.legend()
     ax2.set_xlabel("latency [ms]")
     ax2.set_ylabel("frames")
-    ax2.legend()
+    if any(len(v) for v in series.values()):
+        ax2.legend()
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +65,41 @@ def _clean(obj):
 
 
 def write_json(path: Path, data: dict) -> Path:
+    """Write atomically (temporary file, fsync, rename): a kill during the write leaves the previous report,
+    never a truncated one (the bag tools rewrite their report while they run)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(data), indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(_clean(data), indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
     return path
+
+
+class FrameFailures:
+    """Frames whose processing raised (a network error, a ground-truth size mismatch, an unknown category):
+    counted per reason ("stage: ExceptionType"), the first few kept as examples, warnings throttled; the run
+    goes on with the next frame."""
+
+    def __init__(self, max_examples: int = 20):
+        self.counts: Counter = Counter()
+        self.examples: list[dict] = []
+        self.max_examples = max_examples
+
+    def add(self, index: int, stage: str, exc: BaseException) -> None:
+        reason = f"{stage}: {type(exc).__name__}"
+        self.counts[reason] += 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append({"index": index, "reason": reason, "message": str(exc)[:300]})
+        n = self.counts[reason]
+        if n <= 3 or n % 100 == 0:
+            log.warning("frame %s failed (%s, %d so far): %s; continuing", index, reason, n, exc)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}

@@ -1,0 +1,106 @@
+"""How panoptic_node gets its model: a fast check, a (slow) load, and the load on a background thread.
+
+A model reload (parameters model / device / runtime / precision) takes seconds (checkpoint, export, runtime
+start). The node's parameter callback only runs ModelLoader.check() (the file exists, the runtime is installed,
+the device and precision are possible: fractions of a second) and answers at once; BackgroundLoad then runs
+ModelLoader.load() on its own thread while frames keep flowing through the current model, and the node
+switches when it is ready. No ROS import: unit-testable with plain callables.
+
+A loader is any object with check(values) and load(values) (values = the node's parameter values); the node
+uses PipelineLoader unless one is passed to its constructor (the tests pass a test model that way; production
+code has no switch that loads other code).
+"""
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded; the message names the file and the reason."""
+
+
+class PipelineLoader:
+    """The production loader: panoptic_ros.pipeline.build_pipeline for model ("" = the shipped model), device,
+    runtime and precision; every failure is a ModelLoadError with one clear line."""
+
+    def check(self, values: dict) -> None:
+        """Fast checks of a parameter change: the file exists, the runtime is installed and runs the file on the
+        device in the precision (no file is read)."""
+        from panoptic_ros.runtime import resolve_precision, resolve_runtime
+
+        file = self._file(values)
+        try:
+            runtime_cls, device = resolve_runtime(values["runtime"], values["device"], file)
+            resolve_precision(runtime_cls, device, values["precision"])
+        except Exception as exc:  # noqa: BLE001 - ValueError / RuntimeNotInstalled, one line each
+            raise ModelLoadError(f"cannot load model {file}: {exc}") from None
+
+    def load(self, values: dict):
+        from panoptic_ros.pipeline import build_pipeline
+
+        file = self._file(values)
+        try:
+            return build_pipeline(file, device=values["device"], runtime=values["runtime"],
+                                  precision=values["precision"])
+        except Exception as exc:  # noqa: BLE001 - CheckpointError, RuntimeNotInstalled, ValueError, OSError ...
+            reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
+            raise ModelLoadError(f"cannot load model {reason}") from None
+
+    @staticmethod
+    def _file(values: dict):
+        from panoptic_ros.pipeline import resolve_model_path
+
+        try:
+            return resolve_model_path(values["model"])
+        except FileNotFoundError as exc:
+            raise ModelLoadError(str(exc)) from None
+
+
+class BackgroundLoad:
+    """load(values) on a daemon thread; on_done() is called from that thread when it ended (model or error).
+
+    changes: the reload parameters this load applies (the node sets them back if it fails)."""
+
+    def __init__(self, load: Callable[[dict], Any], values: dict, changes: dict, on_done: Callable[[], None]):
+        self.values, self.changes = values, changes
+        self.model: Any = None
+        self.error: BaseException | None = None
+        self.started = time.monotonic()
+        self.seconds = float("nan")
+        self._load, self._on_done = load, on_done
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="panoptic-model-load", daemon=True)
+
+    def start(self) -> BackgroundLoad:
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def _run(self) -> None:
+        try:
+            self.model = self._load(self.values)
+        except BaseException as exc:  # noqa: BLE001 - reported by the node, which keeps its model
+            self.error = exc
+        finally:
+            self.seconds = time.monotonic() - self.started
+            self._done.set()
+            self._on_done()
+
+
+def release_cuda_cache() -> None:
+    """After a model was dropped: collect it and give its cached CUDA memory back (no-op without CUDA)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,7 @@
+"""Stable segment ids across frames (ROS-free): :class:`PanopticTracker` and the id layout.
+
+See :mod:`panoptic_ros.tracking.tracker` for the design and docs/tracking.md for its use and measured numbers.
+"""
+from .tracker import MAX_ID, THING_ID_BASE, PanopticTracker, stuff_id
+
+__all__ = ["MAX_ID", "THING_ID_BASE", "PanopticTracker", "stuff_id"]

@@ -1,0 +1,300 @@
+"""PanopticTracker: turns the per-frame segment ids of a PanopticResult into ids that stay with an object.
+
+Id layout (the values of ``PanopticResult.panoptic`` and ``segment["id"]`` after :meth:`PanopticTracker.update`):
+
+- ``0``: unknown / void, as without tracking;
+- ``1 .. THING_ID_BASE - 1``: stuff; ``id = channel index + 1`` (:func:`stuff_id`), fixed for a model, so "road"
+  has the same id in every frame and every run;
+- ``> THING_ID_BASE``: things; ``THING_ID_BASE + 1``, ``+ 2``, ... in order of first appearance. A thing id is never
+  reused within the tracker's life: a reset (stamp jump, model change) ends every track but keeps counting.
+  After ``MAX_ID`` (the int32 limit) the counter starts again at ``THING_ID_BASE + 1`` with a reset.
+
+Design (one pass per frame, cost independent of the number of track/segment pairs):
+
+1. Tracks not seen for more than ``track_max_age`` seconds (frame stamps) end. A stamp earlier than the last one
+   (a bag loop) or a new image size resets the tracker; ``last_reset`` then holds the reason.
+2. Each live track keeps the pixels of its last mask on a regular grid (stride chosen so the image has about
+   ``track_iou_pixels`` grid points), its box, and a constant velocity (box centre, pixels per second, smoothed).
+   With ``track_motion`` the mask is moved by velocity x (stamp - mask stamp), so camera motion and dropped frames
+   (the node processes the newest frame only) keep their tracks. A segment much smaller than its track's mask
+   (partly hidden behind another object, or leaving) keeps the older, whole mask and velocity for a few frames, so
+   an object passing behind another is found again where it comes out.
+3. Mask IoU between every thing segment of the frame and every moved track mask comes from one joint histogram
+   (``np.bincount`` of segment index x track index over the track pixels); a segment too small to hit the grid
+   uses the IoU of its box with the moved track box instead.
+4. Pairs of different classes or with IoU below ``track_min_iou`` (or 0) are excluded; the rest are assigned by
+   maximum total IoU (``scipy.optimize.linear_sum_assignment``). Matched segments continue their track,
+   unmatched segments start new tracks, unmatched tracks wait (lost) until they are too old.
+
+Every thing segment of the returned result gains ``track_age`` (frames the track has been seen, this one included)
+and ``first_seen`` (stamp of its first frame, seconds).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from ..config.schema import InferenceConfig, PanopticConfig
+from ..panoptic.result import PanopticResult
+
+log = logging.getLogger(__name__)
+
+THING_ID_BASE = 1000            # stuff ids are below, thing ids above
+MAX_ID = 2**31 - 1              # int32 label maps
+VELOCITY_SMOOTHING = 0.5        # weight of the newest velocity measurement
+MIN_GRID_PIXELS = 4             # segments with fewer grid points are compared by box IoU
+OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's mask is taken as partly hidden
+MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
+
+
+def stuff_id(channel: int) -> int:
+    """The fixed id of a stuff class (channel index of the model's categories)."""
+    return int(channel) + 1
+
+
+@dataclass(eq=False)
+class _Track:
+    id: int
+    category: int                 # channel index
+    first_seen: float             # stamp, seconds
+    last_seen: float
+    age: int                      # frames seen
+    center: np.ndarray            # float64 [2] x, y in image pixels at mask_stamp
+    box: np.ndarray               # float64 [4] x0, y0, x1, y1 at mask_stamp
+    velocity: np.ndarray          # float64 [2] pixels per second
+    ys: np.ndarray                # int32 grid rows of the mask
+    xs: np.ndarray                # int32 grid columns
+    mask_stamp: float             # when the mask, box and center were seen (last frame not partly hidden)
+    kept: int = 0                 # frames the mask was kept over a smaller (partly hidden) segment
+
+
+class PanopticTracker:
+    """Stable ids for the segments of consecutive PanopticResults of one camera (see the module docstring).
+
+    ``PanopticTracker(inference_cfg, categories)``: InferenceConfig (its ``track_*`` fields) and the model's
+    CategoryMap (or None). ``update(result, stamp)`` returns a new result with stable ids; ``reset(reason)`` ends
+    every track; ``last_reset`` is the reason of a reset done inside the last ``update()`` (else None);
+    ``last_update_s`` the wall time of the last ``update()``.
+    """
+
+    def __init__(self, inference_cfg: InferenceConfig | None = None, categories=None):
+        if categories is not None and len(categories) >= THING_ID_BASE:
+            raise ValueError(f"tracking supports fewer than {THING_ID_BASE} classes (stuff ids are channel + 1), "
+                             f"the model has {len(categories)}")
+        self.categories = categories
+        self.configure(inference_cfg if inference_cfg is not None else InferenceConfig())
+        self._next_id = THING_ID_BASE + 1
+        self._tracks: dict[int, _Track] = {}
+        self._last_stamp: float | None = None
+        self._shape: tuple[int, int] | None = None
+        self.last_reset: str | None = None
+        self.last_update_s = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: PanopticConfig | InferenceConfig | None = None, categories=None) -> PanopticTracker:
+        """From a PanopticConfig (its inference section) or an InferenceConfig."""
+        inference = cfg.inference if isinstance(cfg, PanopticConfig) else cfg
+        return cls(inference, categories)
+
+    def configure(self, inference: InferenceConfig) -> None:
+        """Take new ``track_*`` settings (run-time parameters); the tracks are kept."""
+        self.max_age = float(inference.track_max_age)
+        self.min_iou = float(inference.track_min_iou)
+        self.motion = bool(inference.track_motion)
+        self.iou_pixels = int(inference.track_iou_pixels)
+
+    def reset(self, reason: str) -> None:
+        """End every track (ids keep counting: none is reused)."""
+        log.debug("tracker reset: %s", reason)
+        self._tracks.clear()
+        self._last_stamp = None
+        self._shape = None
+
+    @property
+    def num_tracks(self) -> int:
+        """Live tracks (seen within track_max_age)."""
+        return len(self._tracks)
+
+    # ------------------------------------------------------------------------------------------ update
+    def update(self, result: PanopticResult, stamp: float) -> PanopticResult:
+        """The result with stable segment ids (a new PanopticResult on the same device; the input is unchanged)."""
+        start = time.perf_counter()
+        self.last_reset = None
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            raise ValueError(f"tracker: frame stamp must be a finite number of seconds, got {stamp}")
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self._reset_inside(f"stamp jumped backwards from {self._last_stamp:.3f} s to {stamp:.3f} s")
+        shape = (result.height, result.width)
+        if self._shape is not None and shape != self._shape:
+            self._reset_inside(f"image size changed from {self._shape[1]}x{self._shape[0]} to {shape[1]}x{shape[0]}")
+        self._shape, self._last_stamp = shape, stamp
+        for tid in [tid for tid, t in self._tracks.items() if stamp - t.last_seen > self.max_age]:
+            del self._tracks[tid]
+
+        max_in = max((int(s["id"]) for s in result.segments), default=0)
+        lut = np.zeros(max_in + 1, dtype=np.int32)          # input id -> stable id
+        for seg in result.segments:
+            if not seg["isthing"]:
+                lut[int(seg["id"])] = stuff_id(seg["category_id"])
+        segments = _merge_duplicate_stuff(result.segments)
+        out_segments = []
+        things = [s for s in segments if s["isthing"]]
+        thing_ids = self._associate(result.panoptic, things, stamp) if things else []
+        thing_iter = iter(zip(things, thing_ids))
+        for seg in segments:
+            seg = dict(seg)
+            if seg["isthing"]:
+                _, (tid, track) = next(thing_iter)
+                seg.update(track_age=track.age, first_seen=track.first_seen)
+                lut[int(seg["id"])] = tid
+            else:
+                tid = stuff_id(seg["category_id"])
+            seg["id"] = tid
+            out_segments.append(seg)
+        pan = result.panoptic
+        table = torch.from_numpy(lut).to(pan.device)
+        index = pan.reshape(-1) if pan.dtype in (torch.int32, torch.int64) else pan.reshape(-1).long()
+        stable = table.index_select(0, index).view(pan.shape).to(pan.dtype)
+        self.last_update_s = time.perf_counter() - start
+        return PanopticResult(stable, out_segments)
+
+    def _reset_inside(self, reason: str) -> None:
+        self.reset(reason)
+        self.last_reset = reason
+
+    def _stride(self, height: int, width: int) -> int:
+        if self.iou_pixels <= 0:
+            return 1
+        return max(1, int(round(math.sqrt(height * width / self.iou_pixels))))
+
+    def _associate(self, panoptic: torch.Tensor, things: list[dict], stamp: float) -> list[tuple[int, _Track]]:
+        """(stable id, track) for each thing segment, in order; updates, creates and keeps tracks."""
+        stride = self._stride(*self._shape)
+        grid = panoptic[::stride, ::stride]
+        grid = grid.cpu().numpy() if grid.device.type != "cpu" else grid.numpy()
+        k = len(things)
+        ids = np.fromiter((int(s["id"]) for s in things), dtype=np.int64, count=k)
+        compact = np.zeros(max(int(ids.max()), int(grid.max(initial=0))) + 1, dtype=np.int64)
+        compact[ids] = np.arange(1, k + 1)
+        g = compact[grid]                                      # [gh, gw] thing index 1..k, 0 = other
+        seg_area = np.bincount(g.ravel(), minlength=k + 1)
+        boxes = np.array([_xyxy(s) for s in things], dtype=np.float64).reshape(k, 4)
+        classes = np.fromiter((int(s["category_id"]) for s in things), dtype=np.int64, count=k)
+
+        tracks = list(self._tracks.values())
+        matches: dict[int, _Track] = {}
+        if tracks:
+            iou = self._similarity(g, seg_area, boxes, tracks, stamp)
+            iou[classes[:, None] != np.array([t.category for t in tracks])[None, :]] = 0.0
+            ok = (iou > 0) & (iou >= self.min_iou)
+            if ok.any():
+                rows, cols = linear_sum_assignment(np.where(ok, -iou, 0.0))
+                matches = {int(r): tracks[c] for r, c in zip(rows, cols) if ok[r, c]}
+
+        # the grid pixels of each segment, for the next frames
+        ys, xs = np.nonzero(g)
+        order = np.argsort(g[ys, xs], kind="stable")
+        splits = np.cumsum(seg_area[1:])[:-1]
+        pixel_ys = np.split(ys[order].astype(np.int32), splits)
+        pixel_xs = np.split(xs[order].astype(np.int32), splits)
+
+        out = []
+        for i in range(k):
+            center = (boxes[i, :2] + boxes[i, 2:]) / 2
+            track = matches.get(i)
+            if track is None:
+                track = _Track(self._new_id(), int(classes[i]), stamp, stamp, 0, center, boxes[i], np.zeros(2),
+                               pixel_ys[i], pixel_xs[i], stamp)
+                self._tracks[track.id] = track
+            elif len(pixel_ys[i]) < OCCLUDED_AREA * len(track.ys) and track.kept < MAX_KEPT_MASK:
+                track.kept += 1                  # partly hidden: keep the whole mask, its box and the velocity
+                track.last_seen = stamp
+            else:
+                dt = stamp - track.mask_stamp
+                if dt > 0 and track.kept == 0:
+                    measured = (center - track.center) / dt
+                    track.velocity = measured if track.age == 1 else (
+                        VELOCITY_SMOOTHING * measured + (1 - VELOCITY_SMOOTHING) * track.velocity)
+                track.center, track.box, track.last_seen, track.mask_stamp = center, boxes[i], stamp, stamp
+                track.ys, track.xs, track.kept = pixel_ys[i], pixel_xs[i], 0
+            track.age += 1
+            out.append((track.id, track))
+        return out
+
+    def _similarity(self, g: np.ndarray, seg_area: np.ndarray, boxes: np.ndarray, tracks: list[_Track],
+                    stamp: float) -> np.ndarray:
+        """float64 [K, T] IoU of each segment with each track's last mask moved to its predicted position."""
+        k, n = len(seg_area) - 1, len(tracks)
+        stride = self._stride(*self._shape)
+        dt = np.array([stamp - t.mask_stamp for t in tracks])
+        shift = np.stack([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
+        grid_shift = np.round(shift / stride).astype(np.int64)              # [T, 2] x, y in grid cells
+        counts = np.array([len(t.ys) for t in tracks])
+        owner = np.repeat(np.arange(n), counts)
+        qy = np.concatenate([t.ys for t in tracks]).astype(np.int64) + grid_shift[owner, 1]
+        qx = np.concatenate([t.xs for t in tracks]).astype(np.int64) + grid_shift[owner, 0]
+        inside = (qy >= 0) & (qy < g.shape[0]) & (qx >= 0) & (qx < g.shape[1])
+        owner = owner[inside]
+        hit = g[qy[inside], qx[inside]]
+        track_area = np.bincount(owner, minlength=n)
+        inter = np.bincount(hit * n + owner, minlength=(k + 1) * n).reshape(k + 1, n)[1:]
+        union = seg_area[1:, None] + track_area[None, :] - inter
+        iou = inter / np.maximum(union, 1)
+        small = seg_area[1:] < MIN_GRID_PIXELS
+        if small.any():  # too small for the grid: box IoU with the moved track boxes
+            moved = np.stack([t.box for t in tracks]) + np.tile(shift, 2)
+            iou[small] = _box_iou(boxes[small], moved)
+        return iou
+
+    def _new_id(self) -> int:
+        if self._next_id > MAX_ID:
+            self._reset_inside("thing ids wrapped around after MAX_ID")
+            self._next_id = THING_ID_BASE + 1
+        tid = self._next_id
+        self._next_id += 1
+        return tid
+
+
+def _xyxy(seg: dict) -> tuple[float, float, float, float]:
+    x, y, w, h = (float(v) for v in seg.get("bbox", (0, 0, 0, 0)))
+    return x, y, x + w, y + h
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU [len(a), len(b)] of xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _merge_duplicate_stuff(segments: list[dict]) -> list[dict]:
+    """One segment per stuff class (they share the class's fixed id): areas added, boxes joined."""
+    seen: dict[int, dict] = {}
+    out = []
+    for seg in segments:
+        if seg["isthing"]:
+            out.append(seg)
+            continue
+        first = seen.get(int(seg["category_id"]))
+        if first is None:
+            seen[int(seg["category_id"])] = seg
+            out.append(seg)
+            continue
+        a, b = _xyxy(first), _xyxy(seg)
+        x0, y0, x1, y1 = min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+        merged = {**first, "area": int(first.get("area", 0)) + int(seg.get("area", 0)),
+                  "bbox": [int(x0), int(y0), int(x1 - x0), int(y1 - y0)],
+                  "score": max(float(first.get("score", 1.0)), float(seg.get("score", 1.0)))}
+        out[out.index(first)] = merged
+        seen[int(seg["category_id"])] = merged
+    return out

@@ -1,0 +1,168 @@
+"""panoptic_node under faults, on a test model of fixed speed (panoptic_test_stub_model.py through the test
+launcher; 0.1 s per frame whatever the machine): use_sim_time without /clock, predict() raising, frames above
+max_input_pixels, a 30 Hz flood, a slow and a failing background model load, shutdown during a frame.
+
+One node for the module, started with use_sim_time:=true and nobody publishing /clock (the timers must still
+fire). The tests run in file order; the last one stops the node.
+"""
+import signal
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+from conftest import image_msg  # noqa: E402
+from nodetools import NodeOutputs, check_consistent, next_stamp, stamp_of  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+pytestmark = pytest.mark.ros
+NODE = "/panoptic_node"
+TOPIC = "/cam/image_raw"
+FAIL_WIDTH, SLOW_WIDTH = 13, 17           # the stub raises / takes 60 s on images this wide
+MAX_PIXELS = 400_000                      # 640x480 passes, 800x600 does not
+FIRST_MODEL = f"stub?predict_delay=0.1&fail_width={FAIL_WIDTH}&slow_width={SLOW_WIDTH}"
+SLOW_LOAD = 4.0
+SECOND_MODEL = f"stub?predict_delay=0.1&slow_width={SLOW_WIDTH}&thing=crate&load_delay={SLOW_LOAD}"
+
+
+@pytest.fixture(scope="module")
+def node(node_launcher):
+    return node_launcher({"model": FIRST_MODEL, "use_sim_time": True, "max_input_pixels": MAX_PIXELS,
+                          "stuff_area_threshold": 0}, factory="panoptic_test_stub_model:load")
+
+
+@pytest.fixture(scope="module")
+def setup(ros_graph, node):
+    outputs = NodeOutputs(ros_graph)
+    pub = ros_graph.publisher(Image, TOPIC)
+    assert ros_graph.wait_for_subscriber(pub, 60)
+    return outputs, pub
+
+
+def send(pub, height=48, width=64):
+    stamp = next_stamp()
+    pub.publish(image_msg(np.full((height, width, 3), 90, np.uint8), "rgb8", stamp=stamp))
+    return stamp
+
+
+def answer(setup, height=48, width=64, timeout=30.0):
+    outputs, pub = setup
+    stamp = send(pub, height, width)
+    out = outputs.wait_for(stamp, timeout)
+    check_consistent(out, height, width, "camera")
+    return out
+
+
+def counter(setup, name: str) -> int:
+    return int(setup[0].latest_diagnostics(after=time.monotonic() + 0.05)[name])
+
+
+def labels(out) -> set:
+    return {i.label for i in out["instances"].instances}
+
+
+def test_use_sim_time_without_clock_still_publishes_diagnostics_and_input_stamps(ros_graph, setup):
+    assert ros_graph.node.count_publishers("/clock") == 0
+    assert ros_graph.get_parameters(NODE, ["use_sim_time"]) == {"use_sim_time": True}
+    assert setup[0].latest_diagnostics(timeout=10)          # timers on the ROS clock would never fire here
+    out = answer(setup)
+    assert {stamp_of(m) for m in out.values()} == {stamp_of(next(iter(out.values())))} != {(0, 0)}
+
+
+def test_inference_failure_is_counted_logged_and_the_next_frame_answered(setup, node):
+    mark = node.mark()
+    before = counter(setup, "inference errors")
+    bad = send(setup[1], 48, FAIL_WIDTH)
+    answer(setup)
+    assert setup[0].for_stamp(bad) == {}
+    assert counter(setup, "inference errors") == before + 1
+    assert (f"inference failed on a frame from {TOPIC}: RuntimeError: stub model refuses images {FAIL_WIDTH} "
+            "pixels wide") in node.log(mark), node.log(mark)
+    assert node.proc.poll() is None
+
+
+def test_raw_frame_above_max_input_pixels_is_rejected_and_the_next_answered(setup, node):
+    mark = node.mark()
+    rejected, too_large = counter(setup, "frames rejected"), counter(setup, "frames too large")
+    big = send(setup[1], 600, 800)
+    answer(setup, 480, 640)                                   # 307,200 pixels: under the limit
+    assert setup[0].for_stamp(big) == {}
+    assert counter(setup, "frames too large") == too_large + 1
+    assert counter(setup, "frames rejected") == rejected + 1
+    assert f"raw image of 800x600 = 480000 pixels exceeds max_input_pixels = {MAX_PIXELS}" in node.log(mark)
+
+
+def test_flood_at_30hz_keeps_only_the_newest_frame(ros_graph, setup, node):
+    """The model takes 0.1 s per frame (fixed), so a 30 Hz flood must outrun it on any machine."""
+    outputs, publisher = setup
+    rgb = np.full((120, 160, 3), 70, np.uint8)
+    before = outputs.latest_diagnostics()
+    sent = {}
+    period, count = 1 / 30, 60
+    start = time.monotonic()
+    for i in range(count):
+        stamp = next_stamp()
+        publisher.publish(image_msg(rgb, "rgb8", stamp=stamp))
+        sent[stamp] = (i, time.monotonic())
+        ros_graph.spin_until(lambda: False, max(0.0, start + (i + 1) * period - time.monotonic()))
+    flood_end = time.monotonic()
+    last = list(sent)[-1]
+    outputs.wait_for(last, timeout=30)   # the newest frame is always processed
+    ros_graph.spin_for(0.5)
+    answered = sorted((t, sent[stamp_of(m)][0]) for t, m in outputs.received["panoptic"] if stamp_of(m) in sent)
+    indices = [i for _, i in answered]
+    assert indices == sorted(indices), "outputs came out of order"
+    assert indices[-1] == count - 1
+    # 2 s of flood at 0.1 s per frame: about 20 answered, never all 60
+    assert len(answered) <= count // 2, f"{len(answered)} of {count} answered: frames were not dropped"
+    late = [i for t, i in answered if t > flood_end]
+    assert len(late) <= 2, f"{len(late)} outputs after the flood ended: frames were queued"
+    diag = outputs.latest_diagnostics(after=time.monotonic() + 0.1)
+    delta = {k: int(diag[f"frames {k}"]) - int(before[f"frames {k}"]) for k in ("received", "processed", "dropped")}
+    assert len(answered) <= delta["received"] <= count
+    assert delta["dropped"] > 0 and delta["processed"] + delta["dropped"] == delta["received"]
+
+
+def test_slow_model_load_runs_in_the_background_and_frames_keep_flowing(ros_graph, setup, node):
+    mark = node.mark()
+    start = time.monotonic()
+    result = ros_graph.set_parameters(NODE, {"model": SECOND_MODEL})[0]
+    answered_in = time.monotonic() - start
+    assert result.successful, result.reason
+    assert answered_in < 1.0, f"set_parameters took {answered_in:.2f} s (the load takes {SLOW_LOAD} s)"
+    again = ros_graph.set_parameters(NODE, {"model": FIRST_MODEL})[0]
+    assert not again.successful and "a model is still loading" in again.reason, again.reason
+    during = []
+    while time.monotonic() - start < SLOW_LOAD - 1.0:          # the old model answers while the new one loads
+        during.append(labels(answer(setup)))
+    assert len(during) >= 3 and all(d == {"box", "floor"} for d in during), during
+    assert node.wait_for_log_since(mark, "loaded model", 30), node.log(mark)
+    assert labels(answer(setup)) == {"crate", "floor"}
+    assert ros_graph.get_parameters(NODE, ["model"]) == {"model": SECOND_MODEL}
+
+
+def test_failed_background_load_keeps_the_model_and_sets_the_parameter_back(ros_graph, setup, node):
+    mark = node.mark()
+    failures = counter(setup, "model load failures")
+    result = ros_graph.set_parameters(NODE, {"model": "stub?load_delay=0.5&load_error=1"})[0]
+    assert result.successful, result.reason                   # accepted: the check passes, the load fails later
+    assert node.wait_for_log_since(mark, "stub model: load failed on purpose", 30), node.log(mark)
+    assert "parameters set back to model=" in node.log(mark)
+    assert ros_graph.spin_until(lambda: ros_graph.get_parameters(NODE, ["model"]) == {"model": SECOND_MODEL}, 10)
+    assert counter(setup, "model load failures") == failures + 1
+    assert labels(answer(setup)) == {"crate", "floor"}
+
+
+def test_shutdown_during_a_frame_abandons_it_and_exits_0(ros_graph, setup, node):
+    outputs, pub = setup
+    send(pub, 48, SLOW_WIDTH)                                 # predict() takes 60 s on this one
+    ros_graph.spin_for(1.0)
+    mark = node.mark()
+    start = time.monotonic()
+    code = node.stop(signal.SIGINT, timeout=30)
+    took = time.monotonic() - start
+    assert code == 0, node.log(mark)
+    assert took < 15, f"shutdown took {took:.1f} s"
+    assert "a frame still in inference after 3.0 s was abandoned" in node.log(mark), node.log(mark)
+    assert "Traceback" not in node.log()
