@@ -4,7 +4,7 @@
 #   1. copy the current shipped model to OUT/base.safetensors (the starting point; kept for reproducibility);
 #   2. train only the new heads on the frozen network (model.freeze = every other part, BatchNorm statistics fixed,
 #      no precise-BN pass), initialised from OUT/base.safetensors (model.init_weights), on the synthetic train split;
-#   3. evaluate every merge policy on both val splits;
+#   3. evaluate every merge policy on both val splits (torch runtime, fp32);
 #   4. release OUT/train/final.safetensors as panoptic_ros/weights/default.safetensors (+ .json, float16 storage)
 #      with the evaluation in its sidecar.
 # Because the rest of the network is frozen, every output the three original policies read is bit-identical to the
@@ -42,10 +42,11 @@ fi
 
 if [[ $STEPS == *eval* ]]; then
   echo "== 3/4 evaluation, all merge policies"
-  panoptic eval --model "$OUT/train/final.safetensors" --data "$DATA/val" --policy all --out "$OUT/eval_val" \
-    --no-predictions
-  panoptic eval --model "$OUT/train/final.safetensors" --data "$DATA/val_overlap" --policy all \
-    --out "$OUT/eval_val_overlap" --no-predictions
+  # torch fp32: the runtime that runs all six policies (the exported runtimes have no RoI mask head)
+  for split in val val_overlap; do
+    panoptic eval --model "$OUT/train/final.safetensors" --data "$DATA/$split" --policy all --runtime torch \
+      --precision fp32 --out "$OUT/eval_$split" --no-predictions
+  done
 fi
 
 if [[ $STEPS == *release* ]]; then

@@ -1,5 +1,5 @@
 """`panoptic convert --from torchvision-fcos [--weights STATE_DICT.pth] --categories PANOPTIC_JSON --out
-CKPT.safetensors [--map ID=COCO_ID ...] [--config FILE] [section.name=value ...]`: start from a COCO-trained detector.
+CKPT.safetensors [--map ID=COCO_ID,...] [--config FILE] [section.name=value ...]`: start from a COCO-trained detector.
 
 The encoder, pyramid and detection branch take torchvision's FCOS R50-FPN weights (thing classes matched by COCO
 category id; torchvision's 91-index layout); the semantic and center branches start fresh. The network follows
@@ -28,18 +28,18 @@ def add_parser(subparsers, name: str = "convert") -> argparse.ArgumentParser:
                    help="the panoptic dataset's JSON (its 'categories' are the model's classes), or a dataset "
                         "folder holding panoptic.json")
     p.add_argument("--out", required=True, metavar="CKPT.safetensors", help="the checkpoint to write (+ .json)")
-    p.add_argument("--map", nargs="+", default=[], metavar="ID=COCO_ID",
-                   help="thing category ids of the dataset taken from another COCO class (Cityscapes: 24=1 26=3 ...); "
-                        "COCO_ID 0 = no class, start fresh")
+    p.add_argument("--map", default="", metavar="ID=COCO_ID,...",
+                   help="thing category ids of the dataset taken from another COCO class, comma-separated "
+                        "(Cityscapes: 24=1,25=1,26=3,27=8,28=6,31=7,32=4,33=2); COCO_ID 0 = no class, start fresh")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh parts' initialisation")
     add_config_options(p)
     return p
 
 
-def parse_map(items: list[str]) -> dict[int, int]:
-    """["24=1", "25=0"] -> {24: 1, 25: 0}; ValueError naming a malformed item."""
+def parse_map(text: str) -> dict[int, int]:
+    """"24=1,25=0" -> {24: 1, 25: 0}; ValueError naming a malformed item."""
     out = {}
-    for item in items:
+    for item in filter(None, (part.strip() for part in text.split(","))):
         left, sep, right = item.partition("=")
         if not sep or not left.strip().isdigit() or not right.strip().isdigit():
             raise ValueError(f"--map {item!r}: expected DATASET_ID=COCO_ID, e.g. 26=3")
@@ -57,7 +57,7 @@ def read_categories(path: str | Path):
     if path.is_dir():
         path = path / "panoptic.json"
     if not path.is_file():
-        raise FileNotFoundError(f"categories: {path} not found (a COCO panoptic JSON or a folder holding panoptic.json)")
+        raise FileNotFoundError(f"categories: {path} not found (a COCO panoptic JSON or a folder with panoptic.json)")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -74,8 +74,8 @@ def read_categories(path: str | Path):
 def run(args) -> int:
     import panoptic_ros
     from panoptic_ros.config import load_config
-    from panoptic_ros.modeling import save_checkpoint
     from panoptic_ros.modeling import convert_fcos as cf
+    from panoptic_ros.modeling import save_checkpoint
 
     from .options import config_from_args
 

@@ -1,12 +1,16 @@
 """`panoptic demo`: the node on a real ROS 2 graph, fed by a replayed camera bag, measured end to end.
 
-1. makes the sample bag with ground truth in OUT/sample (once; 30 synthetic 640x480 frames at 10 Hz, seed 0),
+1. makes the sample bag with ground truth in OUT/sample (once): a short synthetic video (30 640x480 frames at
+   10 Hz, seed 0; a camera panning across a scene, objects moving, entering, leaving, crossing) whose ground
+   truth keeps each object's id across frames (`panoptic bag make-sample --sequence`),
 2. starts panoptic_node (the installed executable, as `ros2 run` would) with params/panoptic.yaml and the
    default model (or --model; --runtime / --precision / --param name:=value set node parameters) on a private
    ROS_DOMAIN_ID,
 3. starts `panoptic bag record-eval` on the node's outputs, then `panoptic bag play` on the sample bag at a
    rate the model sustains (measured here first, or --rate), reliable QoS so 640x480 frames arrive,
-4. scores the received panoptic images against the sample's ground truth (PQ/SQ/RQ),
+4. scores the received panoptic images against the sample's ground truth: PQ/SQ/RQ per frame, and STQ
+   (AQ x SQ) with ID switches per 100 frames over the video, which measure whether the node's segment ids stay
+   with the objects (its tracking parameter; without tracking they are renumbered every frame),
 5. prints a summary and writes OUT/summary.json (with the runtime and precision the node ran); the output
    bag (OUT/demo_output), overlay JPEGs (OUT/overlays), the latency plot and the logs of the three processes
    stay in OUT.
@@ -59,11 +63,11 @@ def run(args) -> int:
     model = _model_path(args.model)
     sample = out / "sample"
     bag, gt = sample / "sample_bag", sample / "gt"
-    if not (bag / "metadata.yaml").is_file() or not (gt / "panoptic.json").is_file():
+    if not (bag / "metadata.yaml").is_file() or not _is_sequence(gt):
         from panoptic_ros.ros.bag.make_sample import make_sample
-        print(f"[demo] writing the sample bag ({args.frames} frames {args.width}x{args.height}) to {sample}")
+        print(f"[demo] writing the sample bag (a {args.frames}-frame {args.width}x{args.height} video) to {sample}")
         make_sample(sample, frames=args.frames, width=args.width, height=args.height, seed=0, fps=SAMPLE_FPS,
-                    topic=INPUT_TOPIC, force=True)
+                    topic=INPUT_TOPIC, force=True, sequence=True)
     else:
         print(f"[demo] using the sample bag in {sample} (delete the folder to make a new one)")
     params_file = args.params_file or _params_file()
@@ -130,12 +134,21 @@ def run(args) -> int:
     report = json.loads((out / "report.json").read_text())
     summary = _summary(report, out, model, rate)
     summary.update(_node_runtime(procs.log("node"), values))
+    summary["tracking"] = values.get("tracking", _node_default("tracking"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary)
     return 0 if summary["frames_received"] else 1
 
 
 # ----------------------------------------------------------------------------------------------- pieces
+def _is_sequence(gt: Path) -> bool:
+    """The sample's ground truth exists and is a video (older demo folders hold independent scenes)."""
+    try:
+        return bool(json.loads((gt / "panoptic.json").read_text()).get("info", {}).get("sequence"))
+    except (OSError, ValueError):
+        return False
+
+
 def _model_path(model: str | None) -> Path:
     from panoptic_ros.pipeline import resolve_model_path
 
@@ -150,6 +163,14 @@ def _node_runtime(node_log: Path, values: dict) -> dict:
     found = re.search(r"ready: model .*?, runtime (\S+), precision ([^,\s]+)", text)
     return {"runtime": found.group(1) if found else None, "precision": found.group(2) if found else None,
             "requested": {"runtime": values.get("runtime", "auto"), "precision": values.get("precision", "auto")}}
+
+
+def _node_default(name: str):
+    """A node parameter's default (None when the node has no such parameter)."""
+    from panoptic_ros.ros.params import parameter_by_name
+
+    param = parameter_by_name().get(name)
+    return getattr(param, "default", None) if param is not None else None
 
 
 def _share_candidates() -> list[Path]:
@@ -306,12 +327,15 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def _summary(report: dict, out: Path, model: Path, rate: float) -> dict:
     pq = report.get("pq") or {}
+    stq = report.get("stq") or {}
     return {
         "frames_sent": report.get("frames_sent"), "frames_received": report.get("frames_received"),
         "drop_rate": report.get("drop_rate"), "throughput_fps": report.get("throughput_fps"),
         "input_fps": report.get("input_fps"), "latency_ms": report.get("latency_ms"),
         "pq": {k: pq.get(k) for k in ("All", "Things", "Stuff") if k in pq},
         "frames_with_gt": pq.get("frames_with_gt"), "model": str(model), "rate": rate,
+        "stq": {k: stq.get(k) for k in ("stq", "aq", "sq", "id_switches", "id_switches_per_100", "frames")}
+        if stq else None,
         "folder": str(out.resolve()), "output_bag": report.get("output_bag"), "overlays": report.get("overlays"),
         "report": str(out / "report.json"),
     }
@@ -332,4 +356,12 @@ def _print_summary(s: dict) -> None:
           f"max {f(lat.get('max'))} ms")
     for k, v in s["pq"].items():
         print(f"{k:<23}: PQ {100 * v['pq']:.1f}  SQ {100 * v['sq']:.1f}  RQ {100 * v['rq']:.1f}  (n={v['n']})")
+    t = s.get("stq")
+    tracking = s.get("tracking")
+    mode = "" if tracking is None else (" (node tracking on)" if tracking else " (node tracking off)")
+    if t:
+        print(f"{'tracking' + mode:<23}: STQ {100 * t['stq']:.1f}  AQ {100 * t['aq']:.1f}  SQ {100 * t['sq']:.1f}  "
+              f"ID switches {t['id_switches']} ({t['id_switches_per_100']:.1f} per 100 frames, n={t['frames']})")
+    else:
+        print(f"{'tracking' + mode:<23}: STQ n/a (no frame with video ground truth)")
     print(f"output folder          : {s['folder']}  (bag: demo_output/, overlays/, report.json, latency.png)")

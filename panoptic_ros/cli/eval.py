@@ -40,6 +40,10 @@ def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
                    help="sequence folders (frames with frame_index / video_id / track_id): track segments across "
                         "frames and report STQ with and without tracking, ID switches and the tracker's cost "
                         "(default: inference.tracking)")
+    p.add_argument("--oracle", action="store_true",
+                   help="each policy's ceiling: merge ground-truth inputs instead of the network's (one-hot semantics, "
+                        "boxes and classes with score 1, center offsets, per-pixel instance boxes for dense_iou, mask "
+                        "border-ness for paste_borderness, masks at 28x28 for mask_heuristic; docs/policies.md)")
     return p
 
 
@@ -63,10 +67,12 @@ def run(args) -> int:
     if is_sequence_dataset(data):
         return _run_sequence(args, data, pipeline, cfg)
     policies = list(MERGE_POLICIES) if args.policy == "all" else [inf.merge_policy]
+    if args.policy == "all" and not args.oracle:
+        policies = _runnable(pipeline, policies)
     results = evaluate_model(pipeline, data, policies=policies, out_dir=args.out, inference=inf,
                              batch_size=args.batch_size, max_images=args.max_images, warmup=args.warmup,
                              write_predictions=not args.no_predictions, progress=not args.no_progress,
-                             model_name=str(cfg.node.model or "default"))
+                             model_name=str(cfg.node.model or "default"), oracle=args.oracle)
     if len(policies) == 1:
         m = results[policies[0]]
         print(format_table(m["pq"]))
@@ -77,6 +83,22 @@ def run(args) -> int:
         print(format_summary(results))
         print(f"metrics: {Path(args.out)}/<policy>/metrics.json, summary: {Path(args.out) / 'summary.json'}")
     return 0
+
+
+def _runnable(pipeline, policies: list[str]) -> list[str]:
+    """--policy all: every policy the loaded model and runtime can run; the others are named with the reason."""
+    import sys
+
+    from panoptic_ros.panoptic.policies import PolicyUnavailable
+
+    runnable = []
+    for name in policies:
+        try:
+            pipeline.check_policy(name)
+            runnable.append(name)
+        except PolicyUnavailable as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+    return runnable
 
 
 def _run_sequence(args, data, pipeline, cfg) -> int:

@@ -3,7 +3,9 @@ process or under torchrun). Settings follow the one CLI convention (cli/options.
 options that are not part of the model's configuration (TrainOptions).
 
 Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m panoptic_ros.cli.main train --config ...``
-(each process trains on its shard of the data; rank 0 writes checkpoints and logs).
+(each process trains on its shard of the data; rank 0 writes checkpoints and logs). GPU-path settings:
+solver.accumulate, solver.channels_last, solver.compile, data.pin_memory, data.persistent_workers; model.freeze;
+solver.dist_timeout / solver.wait_timeout (docs/training.md).
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ def add_parser(subparsers, name: str = "train") -> argparse.ArgumentParser:
     add_config_options(p, flags=("device",),
                        flag_help={"device": "auto | cpu | cuda | cuda:N (torchrun picks cuda:LOCAL_RANK)"})
     p.add_argument("--resume", metavar="CKPT|auto",
-                   help="continue from an epoch checkpoint (epoch_NNNN.safetensors) or 'auto' = the latest one "
-                        "in solver.output_dir (starts from scratch when there is none)")
+                   help="continue from an epoch checkpoint (epoch_NNNN.safetensors) or 'auto' = the latest readable "
+                        "one in solver.output_dir (an unreadable newest one is skipped with a warning; starts from "
+                        "scratch when there is none)")
     p.add_argument("--eval-every", type=int, default=0, metavar="N",
                    help="validate on data.val every N epochs and after the last one, keeping best.safetensors "
                         "(0 = no validation during training)")

@@ -35,7 +35,10 @@ def encode_targets(pan_id_map: np.ndarray | torch.Tensor, segments_info: list[di
     ids = pan_id_map.cpu().numpy() if isinstance(pan_id_map, torch.Tensor) else np.asarray(pan_id_map)
     if ids.ndim != 2:
         raise ValueError(f"panoptic id map must be 2-D [H,W], got shape {ids.shape}")
-    ids = ids.astype(np.int64, copy=False)
+    if ids.dtype.itemsize > 4 and ids.size and (ids.min() < -2**31 or ids.max() >= 2**31):
+        ids = ids.astype(np.int64, copy=False)
+    else:  # panoptic ids (< 256**3) fit: int32 sorts and searches about twice as fast as int64
+        ids = ids.astype(np.int32, copy=False)
     h, w = ids.shape
     uniq = np.unique(ids)
     inv = np.searchsorted(uniq, ids).reshape(-1)  # index into uniq; faster than return_inverse

@@ -141,7 +141,8 @@ def _pct(values: np.ndarray, q: float) -> float:
 
 def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = None, out_dir: str | Path | None = None,
                    inference=None, batch_size: int = 1, max_images: int | None = None, warmup: int = 3,
-                   write_predictions: bool = True, progress: bool = True, model_name: str = "") -> dict[str, dict]:
+                   write_predictions: bool = True, progress: bool = True, model_name: str = "",
+                   oracle: bool = False) -> dict[str, dict]:
     """Evaluate `model` on the dataset folder `data` -> {policy: metrics}; writes files when out_dir is given.
 
     metrics: {"pq": {"All"/"Things"/"Stuff": {pq, sq, rq, n}, "per_class": {...}} (as pq_compute), "miou",
@@ -149,6 +150,8 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     "stages_ms", "policy", "model", "data", "num_images", "device"}. One policy: out_dir/metrics.json and
     out_dir/predictions/{panoptic.json, panoptic/*.png}; several: the same under out_dir/<policy>/ plus
     out_dir/summary.json.
+    oracle: the policies run on ground-truth inputs instead of the network's (evaluation/oracle.py; the time is
+    the merge alone, at the image resolution).
     """
     from tqdm import tqdm
 
@@ -161,6 +164,9 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     if unknown or len(set(policies)) != len(policies):
         raise ValueError(f"policies must be distinct names from {', '.join(MERGE_POLICIES.names())}, got {policies}")
     pipeline = as_pipeline(model, inf)
+    if not oracle:
+        for p in policies:
+            pipeline.check_policy(p)  # a policy whose head the model lacks fails here, before any work
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     dataset = CocoPanopticDataset(data)
@@ -180,15 +186,22 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     images_json = []
 
     metrics = DatasetMetrics(model.categories, policies)
-    for _ in range(max(0, warmup)):  # warm-up: allocator, kernels, thread pools (not timed)
+    for _ in range(max(0, warmup) if not oracle else 0):  # warm-up: allocator, kernels, thread pools (not timed)
         run_policies(pipeline, [dataset.load_image(0)], policies, inf)
 
     bar = tqdm(range(0, n, batch_size), desc=f"eval {Path(data).name}", unit="batch" if batch_size > 1 else "img",
                disable=not progress, dynamic_ncols=True)
     for start in bar:
         idxs = list(range(start, min(n, start + batch_size)))
-        images = [dataset.load_image(i) for i in idxs]
-        preds = run_policies(pipeline, images, policies, inf)
+        if oracle:
+            from panoptic_ros.evaluation.oracle import oracle_prediction
+
+            gts = [dataset.load_panoptic(i) for i in idxs]
+            images = [gt[0] for gt in gts]  # only their sizes are used below
+            preds = [oracle_prediction(gt[0], gt[1], model.categories, policies, inf) for gt in gts]
+        else:
+            images = [dataset.load_image(i) for i in idxs]
+            preds = run_policies(pipeline, images, policies, inf)
         for i, image, pred in zip(idxs, images, preds):
             sample = dataset.samples[i]
             gt_pan, gt_segments = dataset.load_panoptic(i)
@@ -209,7 +222,8 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     results = metrics.summarize()
     info = {"model": model_name, "data": str(data), "device": str(pipeline.device), "batch_size": batch_size,
             "input_size": inf.input_size, "warmup": warmup, "runtime": getattr(pipeline.runtime, "name", ""),
-            "precision": getattr(pipeline.runtime, "precision", ""), "fuse_resolution": inf.fuse_resolution}
+            "precision": getattr(pipeline.runtime, "precision", ""), "fuse_resolution": inf.fuse_resolution,
+            "oracle": oracle}
     for p in policies:
         results[p].update(info)
         if out_dir is not None:

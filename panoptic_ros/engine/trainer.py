@@ -69,32 +69,6 @@ def build_scheduler(cfg: PanopticConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=cfg.solver.lr_gamma)
 
 
-FREEZABLE = ("backbone", "fpn", "detection_head", "semantic_head", "center_head", "decoder")
-
-
-def freeze_parts(model: torch.nn.Module, parts: list) -> list[str]:
-    """model.freeze: no gradient for the parameters of these parts (they stay as loaded); returns the names.
-    ValueError names an unknown part or one this layout does not have."""
-    names = [str(p) for p in parts or []]
-    for name in names:
-        if name not in FREEZABLE:
-            raise ValueError(f"model.freeze: unknown part {name!r} (choose from {', '.join(FREEZABLE[:3])}; "
-                             f"also {', '.join(FREEZABLE[3:])})")
-        module = getattr(model, name, None)
-        if not isinstance(module, torch.nn.Module):
-            raise ValueError(f"model.freeze: this model ({model.cfg.model.layout} layout) has no {name!r}")
-        module.requires_grad_(False)
-    if names and not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"model.freeze {names} leaves nothing to train")
-    return names
-
-
-def set_frozen_eval(model: torch.nn.Module, parts: list[str]) -> None:
-    """Frozen parts run in eval mode (BatchNorm keeps its statistics) while the rest trains."""
-    for name in parts:
-        getattr(model, name).eval()
-
-
 def _to_device(images, targets, device, channels_last: bool = False):
     nb = device.type == "cuda"
     images = [im.to(device, non_blocking=nb) for im in images]
@@ -133,7 +107,12 @@ class Trainer:
         # same initial weights on every rank (DDP broadcasts rank 0's anyway): seed the init without the rank offset
         torch.manual_seed(cfg.solver.seed)
         self.model = build_model(cfg, self.categories)
-        self.frozen = freeze_parts(self.model, list(getattr(cfg.model, "freeze", []) or []))
+        # model.freeze: the model itself turns off gradients of those parts and keeps them in eval mode
+        self.frozen = list(getattr(self.model, "frozen", ()) or ())
+        if not any(p.requires_grad for p in self.model.parameters()):
+            raise ValueError(f"model.freeze {self.frozen} leaves nothing to train")
+        if self.frozen and self.dist.is_main:
+            log.info("model.freeze: %s fixed; training the other parts", ", ".join(self.frozen))
         if self.dist.distributed and self.device.type == "cuda":
             # trainable BatchNorm (from-scratch encoders) must see the whole batch; gloo/CPU has no SyncBatchNorm,
             # there DDP broadcasts rank 0's running statistics at every forward instead
@@ -168,6 +147,7 @@ class Trainer:
         if self.dist.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.output_dir / "config.yaml")
+        dist_utils.wait_for_main(self.dist)  # rank 0's set-up (TensorBoard, files) is not a collective's wait
 
     def _loader(self) -> DataLoader:
         """Shuffled batches; every sample's augmentation is seeded from (seed, rank, epoch, position)
@@ -291,8 +271,7 @@ class Trainer:
         from tqdm import tqdm
 
         cfg, opts = self.cfg, self.opts
-        self.train_model.train()
-        set_frozen_eval(self.model, self.frozen)
+        self.train_model.train()  # frozen parts stay in eval mode (PanopticModel.train)
         meter = LossMeter()
         params = [p for p in self.model.parameters() if p.requires_grad]
         stop = False

@@ -61,11 +61,21 @@ class Conversion:
     copied: int = 0                                       # tensors taken from the source
     fresh: list[str] = field(default_factory=list)         # our tensors that start fresh (names)
 
+    def fresh_parts(self) -> list[str]:
+        """The modules that start fresh: a whole top-level part (decoder, semantic_head) when all of it does, else
+        each fresh sub-module (fpn.fpn.inner_blocks.0.0: the c2 lateral of the research layout)."""
+        fresh, everything = set(self.fresh), set(self.model.state_dict())
+        out = set()
+        for key in fresh:
+            top = key.split(".")[0]
+            whole = all(k in fresh for k in everything if k.split(".")[0] == top)
+            out.add(top if whole else key.rsplit(".", 1)[0])
+        return sorted(out)
+
     def report(self) -> dict:
         """JSON-able summary (stored in the checkpoint sidecar's extra)."""
-        prefixes = sorted({".".join(k.split(".")[:2]) for k in self.fresh})
         return {"source": SOURCE, "tensors_copied": self.copied, "tensors_fresh": len(self.fresh),
-                "fresh_parts": prefixes, "matched_things": self.matched, "fresh_things": self.fresh_things,
+                "fresh_parts": self.fresh_parts(), "matched_things": self.matched, "fresh_things": self.fresh_things,
                 "name_mismatches": [m for m in self.matched
                                     if m["source_name"] and _norm(m["source_name"]) != _norm(m["name"])]}
 
@@ -83,7 +93,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle / zip errors, objects weights_only refuses
-        raise ConversionError(f"{path}: cannot read as a torch state dict with weights_only=True ({exc}); save "
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConversionError(f"{path}: cannot read as a torch state dict with weights_only=True ({first}); save "
                               "the model's weights alone: torch.save(model.state_dict(), path)") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
@@ -127,6 +138,11 @@ def fcos_config(base: PanopticConfig) -> PanopticConfig:
     for key, value in FCOS_SETTINGS.items():
         section, name = key.split(".")
         setattr(getattr(cfg, section), name, value)
+    # a training recipe given as the base (coco_r50_from_fcos.yaml) names this very checkpoint in init_weights and
+    # freezes parts: neither belongs to the converted model's own config
+    for name, value in (("init_weights", ""), ("freeze", [])):
+        if hasattr(cfg.model, name):
+            setattr(cfg.model, name, value)
     return cfg
 
 
@@ -139,9 +155,10 @@ def has_trainable_batchnorm(state: dict[str, torch.Tensor]) -> bool:
 def match_thing_classes(categories: CategoryMap, num_rows: int, category_map: dict[int, int]):
     """(matched, fresh) thing categories: each matched to the row of the source's classifier of its COCO category
     id (or category_map[id]; 0 = none, start fresh). Rows are indexed by category id as torchvision's layout is."""
-    from torchvision.models._meta import _COCO_CATEGORIES
+    from torchvision.models.detection import FCOS_ResNet50_FPN_Weights
 
-    names = list(_COCO_CATEGORIES) if num_rows == len(_COCO_CATEGORIES) else [""] * num_rows
+    coco = list(FCOS_ResNet50_FPN_Weights.COCO_V1.meta["categories"])   # 91 names, index = COCO category id
+    names = coco if num_rows == len(coco) else [""] * num_rows
     matched, fresh = [], []
     thing = 0
     for channel, cat in enumerate(categories.categories):
@@ -159,12 +176,10 @@ def match_thing_classes(categories: CategoryMap, num_rows: int, category_map: di
 
 
 def _key_map(state: dict[str, torch.Tensor], first_level: int) -> dict[str, str]:
-    """Our tensor name for each of the source's (num_batches_tracked and the classifier rows handled apart)."""
+    """Our tensor name for each of the source's (the classifier rows are handled apart)."""
     skip = first_level - 2   # research layout: our FPN slot 0 is c2; torchvision's slot 0 is c3
     out = {}
     for key in state:
-        if key.endswith("num_batches_tracked"):
-            continue
         if key.startswith("backbone.body."):
             out[key] = key
         elif m := re.fullmatch(r"backbone\.fpn\.(inner_blocks|layer_blocks)\.(\d+)\.(.+)", key):
@@ -219,6 +234,8 @@ def convert_torchvision_fcos(state: dict[str, torch.Tensor], categories: Categor
     target = model.state_dict()
     copied: set[str] = set()
     for src, dst in key_map.items():
+        if dst not in target and src.endswith("num_batches_tracked"):
+            continue   # BatchNorm2d source, FrozenBatchNorm2d model: the counter has no place (nor use)
         if dst not in target:
             raise ConversionError(f"source tensor {src!r} has no place in the model ({dst!r})")
         if target[dst].shape != state[src].shape:

@@ -2,8 +2,8 @@
 from panoptic_ros.registry import MERGE_POLICIES
 
 from .fuse import fuse, fuse_batch
-from .policies import MergePolicy, PolicyUnavailable, get_policy
+from .policies import MergePolicy, PolicyUnavailable, box_policies, get_policy
 from .result import PanopticResult
 
 __all__ = ["fuse", "fuse_batch", "PanopticResult", "MERGE_POLICIES", "MergePolicy", "PolicyUnavailable",
-           "get_policy"]
+           "box_policies", "get_policy"]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from .fuse import first_argmax
+
 
 def _order(scores: torch.Tensor) -> torch.Tensor:
     """Detection indices by descending score; equal scores keep detection order."""
@@ -34,7 +36,9 @@ def _first_true(stack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = stack.shape[-2:]
         return torch.zeros((h, w), dtype=torch.int64, device=stack.device), \
             torch.zeros((h, w), dtype=torch.bool, device=stack.device)
-    return stack.to(torch.uint8).argmax(0), stack.any(0)
+    marks = stack.to(torch.uint8)
+    top = marks.amax(0)
+    return first_argmax(marks, top), top > 0
 
 
 def stuff_fallback(logits: torch.Tensor, thing_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,9 +49,9 @@ def stuff_fallback(logits: torch.Tensor, thing_mask: torch.Tensor) -> tuple[torc
     if stuff_channels.numel() == 0:
         code = torch.zeros((height, width), dtype=torch.int32, device=logits.device)
     else:
-        best = logits.index_select(0, stuff_channels.to(logits.device)).argmax(0)
-        code = (stuff_channels.to(logits.device) + 1).to(torch.int32)[best]
-    is_thing = thing_mask.to(logits.device)[logits.argmax(0)]
+        stuff = logits.index_select(0, stuff_channels.to(logits.device))
+        code = (stuff_channels.to(logits.device) + 1).to(torch.int32)[first_argmax(stuff, stuff.amax(0))]
+    is_thing = thing_mask.to(logits.device)[first_argmax(logits, logits.amax(0))]
     return code, is_thing
 
 
@@ -126,7 +130,7 @@ def paste_borderness_owner(logits: torch.Tensor, boxes: torch.Tensor, scores: to
     device = logits.device
     order = _order(scores).to(device)
     boxes = boxes.to(device)[order]
-    semantic = logits.argmax(0)
+    semantic = first_argmax(logits, logits.amax(0))
     masks = box_masks(boxes, height, width) & (semantic[None] == labels.to(device)[order].view(-1, 1, 1))
     areas = masks.flatten(1).sum(1).tolist()
     taken = torch.zeros((height, width), dtype=torch.bool, device=device)
@@ -147,7 +151,7 @@ def paste_borderness_owner(logits: torch.Tensor, boxes: torch.Tensor, scores: to
     cost = (geometric_borderness(boxes[kept_t], height, width) - pred).abs()
     cost = cost.masked_fill(~masks[kept_t], float("inf"))
     best = cost.amin(0)
-    first = (cost == best[None]).to(torch.uint8).argmax(0)                       # closest; ties: higher score
+    first = first_argmax(cost, best)                                              # closest; ties: higher score
     return _compose(order[kept_t[first]], torch.isfinite(best), background, num_classes)
 
 
@@ -204,7 +208,7 @@ def mask_heuristic_owner(logits: torch.Tensor, scores: torch.Tensor, mask_prob: 
         best = value.amax(0)
         order = _order(scores).to(device)
         ordered = value[order]
-        first = (ordered == best[None]).to(torch.uint8).argmax(0)              # ties: the higher score
+        first = first_argmax(ordered, best)                                    # ties: the higher score
         return _compose(order[first], best >= 0, background, num_classes)
     order = _order(scores).to(device)
     first, has = _first_true(inside[order])

@@ -174,3 +174,9 @@ def get_policy(name: str) -> MergePolicy:
     """An instance of the policy registered as `name`; ValueError lists the valid names."""
     entry = MERGE_POLICIES.get(name)
     return entry() if isinstance(entry, type) else entry
+
+
+def box_policies() -> list[str]:
+    """Registered policies fuse() runs on its own (box crops of class logits; the mask-based ones need the
+    pipeline's optional network outputs), in registration order."""
+    return [name for name in MERGE_POLICIES if not get_policy(name).builds_masks]

@@ -98,6 +98,50 @@ def _class_argmax(mapped: MappedImage) -> torch.Tensor:
     return best if mapped.channels is None else mapped.channels.to(best.device)[best]
 
 
+def merge_image(mapped: MappedImage, detections: Detections, policy: str, inference: InferenceConfig,
+                thing_mask: torch.Tensor, policy_maps: torch.Tensor | None = None) -> PanopticResult:
+    """Stage 5 for one image: the merge policy on the fuse grid (box crops: fuse.py; mask-based: mask_merge.py with
+    the policy's per-detection maps of stage 5a), then segments at the image resolution. thing_mask: bool [C] of
+    all class channels. Also what the oracle evaluation runs on ground-truth inputs."""
+    all_things = thing_mask
+    labels = detections.labels
+    if mapped.channels is not None:  # a subset of the class channels: fuse on it, then restore class codes
+        to_subset = torch.full_like(thing_mask, -1, dtype=torch.int64)
+        to_subset[mapped.channels] = torch.arange(len(mapped.channels), device=thing_mask.device)
+        labels, thing_mask = to_subset[labels.to(thing_mask.device)], thing_mask[mapped.channels]
+    merge = get_policy(policy)
+    if merge.builds_masks:
+        raw = mask_owner(merge, mapped, detections.scores, labels, thing_mask, inference, policy_maps)
+        owner = OwnerMap(raw, thing_mask, detections.scores.detach().cpu().double(), labels.detach().cpu().long())
+    else:
+        owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, labels, thing_mask=thing_mask,
+                               policy=policy, center_offsets=mapped.offsets,
+                               unknown_undetected_things=inference.unknown_undetected_things)
+    if mapped.channels is not None:
+        owner = restore_channels(owner, mapped.channels, all_things, detections.labels)
+    return segments_of(owner, stuff_threshold(inference, mapped.image_size), image_resize(mapped))
+
+
+def mask_owner(merge: MergePolicy, mapped: MappedImage, scores: torch.Tensor, labels: torch.Tensor,
+               thing_mask: torch.Tensor, inference: InferenceConfig, maps: torch.Tensor | None) -> torch.Tensor:
+    """Owner codes of a mask-based policy (panoptic/mask_merge.py) from its per-detection maps on the grid."""
+    logits = mapped.semantic
+    gh, gw = mapped.grid_size
+    if maps is None:
+        maps = torch.zeros((len(scores), gh, gw), device=logits.device)
+    if merge.name == "dense_iou":
+        return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask, sigma=inference.dense_iou_sigma,
+                                          unknown_undetected_things=inference.unknown_undetected_things)
+    if merge.name == "paste_borderness":
+        return mask_merge.paste_borderness_owner(logits, mapped.boxes, scores, labels, maps, thing_mask,
+                                                 overlap=inference.paste_overlap,
+                                                 unknown_undetected_things=inference.unknown_undetected_things)
+    if merge.name == "mask_heuristic":
+        return mask_merge.mask_heuristic_owner(logits, scores, maps, thing_mask, heuristics=inference.mask_heuristics,
+                                               alpha=inference.mask_alpha, mask_threshold=inference.mask_threshold)
+    raise ValueError(f"merge policy {merge.name!r} builds masks but the pipeline has no stage for it")
+
+
 class PanopticPipeline:
     """A network runtime plus the torch stages around it. Quacks like the model for inference: ``predict``,
     ``cfg``, ``categories``, ``device``, ``thing_mask``."""
@@ -146,45 +190,8 @@ class PanopticPipeline:
 
     def merge(self, mapped: MappedImage, detections: Detections, policy: str,
               inference: InferenceConfig, policy_maps: torch.Tensor | None = None) -> PanopticResult:
-        """Stage 5: the parameter-free panoptic head on the fuse grid, then segments at the image resolution."""
-        labels, thing_mask = detections.labels, self.thing_mask
-        if mapped.channels is not None:  # a subset of the class channels: fuse on it, then restore class codes
-            to_subset = torch.full_like(thing_mask, -1, dtype=torch.int64)
-            to_subset[mapped.channels] = torch.arange(len(mapped.channels), device=thing_mask.device)
-            labels, thing_mask = to_subset[labels.to(thing_mask.device)], thing_mask[mapped.channels]
-        merge = get_policy(policy)
-        if merge.builds_masks:
-            raw = self._mask_owner(merge, mapped, detections, labels, thing_mask, inference, policy_maps)
-            owner = OwnerMap(raw, thing_mask, detections.scores.detach().cpu().double(),
-                             labels.detach().cpu().long())
-        else:
-            owner = fuse_owner_map(mapped.semantic, mapped.boxes, detections.scores, labels, thing_mask=thing_mask,
-                                   policy=policy, center_offsets=mapped.offsets,
-                                   unknown_undetected_things=inference.unknown_undetected_things)
-        if mapped.channels is not None:
-            owner = restore_channels(owner, mapped.channels, self.thing_mask, detections.labels)
-        return segments_of(owner, stuff_threshold(inference, mapped.image_size), image_resize(mapped))
-
-    def _mask_owner(self, merge: MergePolicy, mapped: MappedImage, detections: Detections, labels: torch.Tensor,
-                    thing_mask: torch.Tensor, inference: InferenceConfig, maps: torch.Tensor | None) -> torch.Tensor:
-        """Owner codes of a mask-based policy (panoptic/mask_merge.py) from its per-detection maps on the grid."""
-        logits, scores = mapped.semantic, detections.scores
-        gh, gw = mapped.grid_size
-        if maps is None:
-            maps = torch.zeros((len(scores), gh, gw), device=logits.device)
-        if merge.name == "dense_iou":
-            return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask,
-                                              sigma=inference.dense_iou_sigma,
-                                              unknown_undetected_things=inference.unknown_undetected_things)
-        if merge.name == "paste_borderness":
-            return mask_merge.paste_borderness_owner(logits, mapped.boxes, scores, labels, maps, thing_mask,
-                                                     overlap=inference.paste_overlap,
-                                                     unknown_undetected_things=inference.unknown_undetected_things)
-        if merge.name == "mask_heuristic":
-            return mask_merge.mask_heuristic_owner(logits, scores, maps, thing_mask,
-                                                   heuristics=inference.mask_heuristics, alpha=inference.mask_alpha,
-                                                   mask_threshold=inference.mask_threshold)
-        raise ValueError(f"merge policy {merge.name!r} builds masks but the pipeline has no stage for it")
+        """Stage 5: the panoptic head on the fuse grid, then segments at the image resolution (merge_image)."""
+        return merge_image(mapped, detections, policy, inference, self.thing_mask, policy_maps)
 
     def policy_maps(self, merge: MergePolicy, raw: dict, prepared: PreparedBatch, detections: list[Detections],
                     mapped: list[MappedImage], inference: InferenceConfig) -> list[torch.Tensor | None]:

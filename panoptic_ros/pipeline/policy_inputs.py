@@ -18,19 +18,20 @@ from ..panoptic.mask_merge import box_iou_map, paste_masks
 from .mapping import MappedImage
 
 
-def resample_to_grid(maps: torch.Tensor, stride: float, mapped: MappedImage) -> torch.Tensor:
-    """[K, h, w] maps whose cell j covers input pixels [j*stride, (j+1)*stride) -> [K, gh, gw] bilinear samples at
-    the fuse grid's pixel centers (edge cells repeat beyond the map)."""
-    gh, gw = mapped.grid_size
-    sy, sx = mapped.scale
+def sample_at(maps: torch.Tensor, stride: float, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """[K, h, w] maps whose cell j covers input pixels [j*stride, (j+1)*stride) -> [K, len(ys), len(xs)] bilinear
+    samples at the input-pixel points (xs, ys) (edge cells repeat beyond the map)."""
     h, w = maps.shape[-2:]
-    device = maps.device
-    xs = (torch.arange(gw, device=device, dtype=torch.float32) + 0.5) / sx       # input px
-    ys = (torch.arange(gh, device=device, dtype=torch.float32) + 0.5) / sy
-    u = 2 * xs / (w * stride) - 1
-    v = 2 * ys / (h * stride) - 1
-    grid = torch.stack(torch.meshgrid(v, u, indexing="ij")[::-1], dim=-1)[None]   # [1, gh, gw, 2] (x, y)
+    u = 2 * xs.float() / (w * stride) - 1
+    v = 2 * ys.float() / (h * stride) - 1
+    grid = torch.stack(torch.meshgrid(v, u, indexing="ij")[::-1], dim=-1)[None]   # [1, len(ys), len(xs), 2] (x, y)
     return F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+
+def resample_to_grid(maps: torch.Tensor, stride: float, mapped: MappedImage) -> torch.Tensor:
+    """[K, h, w] maps at ``stride`` -> [K, gh, gw] bilinear samples at the fuse grid's pixel centers."""
+    xs, ys = grid_points(mapped, maps.device)
+    return sample_at(maps, stride, xs, ys)
 
 
 def grid_points(mapped: MappedImage, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,20 +44,24 @@ def grid_points(mapped: MappedImage, device) -> tuple[torch.Tensor, torch.Tensor
 
 def dense_location_prob(raw: dict, index: int, boxes: torch.Tensor, mapped: MappedImage,
                         use_levelness: bool = True) -> torch.Tensor:
-    """[N, gh, gw]: IoU between the box the network predicts at each grid pixel and each detection box (input px)."""
+    """[N, gh, gw]: IoU between the box the network predicts at each pixel and each detection box (input px),
+    computed on the network's output grid (stride of "semantic", as the research) and resampled to the fuse grid."""
     regressions = [level[index] for level in raw["box_regression"]]
     device = regressions[0].device
     gh, gw = mapped.grid_size
     if len(boxes) == 0:
         return torch.zeros((0, gh, gw), device=device)
-    xs, ys = grid_points(mapped, device)
+    stride = raw["box_regression"][0].shape[-1] * det.DETECTION_STRIDES[0] / raw["semantic"].shape[-1]
+    h, w = mapped.input_size
+    xs = torch.arange(-(-w // int(stride)), device=device, dtype=torch.float32) * stride + stride / 2
+    ys = torch.arange(-(-h // int(stride)), device=device, dtype=torch.float32) * stride + stride / 2
     levelness = raw.get("levelness") if use_levelness else None
     pick = None
     if levelness is not None:
-        pick = resample_to_grid(levelness[index], det.DETECTION_STRIDES[0], mapped).argmax(0)   # 0 = background
-    best = torch.zeros((len(boxes), gh, gw), device=device)
-    for level, (ltrb, stride) in enumerate(zip(regressions, det.DETECTION_STRIDES)):
-        d = resample_to_grid(ltrb, stride, mapped)                                  # [4, gh, gw]
+        pick = sample_at(levelness[index], det.DETECTION_STRIDES[0], xs, ys).argmax(0)   # 0 = background
+    best = torch.zeros((len(boxes), len(ys), len(xs)), device=device)
+    for level, (ltrb, level_stride) in enumerate(zip(regressions, det.DETECTION_STRIDES)):
+        d = sample_at(ltrb, level_stride, xs, ys)                                    # [4, hs, ws]
         dense = torch.stack([xs.view(1, -1) - d[0], ys.view(-1, 1) - d[1], xs.view(1, -1) + d[2],
                              ys.view(-1, 1) + d[3]])
         iou = box_iou_map(dense, boxes.to(device))
@@ -64,7 +69,7 @@ def dense_location_prob(raw: dict, index: int, boxes: torch.Tensor, mapped: Mapp
             best = torch.maximum(best, iou)
         else:
             best = torch.where((pick == level + 1)[None], iou, best)
-    return best
+    return resample_to_grid(best, stride, mapped)
 
 
 def predicted_borderness(raw: dict, index: int, levels: torch.Tensor, mapped: MappedImage) -> torch.Tensor:

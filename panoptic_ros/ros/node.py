@@ -149,6 +149,9 @@ class PanopticNode(Node):
         self._settings_lock = threading.Lock()
         self._loading: BackgroundLoad | None = None
         self._closing = False
+        self._frame_lock = threading.Lock()    # the model of the frame in flight vs. a replaced model to close
+        self._in_flight_model: Any = None
+        self._retired: Any = None
         self.stats = diagnostics.FrameStats()
         self._watchdog = qos.FrameWatchdog(NO_FRAME_WARN_AFTER)
 
@@ -243,10 +246,29 @@ class PanopticNode(Node):
             self._loading = None
             values = {**self._values, **job.changes}
             self._values = values
+            old = self._settings.model
             self._settings = Settings(job.model, self._config_for(job.model, values))
         self.get_logger().info(f"loaded model {describe_model(job.model, values)} in {job.seconds:.1f} s")
         job.model = None
-        release_cuda_cache()   # the old model is unreferenced now (or when the frame using it ends: _process)
+        self._retire(old)
+
+    def _retire(self, model) -> None:
+        """Close a replaced model and empty the CUDA cache: now, or when the frame still using it ends."""
+        with self._frame_lock:
+            if self._in_flight_model is model:
+                self._retired = model
+                return
+        self._close_model(model)
+
+    def _close_model(self, model) -> None:
+        try:
+            close = getattr(model, "close", None)
+            if close is not None:
+                close()
+        except Exception as exc:  # noqa: BLE001 - freeing must not take the node down
+            self._warn(f"closing the replaced model failed: {type(exc).__name__}: {exc}")
+        del model
+        release_cuda_cache()
 
     # ---------------------------------------------------------------------------------- input
     def _input_topic(self) -> str:
@@ -320,7 +342,20 @@ class PanopticNode(Node):
     def _process(self, item) -> None:
         """Worker thread: check the size, decode, infer, publish every output with the input's header."""
         msg, received = item
-        settings = self._settings
+        with self._frame_lock:
+            settings = self._settings
+            self._in_flight_model = settings.model
+        try:
+            self._process_with(msg, received, settings)
+        finally:
+            del settings   # so a replaced model is unreferenced once closed
+            with self._frame_lock:
+                self._in_flight_model = None
+                retired, self._retired = self._retired, None
+            if retired is not None and not self._closing:
+                self._close_model(retired)   # this frame was the last user of a replaced model
+
+    def _process_with(self, msg, received: float, settings: Settings) -> None:
         limit = settings.cfg.inference.max_input_pixels
         try:
             rgb = (conversions.compressed_msg_to_rgb(msg, limit) if isinstance(msg, CompressedImage)
@@ -335,17 +370,11 @@ class PanopticNode(Node):
             self._warn_throttled(f"rejected a frame from {self._topic}: {exc}")
             return
         start = time.monotonic()
-        try:
-            result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
-            model_time = time.monotonic() - start
-            if self._closing:
-                return   # abandoned at shutdown: the publishers are going away
-            self._publish_outputs(msg.header, rgb, result, settings)
-        finally:
-            replaced = settings.model is not self._settings.model
-            del settings
-            if replaced and not self._closing:
-                release_cuda_cache()   # this frame held the last reference to a replaced model
+        result = settings.model.predict([rgb], inference=settings.cfg.inference)[0]
+        model_time = time.monotonic() - start
+        if self._closing:
+            return   # abandoned at shutdown: the publishers are going away
+        self._publish_outputs(msg.header, rgb, result, settings)
         done = time.monotonic()
         self.stats.frame_done(done, done - received, model_time)
 

@@ -36,6 +36,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -58,18 +59,18 @@ def stuff_id(channel: int) -> int:
     return int(channel) + 1
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Track:
     id: int
     category: int                 # channel index
     first_seen: float             # stamp, seconds
     last_seen: float
     age: int                      # frames seen
-    center: np.ndarray            # float64 [2] x, y in image pixels at mask_stamp
-    box: np.ndarray               # float64 [4] x0, y0, x1, y1 at mask_stamp
-    velocity: np.ndarray          # float64 [2] pixels per second
+    center: tuple                 # (x, y) in image pixels at mask_stamp
+    box: tuple                    # (x0, y0, x1, y1) at mask_stamp
+    velocity: tuple               # (vx, vy) pixels per second
     ys: np.ndarray                # int32 grid rows of the mask
-    xs: np.ndarray                # int32 grid columns
+    xs: np.ndarray                # int32 grid columns (the sample grid of _stride)
     mask_stamp: float             # when the mask, box and center were seen (last frame not partly hidden)
     kept: int = 0                 # frames the mask was kept over a smaller (partly hidden) segment
 
@@ -158,10 +159,7 @@ class PanopticTracker:
                 tid = stuff_id(seg["category_id"])
             seg["id"] = tid
             out_segments.append(seg)
-        pan = result.panoptic
-        table = torch.from_numpy(lut).to(pan.device)
-        index = pan.reshape(-1) if pan.dtype in (torch.int32, torch.int64) else pan.reshape(-1).long()
-        stable = table.index_select(0, index).view(pan.shape).to(pan.dtype)
+        stable = _remap(result.panoptic, lut)
         self.last_update_s = time.perf_counter() - start
         return PanopticResult(stable, out_segments)
 
@@ -181,11 +179,14 @@ class PanopticTracker:
         grid = grid.cpu().numpy() if grid.device.type != "cpu" else grid.numpy()
         k = len(things)
         ids = np.fromiter((int(s["id"]) for s in things), dtype=np.int64, count=k)
-        compact = np.zeros(max(int(ids.max()), int(grid.max(initial=0))) + 1, dtype=np.int64)
+        compact = np.zeros(int(ids.max()) + 2, dtype=np.uint8 if k < 255 else np.int32)
         compact[ids] = np.arange(1, k + 1)
-        g = compact[grid]                                      # [gh, gw] thing index 1..k, 0 = other
+        g = np.take(compact, grid, mode="clip")                # [gh, gw] thing index 1..k, 0 = other
         seg_area = np.bincount(g.ravel(), minlength=k + 1)
-        boxes = np.array([_xyxy(s) for s in things], dtype=np.float64).reshape(k, 4)
+        boxes = np.array([s.get("bbox", (0, 0, 0, 0)) for s in things], dtype=np.float64).reshape(k, 4)
+        boxes[:, 2:] += boxes[:, :2]                           # xywh -> xyxy
+        box_list = boxes.tolist()
+        centers = ((boxes[:, :2] + boxes[:, 2:]) / 2).tolist()
         classes = np.fromiter((int(s["category_id"]) for s in things), dtype=np.int64, count=k)
 
         tracks = list(self._tracks.values())
@@ -199,31 +200,39 @@ class PanopticTracker:
                 matches = {int(r): tracks[c] for r, c in zip(rows, cols) if ok[r, c]}
 
         # the grid pixels of each segment, for the next frames
-        ys, xs = np.nonzero(g)
-        order = np.argsort(g[ys, xs], kind="stable")
-        splits = np.cumsum(seg_area[1:])[:-1]
-        pixel_ys = np.split(ys[order].astype(np.int32), splits)
-        pixel_xs = np.split(xs[order].astype(np.int32), splits)
+        order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
+        ys, xs = np.divmod(order.astype(np.int32), np.int32(g.shape[1]))
+        ends = np.cumsum(seg_area[1:]).tolist()
+        classes_list = classes.tolist()
+        w = VELOCITY_SMOOTHING
 
+        # new tracks start with the median velocity of the established ones (camera motion), not with zero
+        moving = [t.velocity for t in matches.values() if t.age > 1]
+        prior = tuple(np.median(np.array(moving), axis=0).tolist()) if moving else (0.0, 0.0)
         out = []
+        begin = 0
         for i in range(k):
-            center = (boxes[i, :2] + boxes[i, 2:]) / 2
+            end = ends[i]
+            seg_ys, seg_xs = ys[begin:end], xs[begin:end]
+            begin = end
+            center = centers[i]
             track = matches.get(i)
             if track is None:
-                track = _Track(self._new_id(), int(classes[i]), stamp, stamp, 0, center, boxes[i], np.zeros(2),
-                               pixel_ys[i], pixel_xs[i], stamp)
+                track = _Track(self._new_id(), classes_list[i], stamp, stamp, 0, center, box_list[i], prior,
+                               seg_ys, seg_xs, stamp)
                 self._tracks[track.id] = track
-            elif len(pixel_ys[i]) < OCCLUDED_AREA * len(track.ys) and track.kept < MAX_KEPT_MASK:
+            elif len(seg_ys) < OCCLUDED_AREA * len(track.ys) and track.kept < MAX_KEPT_MASK:
                 track.kept += 1                  # partly hidden: keep the whole mask, its box and the velocity
                 track.last_seen = stamp
             else:
                 dt = stamp - track.mask_stamp
                 if dt > 0 and track.kept == 0:
-                    measured = (center - track.center) / dt
-                    track.velocity = measured if track.age == 1 else (
-                        VELOCITY_SMOOTHING * measured + (1 - VELOCITY_SMOOTHING) * track.velocity)
-                track.center, track.box, track.last_seen, track.mask_stamp = center, boxes[i], stamp, stamp
-                track.ys, track.xs, track.kept = pixel_ys[i], pixel_xs[i], 0
+                    vx, vy = (center[0] - track.center[0]) / dt, (center[1] - track.center[1]) / dt
+                    if track.age > 1:
+                        vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
+                    track.velocity = (vx, vy)
+                track.center, track.box, track.last_seen, track.mask_stamp = center, box_list[i], stamp, stamp
+                track.ys, track.xs, track.kept = seg_ys, seg_xs, 0
             track.age += 1
             out.append((track.id, track))
         return out
@@ -234,22 +243,22 @@ class PanopticTracker:
         k, n = len(seg_area) - 1, len(tracks)
         stride = self._stride(*self._shape)
         dt = np.array([stamp - t.mask_stamp for t in tracks])
-        shift = np.stack([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
-        grid_shift = np.round(shift / stride).astype(np.int64)              # [T, 2] x, y in grid cells
+        shift = np.array([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
+        grid_shift = np.round(shift / stride).astype(np.int32)              # [T, 2] x, y in grid cells
         counts = np.array([len(t.ys) for t in tracks])
         owner = np.repeat(np.arange(n), counts)
-        qy = np.concatenate([t.ys for t in tracks]).astype(np.int64) + grid_shift[owner, 1]
-        qx = np.concatenate([t.xs for t in tracks]).astype(np.int64) + grid_shift[owner, 0]
+        qy = np.concatenate([t.ys for t in tracks]) + grid_shift[owner, 1]
+        qx = np.concatenate([t.xs for t in tracks]) + grid_shift[owner, 0]
         inside = (qy >= 0) & (qy < g.shape[0]) & (qx >= 0) & (qx < g.shape[1])
         owner = owner[inside]
-        hit = g[qy[inside], qx[inside]]
+        hit = g[qy[inside], qx[inside]].astype(np.int64)
         track_area = np.bincount(owner, minlength=n)
         inter = np.bincount(hit * n + owner, minlength=(k + 1) * n).reshape(k + 1, n)[1:]
         union = seg_area[1:, None] + track_area[None, :] - inter
         iou = inter / np.maximum(union, 1)
         small = seg_area[1:] < MIN_GRID_PIXELS
         if small.any():  # too small for the grid: box IoU with the moved track boxes
-            moved = np.stack([t.box for t in tracks]) + np.tile(shift, 2)
+            moved = np.array([t.box for t in tracks]) + np.tile(shift, 2)
             iou[small] = _box_iou(boxes[small], moved)
         return iou
 
@@ -260,6 +269,18 @@ class PanopticTracker:
         tid = self._next_id
         self._next_id += 1
         return tid
+
+
+def _remap(panoptic: torch.Tensor, lut: np.ndarray) -> torch.Tensor:
+    """lut[panoptic] on the map's device, in its dtype (one pass; OpenCV's table lookup for small CPU maps)."""
+    if panoptic.device.type == "cpu" and len(lut) <= 256 and panoptic.dim() == 2 and panoptic.numel():
+        table = np.zeros(256, dtype=np.int32)
+        table[:len(lut)] = lut
+        small = panoptic.numpy().astype(np.uint8)
+        return torch.from_numpy(cv2.LUT(small, table)).to(panoptic.dtype)
+    table = torch.from_numpy(lut).to(panoptic.device)
+    index = panoptic.reshape(-1) if panoptic.dtype in (torch.int32, torch.int64) else panoptic.reshape(-1).long()
+    return table.index_select(0, index).view(panoptic.shape).to(panoptic.dtype)
 
 
 def _xyxy(seg: dict) -> tuple[float, float, float, float]:

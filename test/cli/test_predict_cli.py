@@ -51,10 +51,15 @@ def test_predict_folder_writes_three_files_per_image(setup, tmp_path):
                  "--policy", "highest_confidence", "--no-progress"]) == 0
     names = {c.id: c.name for c in CocoPanopticDataset(data).categories.categories}
     images = sorted((data / "images").iterdir())
-    assert len(list(out.iterdir())) == 3 * len(images)
+    assert len(list(out.glob("*"))) == 3 * len(images) + 1     # + summary.json
+    assert json.loads((out / "summary.json").read_text())["written"] == len(images)
     for p in images:
         _check_outputs(out, p, names)
-        assert json.loads((out / f"{p.stem}.json").read_text())["policy"] == "highest_confidence"
+        info = json.loads((out / f"{p.stem}.json").read_text())
+        assert info["policy"] == "highest_confidence" and info["tracking"]   # a folder is a sequence
+        for s in info["segments"]:   # tracked ids: stuff = channel + 1, things above THING_ID_BASE
+            channel = sorted(names).index(s["category_id"])
+            assert s["id"] > 1000 if s["isthing"] else s["id"] == channel + 1
 
 
 def test_predict_single_file_and_glob(setup, tmp_path):
@@ -63,10 +68,14 @@ def test_predict_single_file_and_glob(setup, tmp_path):
     assert main([*PREDICT, "--model", str(ckpt), "--images", str(first), "--out", str(tmp_path / "a"),
                  "--no-progress"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"{first.stem}.json", f"{first.stem}_overlay.jpg",
-                                                                  f"{first.stem}_panoptic.png"]
+                                                                  f"{first.stem}_panoptic.png", "summary.json"]
     assert main([*PREDICT, "--model", str(ckpt), "--images", str(data / "images" / "*.jpg"),
-                 "--out", str(tmp_path / "b"), "--no-overlay", "--no-progress"]) == 0
+                 "--out", str(tmp_path / "b"), "--no-overlay", "--no-progress", "--no-tracking"]) == 0
     assert len(list((tmp_path / "b").glob("*_panoptic.png"))) == 2
+    for p in (tmp_path / "b").glob("0*.json"):   # without tracking: the panoptic head's ids 1..K
+        info = json.loads(p.read_text())
+        ids = sorted(s["id"] for s in info["segments"])
+        assert not info["tracking"] and ids == list(range(1, len(ids) + 1))
     assert not list((tmp_path / "b").glob("*_overlay.jpg"))
 
 
@@ -115,3 +124,86 @@ def test_bad_or_unused_settings_exit_2_with_one_line(setup, tmp_path, capsys, ov
                  "--out", str(tmp_path / "o"), override])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory):
+    from panoptic_ros.data.synth import make_synthetic_sequence
+    return make_synthetic_sequence(tmp_path_factory.mktemp("seq") / "s", 4, seed=17, width=256, height=192, pan=8)
+
+
+def test_sequence_with_tracking_keeps_ids_and_colours(sequence, tmp_path):
+    """The shipped model on a panning sequence: stuff ids are channel + 1, thing ids are track ids above 1000 that
+    stay on their object (and so does its overlay colour); without tracking the ids are 1..K per frame."""
+    from panoptic_ros.tracking import THING_ID_BASE
+
+    out = tmp_path / "t"
+    assert main(["predict", "--runtime", "torch", "--images", str(sequence / "images"), "--out", str(out),
+                 "--no-progress", "--fps", "5"]) == 0
+    gt = json.loads((sequence / "panoptic.json").read_text())["annotations"]
+    per_object: dict[int, list] = {}
+    for k, ann in enumerate(gt):
+        stem = Path(ann["file_name"]).stem
+        info = json.loads((out / f"{stem}.json").read_text())
+        assert info["tracking"] and info["stamp"] == pytest.approx(k / 5)
+        pan = read_panoptic_png(out / f"{stem}_panoptic.png")
+        overlay = read_image(out / f"{stem}_overlay.jpg")
+        for s in info["segments"]:
+            assert (s["id"] > THING_ID_BASE) == s["isthing"]
+            assert s["isthing"] == ("track_age" in s)
+        gt_pan = read_panoptic_png(sequence / "panoptic" / ann["file_name"])
+        for seg in ann["segments_info"]:
+            if seg["category_id"] > 4:
+                continue
+            ids, counts = np.unique(pan[gt_pan == seg["id"]], return_counts=True)
+            if counts.max() > 0.8 * seg["area"] and ids[counts.argmax()] > THING_ID_BASE:
+                per_object.setdefault(seg["track_id"], []).append(int(ids[counts.argmax()]))
+        assert overlay.shape == pan.shape + (3,)
+    assert sum(len(v) >= 3 for v in per_object.values()) >= 2, per_object   # objects found in several frames
+    assert all(len(set(v)) == 1 for v in per_object.values()), per_object
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["written"] == 4 and summary["tracking"] and summary["tracker_ms_mean"] > 0
+
+
+
+def test_frames_above_max_input_pixels_are_skipped_and_counted(setup, tmp_path, capsys):
+    import cv2
+
+    data, ckpt = setup
+    folder = tmp_path / "in"
+    folder.mkdir()
+    small = read_image(sorted((data / "images").iterdir())[0])
+    cv2.imwrite(str(folder / "a_small.png"), small[:60, :80])
+    cv2.imwrite(str(folder / "b_big.jpg"), np.zeros((300, 400, 3), np.uint8))
+    cv2.imwrite(str(folder / "c_big.bmp"), np.zeros((300, 400, 3), np.uint8))   # no header check: after decoding
+    out = tmp_path / "o"
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(folder), "--out", str(out), "--no-progress",
+                 "inference.max_input_pixels=10000"]) == 0
+    assert "skipped 2 frame(s) above inference.max_input_pixels" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["written"] == 1 and [s["frame"].rsplit("/", 1)[1] for s in summary["skipped"]] == [
+        "b_big.jpg", "c_big.bmp"]
+    assert "400x300" in summary["skipped"][0]["reason"]
+    assert (out / "a_small_panoptic.png").is_file() and not list(out.glob("b_big*"))
+
+
+def test_video_input(setup, tmp_path):
+    import cv2
+
+    data, ckpt = setup
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (160, 120))
+    if not writer.isOpened():
+        pytest.skip("OpenCV cannot write MJPG video here")
+    for p in sorted((data / "images").iterdir()) * 2:
+        writer.write(cv2.cvtColor(read_image(p), cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "v"
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(video), "--out", str(out), "--no-progress",
+                 "--no-overlay"]) == 0
+    stems = sorted(p.name for p in out.glob("clip_*_panoptic.png"))
+    assert stems == [f"clip_{i:06d}_panoptic.png" for i in range(4)]
+    assert json.loads((out / "clip_000003.json").read_text())["stamp"] == pytest.approx(0.75)   # 3 / 4 fps
+    assert main([*PREDICT, "--model", str(ckpt), "--images", str(video), "--out", str(tmp_path / "w"),
+                 "--no-progress", "inference.max_input_pixels=100"]) == 0
+    assert len(json.loads((tmp_path / "w" / "summary.json").read_text())["skipped"]) == 4

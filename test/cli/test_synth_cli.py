@@ -22,3 +22,16 @@ def test_synth_rejects_bad_values(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "x"), "--num", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "panoptic synth: error: --num must be at least 1" in err[0]
+
+
+def test_synth_sequence(tmp_path, capsys):
+    out = tmp_path / "seq"
+    assert main(["synth", "--sequence", "--frames", "3", "--out", str(out), "--width", "96", "--height", "64",
+                 "--fps", "5", "--seed", "2"]) == 0
+    assert "wrote a 3-frame sequence" in capsys.readouterr().out
+    data = json.loads((out / "panoptic.json").read_text())
+    assert [i["stamp"] for i in data["images"]] == [0.0, 0.2, 0.4]
+    assert all("track_id" in s for a in data["annotations"] for s in a["segments_info"])
+    assert len(CocoPanopticDataset(out)) == 3
+    assert main(["synth", "--sequence", "--frames", "2", "--fps", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "fps must be positive" in capsys.readouterr().err

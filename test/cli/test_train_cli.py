@@ -38,6 +38,14 @@ def first_run(tmp_path_factory, tiny_data):
     return out
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, tiny_data):
+    """Two epochs in one go (no workers): what every resumed run must reproduce."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert _train(out, tiny_data, "solver.epochs=2") == 0
+    return out
+
+
 def test_one_epoch_writes_checkpoint_sidecar_state_and_events(first_run, tiny_data):
     out = first_run
     paths = train_state.epoch_paths(out, 1)
@@ -70,7 +78,7 @@ def test_tensorboard_has_per_iteration_and_per_epoch_scalars(first_run):
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
 
 
-def test_resume_continues_and_equals_an_uninterrupted_run(first_run, tiny_data, tmp_path):
+def test_resume_continues_and_equals_an_uninterrupted_run(first_run, straight_run, tiny_data, tmp_path):
     resumed = tmp_path / "resumed"
     shutil.copytree(first_run, resumed)
     assert _train(resumed, tiny_data, "solver.epochs=2", "--resume", "auto") == 0
@@ -81,13 +89,50 @@ def test_resume_continues_and_equals_an_uninterrupted_run(first_run, tiny_data, 
     assert [h["epoch"] for h in history] == [2]  # epoch 1 was not trained again
     assert history[0]["lr"] == pytest.approx(1e-3 * 0.1)  # decayed at epoch 1 (FAST): the scheduler was restored
     # same weights as two epochs in one go: optimizer, scheduler, data order and RNG state were all restored
-    assert _train(tmp_path / "straight", tiny_data, "solver.epochs=2") == 0
-    a = load_file(train_state.epoch_paths(tmp_path / "straight", 2).model)
+    a = load_file(train_state.epoch_paths(straight_run, 2).model)
     b = load_file(second.model)
     assert all(torch.equal(a[k], b[k]) for k in a), "resuming must restore optimizer, scheduler and RNG state"
     # resuming a finished run trains nothing more
     assert _train(resumed, tiny_data, "solver.epochs=2", "--resume", "auto") == 0
     assert not train_state.epoch_paths(resumed, 3).model.exists()
+
+
+def _same_weights(a_path, b_path) -> bool:
+    a, b = load_file(a_path), load_file(b_path)
+    return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_loader_workers_equals_an_uninterrupted_run(first_run, straight_run, tiny_data, tmp_path):
+    """Augmentation is seeded per sample (engine/seed.py): resuming with 2 persistent workers reproduces the
+    uninterrupted run made without workers, bit for bit."""
+    resumed = tmp_path / "resumed"
+    shutil.copytree(first_run, resumed)
+    assert _train(resumed, tiny_data, "solver.epochs=2", "data.num_workers=2", "--resume", "auto") == 0
+    assert _same_weights(train_state.epoch_paths(straight_run, 2).model, train_state.epoch_paths(resumed, 2).model)
+
+
+def test_resume_auto_skips_a_truncated_newest_checkpoint(first_run, straight_run, tiny_data, tmp_path, caplog):
+    run = tmp_path / "run"
+    shutil.copytree(straight_run, run)
+    newest = train_state.epoch_paths(run, 2).model
+    newest.write_bytes(newest.read_bytes()[:1000])  # a crash mid-write of a non-atomic writer / a bad disk
+    with caplog.at_level("WARNING"):
+        assert _train(run, tiny_data, "solver.epochs=2", "--resume", "auto") == 0
+    assert any("skipping unreadable checkpoint" in r.getMessage() and "epoch_0002" in r.getMessage()
+               for r in caplog.records)
+    history = json.loads((run / "train_history.json").read_text())
+    assert [h["epoch"] for h in history] == [2]  # epoch 2 retrained from epoch 1 ...
+    assert _same_weights(train_state.epoch_paths(straight_run, 2).model, newest)  # ... to the same weights
+    assert not list((run / "checkpoints").glob(".partial-*"))  # no temporary files left behind
+
+
+def test_resume_auto_with_no_readable_checkpoint_is_one_line(first_run, tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(first_run, run)
+    train_state.epoch_paths(run, 1).state.write_bytes(b"\x80garbage")
+    assert _train(run, tiny_data, "solver.epochs=2", "--resume", "auto") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "no readable checkpoint" in err[-1] and "epoch_0001" in err[-1] and "Traceback" not in "".join(err)
 
 
 def test_resume_from_explicit_checkpoint(first_run, tiny_data, tmp_path):

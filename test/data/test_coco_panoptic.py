@@ -183,3 +183,24 @@ def test_build_dataset_from_config(synthetic_dataset):
     assert img.shape == (3, 60, 80)
     with pytest.raises(FileNotFoundError, match="dataset folder not found"):
         build_dataset(DataConfig(train=str(synthetic_dataset / "nope")))
+
+
+def test_coco_like_generator_has_coco_ids_sizes_and_segment_counts(tmp_path):
+    from panoptic_ros.data.coco_like import COCO_STUFF_IDS, COCO_THING_IDS, make_coco_like_dataset
+
+    root = make_coco_like_dataset(tmp_path / "cl", 3, seed=2)
+    data = json.loads((root / "panoptic.json").read_text())
+    cats = data["categories"]
+    assert len(cats) == 133 and sum(c["isthing"] for c in cats) == 80
+    assert len(set(COCO_THING_IDS) | set(COCO_STUFF_IDS)) == 133 and max(COCO_STUFF_IDS) == 200
+    assert 12 not in COCO_THING_IDS and 91 not in COCO_STUFF_IDS  # COCO's gaps
+    counts = [len(a["segments_info"]) for a in data["annotations"]]
+    assert all(15 <= n <= 20 for n in counts), counts
+    ds = CocoPanopticDataset(root)
+    image, target = ds[0]
+    assert image.shape == (3, 480, 640) and len(target["boxes"]) >= 5
+    assert (target["semantic"] == 255).any()  # void boundaries
+    # reproducible from the seed
+    again = make_coco_like_dataset(tmp_path / "again", 1, seed=2)
+    png = "panoptic/000000000001.png"
+    assert (again / png).read_bytes() == (root / png).read_bytes()

@@ -129,3 +129,54 @@ def test_bad_arguments(tmp_path, kwargs, match):
     args = {"num": 1, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=match):
         make_synthetic_dataset(tmp_path, **args)
+
+
+def test_single_image_scenes_are_unchanged():
+    """The shipped model's data is regenerated from seeds: the scenes of a seed must never change (id maps and
+    segments of seeds 1 and 3, as before the sequence generator was added)."""
+    import hashlib
+    h = hashlib.sha256()
+    for seed, overlap in ((1, "normal"), (3, "heavy")):
+        for i in range(2):
+            _, ids, segs = render_scene(np.random.default_rng([seed, i]), 640, 480, overlap)
+            h.update(ids.tobytes())
+            h.update(json.dumps(segs, sort_keys=True).encode())
+    assert h.hexdigest() == "4911c3e9385efe669ec773a8b0edab10d9e98c3f4f652874d16840c1e432bf5e"
+
+
+def test_sequence_ground_truth_is_consistent_and_moving(tmp_path):
+    from panoptic_ros.data.synth import make_synthetic_sequence, render_sequence
+
+    n = 24
+    root = make_synthetic_sequence(tmp_path / "seq", n, seed=5, width=192, height=144, pan=6, objects=12)
+    data = json.loads((root / "panoptic.json").read_text())
+    assert data["info"]["sequence"] and data["info"]["frames"] == n
+    assert [img["frame_index"] for img in data["images"]] == list(range(n))
+    assert {img["video_id"] for img in data["images"]} == {"synth-5"}
+    assert [img["stamp"] for img in data["images"]] == pytest.approx([i / 10 for i in range(n)])
+    frames = list(render_sequence(5, n, 192, 144, pan=6, objects=12))
+    assert all(np.array_equal(read_panoptic_png(root / "panoptic" / a["file_name"]), f.id_map)
+               for a, f in zip(data["annotations"], frames))          # deterministic, files = rendering
+    spans, boxes = {}, {}
+    for f in frames:
+        assert {s["id"] for s in f.segments} == set(np.unique(f.id_map).tolist()) - {0}
+        for s in f.segments:
+            assert s["track_id"] == s["id"] and s["iscrowd"] == 0
+            if s["id"] % 1000:
+                spans.setdefault(s["id"], []).append(f.index)
+                boxes.setdefault(f.index, []).append(s)
+    assert any(v[0] > 0 for v in spans.values()), "an object enters"
+    assert any(v[-1] < n - 1 for v in spans.values()), "an object leaves"
+    # the camera pans: the stuff at the right edge of frame 0 has moved left by the end
+    first, last = frames[0].id_map, frames[-1].id_map
+    assert not np.array_equal(first // 1000, last // 1000)
+
+    def overlap(a, b):
+        return a["bbox"][0] < b["bbox"][0] + b["bbox"][2] and b["bbox"][0] < a["bbox"][0] + a["bbox"][2] and \
+            a["bbox"][1] < b["bbox"][1] + b["bbox"][3] and b["bbox"][1] < a["bbox"][1] + a["bbox"][3]
+    meets = [(a["id"], b["id"]) for segs in boxes.values() for a in segs for b in segs
+             if a["id"] < b["id"] and a["category_id"] == b["category_id"] and overlap(a, b)]
+    assert meets, "same-class objects cross / occlude each other"
+    with pytest.raises(ValueError, match="--frames must be at least 1"):
+        make_synthetic_sequence(tmp_path / "bad", 0)
+    assert not (tmp_path / "bad").exists()

@@ -35,7 +35,7 @@ def _params(model):
 
 def test_accumulation_steps_once_on_the_mean_gradient(data, tmp_path):
     tr = _trainer(data, tmp_path / "run", "data.batch_size=1", "solver.accumulate=2", "data.hflip=false",
-                  "model.frozen_bn=true", max_iters=1)
+                  max_iters=1)
     tr._setup()
     tr.sampler.set_epoch(0)
     micro = list(itertools.islice(iter(tr.loader), 2))
@@ -53,30 +53,32 @@ def test_accumulation_steps_once_on_the_mean_gradient(data, tmp_path):
     opt.step()
     want = _params(reference)
     worst = max(float((got[k] - want[k]).abs().max()) for k in want)
-    assert worst < 1e-6, worst
-    # one step per micro-batch would have moved the weights differently
-    single = _trainer(data, tmp_path / "single", "data.batch_size=1", "data.hflip=false", "model.frozen_bn=true",
-                      max_iters=1)
-    single._setup()
-    single._train_epoch(0)
-    assert max(float((single.model.state_dict()[k] - got[k]).abs().max()) for k in got) > 1e-6
+    assert worst < 1e-6, worst  # (a step per micro-batch, or no 1/2 scaling, moves the weights by ~lr)
 
 
-def test_channels_last_trains_the_same_numbers(data, tmp_path):
-    runs = {}
+def test_channels_last_gives_the_same_loss_and_gradients(data, tmp_path):
+    grads, losses = {}, {}
     for cl in (False, True):
-        tr = _trainer(data, tmp_path / str(cl), f"solver.channels_last={str(cl).lower()}", max_iters=2)
-        tr.fit()
-        runs[cl] = tr
-    conv = runs[True].model.backbone.body.conv1.weight if hasattr(runs[True].model.backbone, "body") else next(
-        m.weight for m in runs[True].model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.dim() == 4)
-    assert conv.is_contiguous(memory_format=torch.channels_last)
-    a, b = _params(runs[False].model), _params(runs[True].model)
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
-    # the checkpoint is stored in the ordinary layout
-    from safetensors.torch import load_file
-    ckpt = load_file(tmp_path / "True" / "checkpoints" / "epoch_0001.safetensors")
-    assert all(v.is_contiguous() for v in ckpt.values())
+        tr = _trainer(data, tmp_path / str(cl), f"solver.channels_last={str(cl).lower()}", "data.hflip=false")
+        tr._setup()
+        tr.sampler.set_epoch(0)
+        images, targets = next(iter(tr.loader))
+        if cl:
+            convs = [m.weight for m in tr.model.modules() if isinstance(m, torch.nn.Conv2d)]
+            assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+        from panoptic_ros.engine.trainer import _to_device
+        images, targets = _to_device(images, targets, tr.device, cl)
+        loss = tr.model(images, targets)["loss"]
+        loss.backward()
+        losses[cl] = float(loss.detach())
+        grads[cl] = {k: p.grad.clone() for k, p in tr.model.named_parameters() if p.grad is not None}
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    assert set(grads[True]) == set(grads[False])
+    # summation order differs between the layouts; through a random-init network with batch statistics the
+    # gradients agree to float rounding amplified (measured ~1e-3 relative overall)
+    a = torch.cat([g.flatten() for g in grads[False].values()])
+    b = torch.cat([grads[True][k].flatten() for k in grads[False]])
+    assert float((a - b).norm() / a.norm()) < 2e-2
 
 
 def test_freeze_keeps_parts_and_their_batchnorm_statistics(data, tmp_path):
@@ -97,8 +99,10 @@ def test_freeze_keeps_parts_and_their_batchnorm_statistics(data, tmp_path):
     assert not any(id(p) in opt_params for p in tr.model.backbone.parameters())
 
 
-@pytest.mark.parametrize("parts, match", [("[backbone, wheels]", "unknown part 'wheels'"),
-                                          ("[decoder]", "has no 'decoder'")])
+@pytest.mark.parametrize("parts, match", [("[backbone, wheels]", "'wheels' is not a part"),
+                                          ("[decoder]", "'decoder' is not a part"),
+                                          ("[backbone, fpn, detection_head, semantic_head, center_head]",
+                                           "leaves nothing to train")])
 def test_freeze_errors_name_the_part(data, tmp_path, parts, match):
     with pytest.raises(ValueError, match=match):
         _trainer(data, tmp_path, f"model.freeze={parts}")._setup()
@@ -132,18 +136,20 @@ def test_epoch_data_does_not_depend_on_the_number_of_workers(data, tmp_path):
     batches = {}
     for workers in (0, 2):
         tr = _trainer(data, tmp_path / str(workers), "data.batch_size=2", f"data.num_workers={workers}",
-                      "data.hflip=true", "data.min_size=[64, 96]")
+                      "data.hflip=true")
         tr._setup()
         seen = []
         for epoch in (0, 1):
             tr.sampler.set_epoch(epoch)
             seen.append(list(tr.loader))
         batches[workers] = seen
+        again = list(tr.loader)  # a second pass over epoch 1 (precise BN does one) repeats it
+        assert all(torch.equal(a, b) for (x, _), (y, _) in zip(again, seen[1], strict=True) for a, b in zip(x, y))
     for epoch in (0, 1):
         for (im0, t0), (im2, t2) in zip(batches[0][epoch], batches[2][epoch], strict=True):
             assert [t["image_id"] for t in t0] == [t["image_id"] for t in t2]
             assert all(torch.equal(a, b) for a, b in zip(im0, im2))
-    # the epochs differ (order or augmentation) and a second pass over one epoch repeats it
+    # the epochs differ (order or augmentation)
     flat = [[im for ims, _ in batches[0][e] for im in ims] for e in (0, 1)]
     assert any(a.shape != b.shape or not torch.equal(a, b) for a, b in zip(*flat))
 

@@ -5,6 +5,7 @@ parameters and head biases (so that a wrong mapping of any of them changes the o
 detections above the threshold), on a 128x256 image (a multiple of 128 on both sides, torchvision's resize a
 no-op: see convert_fcos.py for the rules elsewhere).
 """
+import copy
 import functools
 
 import pytest
@@ -20,15 +21,22 @@ from panoptic_ros.config import load_config
 from panoptic_ros.data.categories import Category, CategoryMap
 from panoptic_ros.modeling import detection_head as det
 from panoptic_ros.modeling import preprocess as pre
-from panoptic_ros.modeling.convert_fcos import (ConversionError, convert_torchvision_fcos, fcos_config,
-                                               match_thing_classes)
+from panoptic_ros.modeling.convert_fcos import (
+    ConversionError,
+    convert_torchvision_fcos,
+    fcos_config,
+    match_thing_classes,
+)
+from panoptic_ros.pipeline import PanopticPipeline
+from panoptic_ros.runtime.loading import load_runtime
 
 SCORE, NMS, TOP_K, MAX_DET = 0.3, 0.6, 1000, 100
 UNMATCHED_ID = 95   # a thing id with no class in torchvision's layout: its detection row starts fresh
 
 
 def coco_categories() -> CategoryMap:
-    things = [Category(i, name, True) for i, name in enumerate(_COCO_CATEGORIES) if name not in ("__background__", "N/A")]
+    things = [Category(i, name, True) for i, name in enumerate(_COCO_CATEGORIES)
+              if name not in ("__background__", "N/A")]
     return CategoryMap(things + [Category(UNMATCHED_ID, "new thing", True), Category(184, "tree-merged", False),
                                  Category(200, "rug-merged", False)])
 
@@ -71,7 +79,9 @@ def randomised_fcos(frozen_bn: bool) -> torch.nn.Module:
 def reference(frozen_bn: bool):
     """(torchvision model, images, its detections), built once per normalisation layer."""
     tv = randomised_fcos(frozen_bn)
-    images = [torch.rand(3, 128, 256, generator=torch.Generator().manual_seed(2 + i)) for i in range(1)]
+    # 8-bit images (k / 255), so that the pipeline's uint8 input is the very same image
+    images = [torch.randint(0, 256, (3, 128, 256), generator=torch.Generator().manual_seed(2 + i)).float().div_(255.0)
+              for i in range(1)]
     with torch.no_grad():
         expected = tv(images)
     return tv, images, expected
@@ -98,7 +108,8 @@ def test_converted_model_detects_exactly_what_torchvision_fcos_detects(layout, f
     conv = convert_torchvision_fcos(tv.state_dict(), coco_categories(), cfg)
     assert [t["id"] for t in conv.fresh_things] == [UNMATCHED_ID] and len(conv.matched) == 80
     assert conv.cfg.model.anchor_point == "corner" and conv.cfg.model.frozen_bn == frozen_bn
-    assert any(k.startswith("semantic_head" if layout == "research" else "decoder") for k in conv.fresh)
+    assert conv.fresh_parts() == (["center_head", "fpn.fpn.inner_blocks.0.0", "fpn.fpn.layer_blocks.0.0",
+                                   "semantic_head"] if layout == "research" else ["decoder"])
 
     got = converted_detections(conv.model, images)
     for want, have in zip(expected, got):
@@ -109,11 +120,28 @@ def test_converted_model_detects_exactly_what_torchvision_fcos_detects(layout, f
         assert len(have["boxes"]) == len(want["boxes"])
         assert torch.equal(have["labels"], want["labels"])
         # the same float32 formula; only sigmoid's vectorisation over a different tensor layout may round the last
-        # bit differently (measured: at most 6e-8)
+        # bit differently (measured: at most 1.2e-7)
         torch.testing.assert_close(have["scores"], want["scores"], rtol=1e-6, atol=0)
         assert (have["boxes"] - want["boxes"]).abs().max().item() <= 1e-3
 
     if layout == "fast" and not frozen_bn:
+        # the whole inference pipeline (BatchNorm folded into the convs, OpenCV preprocessing of a uint8 image, torch
+        # runtime) on the same image: the same detections (measured: boxes within 1.1e-4 px, scores 3.2e-6 relative)
+        image, want = (images[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), expected[0]
+        inference = copy.deepcopy(conv.cfg.inference)
+        inference.input_size, inference.max_input_size, inference.score_threshold = 128, 256, SCORE
+        pipe = PanopticPipeline(load_runtime(conv.model, runtime="torch", device="cpu", precision="fp32"),
+                                inference=inference)
+        have = pipe.run([image], policies=["closest_center"]).detections[0]
+        ids = torch.tensor([c.id for c in conv.categories.categories])
+        assert len(have.boxes) == len(want["boxes"])
+        # folding rounds differently: detections of near-equal score may swap places, so match them by box and class
+        dist = torch.cdist(want["boxes"], have.boxes, p=float("inf"))
+        dist += (want["labels"][:, None] != ids[have.labels][None, :]) * 1e9
+        best = dist.min(dim=1)
+        assert best.values.max().item() <= 1e-3 and len(set(best.indices.tolist())) == len(want["boxes"])
+        torch.testing.assert_close(have.scores[best.indices], want["scores"], rtol=1e-5, atol=0)
+
         # measured from the cell centre instead (model.anchor_point=center), the same weights give other boxes
         conv.model.detection_head.anchor_point = "center"
         have, want = converted_detections(conv.model, images[:1])[0], expected[0]

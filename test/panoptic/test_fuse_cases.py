@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from panoptic_ros.panoptic import MERGE_POLICIES, PanopticResult, fuse, fuse_batch
+from panoptic_ros.panoptic import PanopticResult, box_policies, fuse, fuse_batch
 
 PERSON, CAR, ROAD, SKY = 0, 1, 2, 3          # channels: two things, two stuff
 THINGS = torch.tensor([True, True, False, False])
@@ -55,7 +55,7 @@ def det_mask(result, score):
 def test_inter_class_overlap_is_decided_by_logits_not_scores():
     logits = make_logits(10, 20, person=columns(10, 20, 10, 5, 1), car=columns(10, 20, 10, 1, 5), road=0.0)
     # the car is more confident, but in the overlap (columns 8..11) the logits decide
-    for policy in MERGE_POLICIES:
+    for policy in box_policies():
         result = run(logits, [[0, 0, 12, 10], [8, 0, 20, 10]], [0.5, 0.9], [PERSON, CAR], policy=policy,
                      center_offsets=torch.zeros(2, 10, 20))
         assert owner_of_columns(result, [0.5, 0.9]) == [0] * 10 + [1] * 10, policy
@@ -171,7 +171,7 @@ def test_policies_only_act_within_a_class():
     # same geometry, different classes, person logit higher everywhere: person takes the overlap under
     # every policy although the car is smaller, more confident and (with zero offsets) closer
     logits = make_logits(10, 20, person=5.0, car=4.0, road=0.0)
-    for policy in MERGE_POLICIES:
+    for policy in box_policies():
         result = run(logits, [[0, 0, 16, 10], [8, 0, 20, 10]], [0.2, 0.9], [PERSON, CAR], policy=policy,
                      center_offsets=torch.zeros(2, 10, 20))
         assert owner_of_columns(result, [0.2, 0.9]) == [0] * 16 + [1] * 4, policy
@@ -373,7 +373,7 @@ def _scene(dtype, device="cpu"):
     return logits, boxes, torch.tensor([0.5, 0.9, 0.7, 0.9]), torch.tensor([PERSON, PERSON, CAR, PERSON]), offsets
 
 
-@pytest.mark.parametrize("policy", MERGE_POLICIES)
+@pytest.mark.parametrize("policy", box_policies())
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_low_and_high_precision_inputs_give_the_float32_result(policy, dtype):
     results = []
@@ -389,7 +389,7 @@ def test_low_and_high_precision_inputs_give_the_float32_result(policy, dtype):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_cuda_matches_cpu(dtype):
-    for policy in MERGE_POLICIES:
+    for policy in box_policies():
         cpu = fuse(*_scene(dtype)[:4], thing_mask=THINGS, policy=policy, center_offsets=_scene(dtype)[4])
         logits, boxes, scores, labels, offsets = _scene(dtype, "cuda")
         gpu = fuse(logits, boxes, scores, labels, thing_mask=THINGS, policy=policy, center_offsets=offsets)

@@ -4,7 +4,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panoptic_ros.panoptic import MERGE_POLICIES, fuse
+from panoptic_ros.panoptic import box_policies, fuse
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -27,7 +27,7 @@ def scenes(draw):
     scores = rng.choice([0.25, 0.5, 0.75], n)
     labels = rng.choice(things, n) if n else np.zeros(0, np.int64)
     return dict(logits=logits, thing=np.array(thing), boxes=boxes, scores=scores, labels=labels, offsets=offsets,
-                policy=draw(st.sampled_from(list(MERGE_POLICIES))), threshold=draw(st.integers(0, 6)),
+                policy=draw(st.sampled_from(box_policies())), threshold=draw(st.integers(0, 6)),
                 flag=draw(st.booleans()))
 
 

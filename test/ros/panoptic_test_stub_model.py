@@ -64,6 +64,10 @@ class StubModel:
         time.sleep(60.0 if self.options["slow_width"] in widths else self.options["predict_delay"])
         return [scene(int(np.asarray(im).shape[0]), int(np.asarray(im).shape[1]), inference) for im in images]
 
+    def close(self):
+        """Called by the node when this model was replaced; the line shows up in the node's log."""
+        print(f"stub model closed (thing={self.options['thing']})", flush=True)
+
 
 def parse_options(path: str) -> dict | None:
     """The options of "stub" / "stub?name=value&..." (None for any other path); unknown names raise."""

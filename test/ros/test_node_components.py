@@ -130,3 +130,44 @@ def test_fastdds_profile_only_when_the_user_has_not_configured_fastdds():
         env = dict(user)
         assert transport.use_large_message_profile(env) is None
         assert env == user
+
+
+def test_reason_throttle_is_per_kind_of_reason():
+    from panoptic_ros.ros.node import ReasonThrottle
+
+    throttle = ReasonThrottle(5.0)
+    assert throttle.allow("step 10 is smaller than width 192", 0.0)
+    assert not throttle.allow("step 12 is smaller than width 200", 1.0)   # same kind (numbers ignored)
+    assert throttle.allow("unsupported encoding 'yuv422'", 1.0)            # another kind: logged at once
+    assert throttle.allow("step 10 is smaller than width 192", 5.5)
+
+
+def test_background_load_reports_model_or_error_from_its_thread():
+    from panoptic_ros.ros.model_loading import BackgroundLoad
+
+    done = threading.Event()
+    gate = threading.Event()
+    job = BackgroundLoad(lambda values: (gate.wait(5), values["model"])[1], {"model": "m"}, {"model": "m"},
+                         done.set).start()
+    assert not job.done and not done.is_set()            # start() returned while the load is still running
+    gate.set()
+    assert job.wait(5) and done.wait(5)
+    assert job.model == "m" and job.error is None and job.seconds >= 0
+
+    def fail(values):
+        raise OSError("disk gone")
+    failed = BackgroundLoad(fail, {}, {"model": "x"}, lambda: None).start()
+    assert failed.wait(5) and failed.model is None and str(failed.error) == "disk gone"
+
+
+def test_release_cuda_cache_gives_a_dropped_models_memory_back():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from panoptic_ros.ros.model_loading import release_cuda_cache
+
+    model = torch.nn.Linear(4096, 4096).cuda()      # 64 MB of weights
+    reserved = torch.cuda.memory_reserved()
+    del model
+    release_cuda_cache()
+    assert torch.cuda.memory_reserved() <= reserved - 60 * 2**20

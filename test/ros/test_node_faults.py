@@ -70,10 +70,11 @@ def test_use_sim_time_without_clock_still_publishes_diagnostics_and_input_stamps
     assert {stamp_of(m) for m in out.values()} == {stamp_of(next(iter(out.values())))} != {(0, 0)}
 
 
-def test_inference_failure_is_counted_logged_and_the_next_frame_answered(setup, node):
+def test_inference_failure_is_counted_logged_and_the_next_frame_answered(ros_graph, setup, node):
     mark = node.mark()
     before = counter(setup, "inference errors")
     bad = send(setup[1], 48, FAIL_WIDTH)
+    ros_graph.spin_for(0.5)                                   # the input queue keeps 1: let it take this one
     answer(setup)
     assert setup[0].for_stamp(bad) == {}
     assert counter(setup, "inference errors") == before + 1
@@ -82,10 +83,11 @@ def test_inference_failure_is_counted_logged_and_the_next_frame_answered(setup, 
     assert node.proc.poll() is None
 
 
-def test_raw_frame_above_max_input_pixels_is_rejected_and_the_next_answered(setup, node):
+def test_raw_frame_above_max_input_pixels_is_rejected_and_the_next_answered(ros_graph, setup, node):
     mark = node.mark()
     rejected, too_large = counter(setup, "frames rejected"), counter(setup, "frames too large")
     big = send(setup[1], 600, 800)
+    ros_graph.spin_for(0.5)
     answer(setup, 480, 640)                                   # 307,200 pixels: under the limit
     assert setup[0].for_stamp(big) == {}
     assert counter(setup, "frames too large") == too_large + 1
@@ -140,6 +142,7 @@ def test_slow_model_load_runs_in_the_background_and_frames_keep_flowing(ros_grap
     assert node.wait_for_log_since(mark, "loaded model", 30), node.log(mark)
     assert labels(answer(setup)) == {"crate", "floor"}
     assert ros_graph.get_parameters(NODE, ["model"]) == {"model": SECOND_MODEL}
+    assert node.wait_for_log_since(mark, "stub model closed (thing=box)", 10), "the replaced model was not closed"
 
 
 def test_failed_background_load_keeps_the_model_and_sets_the_parameter_back(ros_graph, setup, node):

@@ -1,6 +1,7 @@
 """`make test` (and CI through it) sets PANOPTIC_REQUIRE_ROS=1: a broken ROS environment then fails the run
-instead of silently skipping every ROS test (conftest._require_ros). Simulated with an rclpy that is "not
-found" (ModuleNotFoundError, what importorskip turns into a skip), first on PYTHONPATH, in a child pytest that only collects one ROS test module."""
+instead of silently skipping every ROS test (conftest._require_ros). Simulated with an rclpy that is "not found"
+(ModuleNotFoundError, what importorskip turns into a skip) first on PYTHONPATH, in a child pytest that only
+collects one ROS test module."""
 import os
 import subprocess
 import sys

@@ -6,6 +6,10 @@ Mapping rule (the README documents it):
   2. otherwise the i-th message of the image topic (0-based, bag order, bad records included) matches the
      i-th GT image in ascending image id order.
 Frames without a GT image are evaluated as nothing (counted as "unmatched"); PQ covers the matched ones.
+
+A GT folder that is a video (its images carry "video_id" or its segments "track_id", as `panoptic bag
+make-sample --sequence` writes) is also scored for tracking: STQ (AQ x SQ) and ID switches per 100 frames
+(panoptic_ros.evaluation.stq), frame by frame in the order the frames are scored, per video_id.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ class GTImage:
     panoptic_path: Path
     segments_info: list
     stamp_ns: int | None
+    video_id: str = "0"
 
 
 class BagGroundTruth:
@@ -45,10 +50,12 @@ class BagGroundTruth:
             stamp = info.get("stamp_ns")
             entries.append(GTImage(ann["image_id"], info.get("file_name", ann["file_name"]),
                                    ann_dir / ann["file_name"], ann["segments_info"],
-                                   int(stamp) if stamp is not None else None))
+                                   int(stamp) if stamp is not None else None, str(info.get("video_id", "0"))))
         self.images = sorted(entries, key=lambda e: _sort_key(e.image_id))
         self.mode = "stamp" if self.images and all(e.stamp_ns is not None for e in self.images) else "index"
         self._by_stamp = {e.stamp_ns: e for e in self.images} if self.mode == "stamp" else {}
+        self.is_sequence = any("video_id" in self.json.images.get(e.image_id, {}) or
+                               any("track_id" in seg for seg in e.segments_info) for e in self.images)
 
     def lookup(self, index: int | None, stamp_ns: int | None) -> GTImage | None:
         """The GT image of a frame (bag index and/or header stamp), None when it has none."""
@@ -88,13 +95,16 @@ def channel_to_category_ids(gt: CategoryMap, model_categories: CategoryMap | Non
 
 
 class BagPQ:
-    """Accumulates PQ over bag frames that have ground truth (panoptic_ros.evaluation's evaluator)."""
+    """Accumulates PQ over bag frames that have ground truth (panoptic_ros.evaluation's evaluator), and STQ with
+    ID switches when the ground truth is a video (``stq`` is None otherwise)."""
 
     def __init__(self, gt: BagGroundTruth):
         from ...evaluation import PQEvaluator
+        from ...evaluation.stq import STQEvaluator
 
         self.gt = gt
         self.evaluator = PQEvaluator(gt.categories)
+        self.stq = STQEvaluator(gt.categories) if gt.is_sequence else None
         self.matched = 0
         self.unmatched = 0
         self.seen: set = set()
@@ -116,6 +126,8 @@ class BagPQ:
                              "ground-truth category")
         pred_segments = [{"id": int(s["id"]), "category_id": channel_map[int(s["category_id"])]} for s in segments]
         self.evaluator.add(gt_pan, entry.segments_info, panoptic, pred_segments, image_id=entry.image_id)
+        if self.stq is not None:
+            self.stq.add(gt_pan, entry.segments_info, panoptic, pred_segments, sequence=entry.video_id)
         self.seen.add(entry.image_id)
         self.matched += 1
         return True
@@ -126,3 +138,12 @@ class BagPQ:
         if self.matched:
             out.update(self.evaluator.summarize())
         return out
+
+    def stq_summary(self) -> dict | None:
+        """STQ, AQ, SQ, ID switches (total and per 100 frames), id-keep rate; None without video ground truth."""
+        if self.stq is None:
+            return None
+        s = self.stq.summarize()
+        keys = ("stq", "aq", "sq", "frames", "tracks", "id_switches", "id_switches_per_100", "id_keep",
+                "per_sequence")
+        return {k: s[k] for k in keys}

@@ -6,6 +6,12 @@ Writes OUT/sample_bag (rosbag2, mcap or sqlite3) with one image topic and OUT/gt
 carry that stamp as "stamp_ns" and the position as "bag_index", so `bag eval` and `bag record-eval` match
 frames to their ground truth by stamp (see groundtruth.py). Images in the bag are the decoded GT JPEGs, so
 the bag and the GT folder show exactly the same pixels.
+
+--sequence makes the frames one synthetic video instead of independent scenes (panoptic_ros.data.synth's
+sequences: a camera panning across a wide scene, objects moving, entering, leaving, crossing and occluding
+each other). Its ground truth keeps each object's id across frames: every segment of panoptic.json carries it
+as "track_id", every image its "video_id" and "frame_index", so `bag eval --gt` and `bag record-eval --gt`
+report STQ and ID switches next to PQ.
 """
 from __future__ import annotations
 
@@ -38,21 +44,25 @@ def add_arguments(p) -> None:
     p.add_argument("--encoding", choices=ENCODINGS, default="rgb8", help="Image encoding or compressed format")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     p.add_argument("--overlap", choices=("normal", "heavy"), default="normal", help="synthetic scene overlap mode")
+    p.add_argument("--sequence", action="store_true",
+                   help="one synthetic video (moving objects, panning camera) with ids consistent across frames "
+                        "(segments_info[].track_id) instead of independent scenes")
     p.add_argument("--force", action="store_true", help="replace an existing sample in --out")
 
 
 def run(args) -> dict:
     return make_sample(args.out, frames=args.frames, width=args.width, height=args.height, seed=args.seed,
                        fps=args.fps, topic=args.topic, frame_id=args.frame_id, encoding=args.encoding,
-                       storage=args.storage, overlap=args.overlap, force=args.force)
+                       storage=args.storage, overlap=args.overlap, force=args.force, sequence=args.sequence)
 
 
 def make_sample(out: str | Path, *, frames: int = 30, width: int = 640, height: int = 480, seed: int = 0,
                 fps: float = 10.0, topic: str = "/camera/image_raw", frame_id: str = "camera",
                 encoding: str = "rgb8", storage: str = "mcap", overlap: str = "normal", force: bool = False,
-                start_ns: int = DEFAULT_START_NS) -> dict:
+                start_ns: int = DEFAULT_START_NS, sequence: bool = False) -> dict:
     """Write OUT/sample_bag and OUT/gt; returns a summary dict (paths, topic, frames)."""
     from ...data import make_synthetic_dataset, read_image
+    from ...data.synth import make_synthetic_sequence
 
     if frames < 1:
         raise ValueError(f"--frames must be at least 1, got {frames}")
@@ -67,7 +77,10 @@ def make_sample(out: str | Path, *, frames: int = 30, width: int = 640, height: 
             if not force:
                 raise FileExistsError(f"{p} exists already (use --force to replace it)")
             shutil.rmtree(p)
-    make_synthetic_dataset(gt_path, frames, seed, width=width, height=height, overlap=overlap, progress=True)
+    if sequence:   # one video: frame i at i / fps seconds, the same clock as the bag's stamps
+        make_synthetic_sequence(gt_path, frames, seed, width=width, height=height, fps=fps, progress=True)
+    else:
+        make_synthetic_dataset(gt_path, frames, seed, width=width, height=height, overlap=overlap, progress=True)
 
     meta_path = gt_path / "panoptic.json"
     meta = json.loads(meta_path.read_text())
@@ -93,7 +106,7 @@ def make_sample(out: str | Path, *, frames: int = 30, width: int = 640, height: 
     meta_path.write_text(json.dumps(meta))
     summary = {"bag": str(bag_path), "bag_file": str(find_bag_file(bag_path)), "gt": str(gt_path),
                "topic": msg_topic, "frames": frames, "width": width, "height": height, "encoding": encoding,
-               "storage": storage, "fps": fps, "seed": seed}
+               "storage": storage, "fps": fps, "seed": seed, "sequence": sequence}
     log.info("wrote %d frames to %s (%s) and ground truth to %s", frames, bag_path, msg_topic, gt_path)
     return summary
 

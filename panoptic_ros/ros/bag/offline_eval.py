@@ -5,13 +5,18 @@ Writes into --out:
                 <ns>/semantic mono8 class index, <ns>/instances PanopticInstanceArray, <ns>/overlay bgr8),
                 built as the node builds them, stamped with the input's header, logged at its bag time
   report.json   frames, skipped records (bad or above inference.max_input_pixels), failed frames by reason,
-                FPS, per-frame latency percentiles, runtime and precision, PQ/SQ/RQ with --gt; rewritten
+                FPS, per-frame latency percentiles, runtime and precision, PQ/SQ/RQ with --gt, and STQ with
+                ID switches per 100 frames when the ground truth is a video (make-sample --sequence); rewritten
                 every --report-every seconds while the run goes on ("status": "running") and on every
                 exit ("complete", "interrupted (SIGINT|SIGTERM)", "failed: ..."), atomically
   latency.png   per-frame latency plot
   overlays/     the first --save-overlays overlay JPEGs
-Latency of a frame = model.predict (resize, network, panoptic head) + building the output messages, the
-work the node does per frame; the first --warmup frames are excluded from the statistics (not from the bag).
+Tracking (inference.tracking, default on; --no-tracking turns it off) runs panoptic_ros.tracking's
+PanopticTracker on every frame with the frame's header stamp, as the node does: the output bag's segment ids
+are then stable ids (stuff: channel + 1; things: above THING_ID_BASE, kept by the same object), and STQ /
+ID switches measure them. Its per-frame cost is reported as tracker_ms.
+Latency of a frame = model.predict (resize, network, panoptic head) + tracking + building the output messages,
+the work the node does per frame; the first --warmup frames are excluded from the statistics (not from the bag).
 Settings as every `panoptic` command takes them (cli/options.py): the checkpoint's own, then --config FILE,
 section.name=value overrides (e.g. inference.input_size=320 node.overlay_alpha=0.3), then the short flags
 --model --policy --runtime --precision --device. The model runs on the same pipeline as the node.
@@ -25,6 +30,7 @@ the exit code is then 128 + the signal number.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
@@ -61,6 +67,8 @@ def add_arguments(p) -> None:
     p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
     p.add_argument("--warmup", type=int, default=1, help="first frames left out of the latency statistics")
+    p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None,
+                   help="stable segment ids across frames (default: inference.tracking, on)")
     p.add_argument("--report-every", type=float, default=5.0, metavar="S",
                    help="rewrite report.json every S seconds during the run (0 = only at the end)")
 
@@ -82,6 +90,8 @@ def run(args) -> dict:
         topic = reader.requested[0]
         gt = BagGroundTruth(args.gt) if args.gt is not None else None  # fail early on a bad GT folder
         model, cfg = pipeline_from_args(args, SECTIONS)
+        if getattr(args, "tracking", None) is not None:
+            cfg.inference.tracking = bool(args.tracking)
         reader.max_pixels = cfg.inference.max_input_pixels
         run_state = _EvalRun(args, reader, topic, model, cfg, bag_out)
         if gt is not None:
@@ -104,6 +114,12 @@ class _EvalRun:
         self.runtime_name, self.precision = getattr(runtime, "name", None), getattr(runtime, "precision", None)
         self.latency: list[float] = []
         self.model_ms: list[float] = []
+        self.tracker_ms: list[float] = []
+        self.tracker = None
+        self.tracker_resets = 0
+        if cfg.inference.tracking:
+            from ...tracking import PanopticTracker
+            self.tracker = PanopticTracker(cfg.inference, model.categories)
         self.per_frame: list[dict] = []
         self.failures = FrameFailures()
         self.saved = 0
@@ -166,6 +182,13 @@ class _EvalRun:
             t0 = time.perf_counter()
             result = self.model.predict([frame.image], inference=self.cfg.inference)[0]
             t1 = time.perf_counter()
+            if self.tracker is not None:
+                stage = "track"
+                result = self.tracker.update(result, frame.stamp_ns / 1e9)
+                if self.tracker.last_reset:
+                    self.tracker_resets += 1
+                    log.info("tracker reset at frame %d: %s", frame.index, self.tracker.last_reset)
+            t_track = time.perf_counter() - t1
             stage = "outputs"
             outs = node_outputs.OutputFrame(result, frame.header, self.model.categories, frame.image,
                                             self.cfg.node.overlay_alpha)
@@ -178,6 +201,8 @@ class _EvalRun:
         if n >= self.args.warmup:
             self.latency.append((t2 - t0) * 1e3)
             self.model_ms.append((t1 - t0) * 1e3)
+            if self.tracker is not None:
+                self.tracker_ms.append(t_track * 1e3)
         self.per_frame.append({"index": frame.index, "stamp_ns": frame.stamp_ns,
                                "latency_ms": round((t2 - t0) * 1e3, 3), "model_ms": round((t1 - t0) * 1e3, 3),
                                "segments": len(result.segments)})
@@ -208,6 +233,8 @@ class _EvalRun:
             "fps_model": round(1e3 / float(np.mean(self.latency)), 3) if self.latency else None,
             "warmup_frames": min(self.args.warmup, frames),
             "latency_ms": latency_stats(self.latency), "model_ms": latency_stats(self.model_ms),
+            "tracking": self.tracker is not None, "tracker_ms": latency_stats(self.tracker_ms),
+            "tracker_resets": self.tracker_resets,
             "inference": {"merge_policy": inf.merge_policy, "input_size": inf.input_size,
                           "score_threshold": inf.score_threshold, "fuse_resolution": inf.fuse_resolution,
                           "device": str(self.model.device), "runtime": self.runtime_name,
@@ -222,6 +249,9 @@ class _EvalRun:
             report["exit_signal"] = self.exit_signal
         if self.pq is not None:
             report["pq"] = self.pq.summary()
+            stq = self.pq.stq_summary()
+            if stq is not None:
+                report["stq"] = stq
         write_json(self.args.out / "report.json", report)
         if final:
             plot_latency(self.args.out / "latency.png",

@@ -7,7 +7,9 @@ transport hop later than the real publish). Frames the node dropped (it only pro
 never get an output: drop rate = 1 - received / sent. Throughput = received frames / their arrival span.
 
 Everything received is written to an mcap bag (raw, as the node sent it) with overlay JPEGs next to it;
-with --gt the received panoptic images are scored against the ground truth (see groundtruth.py).
+with --gt the received panoptic images are scored against the ground truth (see groundtruth.py): PQ, and STQ
+with ID switches per 100 frames when the ground truth is a video (the ids are the node's own: stable ones
+with its tracking parameter on).
 Which topics exist, their types and how a message is decoded come from outputs.OUTPUTS (the node's list).
 
 Memory stays bounded however fast the node publishes and however slow scoring is: the callbacks only stamp
@@ -25,7 +27,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +63,7 @@ def add_arguments(p) -> None:
                    help="seconds to wait for the node's publishers to appear (0 = forever)")
     p.add_argument("--ready-file", type=Path, default=None,
                    help="touched once subscribed to a live node (for scripts that start the player next)")
-    p.add_argument("--queue-size", type=int, default=64,
+    p.add_argument("--queue-size", type=int, default=32,
                    help="received messages waiting for the writer/scorer thread; more are dropped and counted")
 
 
@@ -172,6 +174,7 @@ class Recorder:
         self.arrived: dict[int, set] = {}            # stamp -> output names seen (executor thread)
         self.q: queue.Queue = queue.Queue(maxsize=args.queue_size)
         self.dropped: Counter = Counter()            # output name -> messages dropped on a full queue
+        self._incomplete: OrderedDict = OrderedDict()   # recent stamps whose panoptic or instances was dropped
         self.evicted = Counter()                     # "unpaired": no instances came; "early": scored before its log
         self.last_arrival = None
         self.saved_overlays = 0
@@ -190,15 +193,20 @@ class Recorder:
             now = time.time_ns()
             self.last_arrival = time.monotonic()
             try:
-                self.arrived.setdefault(header_stamp_ns(raw), set()).add(key)
+                stamp = header_stamp_ns(raw)
+                self.arrived.setdefault(stamp, set()).add(key)
             except ValueError:
-                pass
+                stamp = None
             if self._closing:
                 return
             try:
                 self.q.put_nowait((key, now, raw))
             except queue.Full:   # the worker is behind: drop rather than grow without limit
                 self.dropped[key] += 1
+                if stamp is not None and key in ("panoptic", "instances"):
+                    self._incomplete[stamp] = None      # its partner need not wait for scoring
+                    while len(self._incomplete) > 4096:
+                        self._incomplete.popitem(last=False)
                 n = sum(self.dropped.values())
                 if n == 1 or n % 100 == 0:
                     log.warning("record-eval: queue of %d messages full, %d message(s) dropped so far (scoring "
@@ -235,6 +243,10 @@ class Recorder:
         if key == "overlay" and self.saved_overlays < self.args.save_overlays:
             self._save_overlay(stamp, raw)
         if self.pq is not None and key in ("panoptic", "instances"):
+            if stamp in self._incomplete:   # the other half was dropped: this frame cannot be scored
+                self.evicted["partner_dropped"] += 1
+                self.pending.pop(stamp, None)
+                return
             slot = self.pending.setdefault(stamp, {})
             slot[key] = self._decode_for_pq(key, raw)       # keep what scoring needs, not the message
             if "panoptic" in slot and "instances" in slot:
@@ -358,6 +370,9 @@ class Recorder:
         }
         if self.pq is not None:
             report["pq"] = self._score()
+            stq = self.pq.stq_summary()   # a video ground truth (make-sample --sequence): STQ and ID switches
+            if stq is not None:
+                report["stq"] = stq
         return report
 
     def _score(self) -> dict:

@@ -1,0 +1,150 @@
+"""Tracking benchmark: the tracker's cost next to the pipeline's, and its quality on a held-out synthetic video.
+
+Cost: a synthetic 640x480 video (static camera, about --objects moving objects in view: crossing, occluding,
+entering and leaving) runs
+through the pipeline (the model's default inference path) frame by frame; after each frame the tracker updates
+(a) on the ground truth as a panoptic result with all objects (renumbered every frame: the worst case, every object
+segmented) and (b) on the pipeline's own result. Both are timed on the same frames, interleaved, so machine load
+hits them alike; share = tracker median / pipeline median. Quality (--quality-frames, 0 = skip): `panoptic eval`'s
+sequence evaluation on a held-out panning video (seed --seed, not used by the tests): id-keep rate of consecutive
+matched thing segments, STQ / AQ with and without tracking, ID switches per 100 frames.
+Writes OUT/tracking.json.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+from .args import image_size
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint, .onnx or OpenVINO .xml (default: the shipped model)")
+    parser.add_argument("--runtime", default="auto", help="network runtime (default: auto)")
+    parser.add_argument("--precision", default="auto", help="network precision (default: auto)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--size", type=lambda t: image_size(t, 32), default=(640, 480), metavar="WxH",
+                        help="image size of the cost run (default: 640x480)")
+    parser.add_argument("--objects", type=int, default=50, help="objects in view in the cost run (default 50)")
+    parser.add_argument("--frames", type=int, default=40, help="frames of the cost run (default 40)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
+    parser.add_argument("--quality-frames", type=int, default=100,
+                        help="frames of the held-out quality video at the same size (default 100; 0 = skip)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of both videos (default 1234: held out)")
+
+
+def ground_truth_result(frame, categories, seed: int = 0):
+    """A SequenceFrame's ground truth as a fuse()-style PanopticResult (ids renumbered 1..K in a random order)."""
+    import numpy as np
+    import torch
+
+    from panoptic_ros.panoptic.result import PanopticResult
+
+    ids = [s["id"] for s in frame.segments]
+    new = np.random.default_rng(seed).permutation(len(ids)) + 1
+    lut = np.zeros(int(frame.id_map.max(initial=0)) + 1, np.int32)
+    segments = []
+    for s, nid in zip(frame.segments, new.tolist()):
+        lut[s["id"]] = nid
+        ch = categories.index(s["category_id"])
+        segments.append({"id": nid, "category_id": ch, "isthing": bool(categories.category(ch).isthing),
+                         "score": 1.0, "bbox": list(s["bbox"]), "area": int(s["area"])})
+    return PanopticResult(torch.from_numpy(lut[frame.id_map]), sorted(segments, key=lambda s: s["id"]))
+
+
+def objects_for_view(seed: int, frames: int, width: int, height: int, wanted: int) -> int:
+    """Objects to place in the scene so that the middle frame shows at least ``wanted`` of them (some start
+    outside the view and enter, others leave)."""
+    from panoptic_ros.data.synth import render_sequence
+
+    total = wanted
+    for _ in range(40):
+        middle = list(render_sequence(seed, frames // 2 + 1, width, height, objects=total, pan=0))[-1]
+        if sum(1 for s in middle.segments if s["id"] % 1000) >= wanted:
+            break
+        total = int(total * 1.1) + 1
+    return total
+
+
+def run(args: argparse.Namespace) -> dict:
+    import time
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from panoptic_ros.data.synth import CATEGORIES, make_synthetic_sequence, render_sequence
+    from panoptic_ros.engine.sequence_eval import evaluate_sequences
+    from panoptic_ros.engine.train_log import write_json
+    from panoptic_ros.pipeline import build_pipeline
+    from panoptic_ros.tracking import PanopticTracker
+
+    if args.frames < 1 or args.objects < 1 or args.warmup < 0 or args.quality_frames < 0:
+        raise ValueError("--frames and --objects must be >= 1, --warmup and --quality-frames >= 0")
+    width, height = args.size
+    pipeline = build_pipeline(args.model, runtime=args.runtime, precision=args.precision, device=args.device)
+    inf = pipeline.cfg.inference
+    gt_tracker = PanopticTracker(inf, CATEGORIES)
+    own_tracker = PanopticTracker(inf, pipeline.categories)
+    total = objects_for_view(args.seed, args.warmup + args.frames, width, height, args.objects)
+    frames = list(render_sequence(args.seed, args.warmup + args.frames, width, height, objects=total, pan=0))
+    pipe_ms, gt_ms, own_ms, in_view, own_segments = [], [], [], [], []
+    for f in tqdm(frames, desc="bench tracking", unit="frame"):
+        gt_result = ground_truth_result(f, CATEGORIES, seed=f.index)
+        start = time.perf_counter()
+        result = pipeline.predict([f.image], inference=inf)[0]
+        pipeline_s = time.perf_counter() - start
+        gt_tracker.update(gt_result, f.stamp)
+        own_tracker.update(result, f.stamp)
+        if f.index < args.warmup:
+            continue
+        pipe_ms.append(1000 * pipeline_s)
+        gt_ms.append(1000 * gt_tracker.last_update_s)
+        own_ms.append(1000 * own_tracker.last_update_s)
+        in_view.append(sum(1 for s in gt_result.segments if s["isthing"]))
+        own_segments.append(sum(1 for s in result.segments if s["isthing"]))
+
+    def stats(ms):
+        a = np.asarray(ms)
+        return {"p50": float(np.median(a)), "mean": float(a.mean()), "p90": float(np.percentile(a, 90))}
+
+    out = {
+        "size": f"{width}x{height}", "frames": args.frames, "seed": args.seed, "objects_in_scene": total,
+        "runtime": getattr(pipeline.runtime, "name", ""), "precision": getattr(pipeline.runtime, "precision", ""),
+        "device": str(pipeline.device), "fuse_resolution": inf.fuse_resolution,
+        "objects_in_view_mean": float(np.mean(in_view)), "objects_in_view_min": int(np.min(in_view)),
+        "pipeline_things_mean": float(np.mean(own_segments)),
+        "pipeline_ms": stats(pipe_ms), "tracker_ms_ground_truth": stats(gt_ms), "tracker_ms_pipeline": stats(own_ms),
+        "share_ground_truth": float(np.median(gt_ms) / np.median(pipe_ms)),
+        "share_pipeline": float(np.median(own_ms) / np.median(pipe_ms)),
+        "target_share": 0.05,
+        "track_settings": {k: getattr(inf, k) for k in ("track_max_age", "track_min_iou", "track_motion",
+                                                        "track_iou_pixels")},
+    }
+    log.info("tracking: %.2f ms for %.0f objects (%.1f %% of the pipeline's %.1f ms)",
+             out["tracker_ms_ground_truth"]["p50"], out["objects_in_view_mean"], 100 * out["share_ground_truth"],
+             out["pipeline_ms"]["p50"])
+    if args.quality_frames:
+        with tempfile.TemporaryDirectory() as tmp:
+            video = make_synthetic_sequence(Path(tmp) / "video", args.quality_frames, args.seed, width=width,
+                                            height=height, progress=True)
+            m = evaluate_sequences(pipeline, video, inference=inf, tracking=True, write_predictions=False)
+        tracked, raw = m["stq"]["tracking"], m["stq"]["no_tracking"]
+        out["quality"] = {
+            "video": {"seed": args.seed, "frames": args.quality_frames, "size": f"{width}x{height}", "pan": 4.0},
+            "pq": m["pq"]["All"]["pq"], "id_keep": tracked["id_keep"], "id_keep_without_tracking": raw["id_keep"],
+            "stq": tracked["stq"], "aq": tracked["aq"], "sq": tracked["sq"],
+            "stq_without_tracking": raw["stq"], "aq_without_tracking": raw["aq"],
+            "id_switches_per_100": tracked["id_switches_per_100"],
+            "id_switches_per_100_without_tracking": raw["id_switches_per_100"],
+            "tracker_share": m["tracker_share"]}
+        log.info("tracking quality: ids kept %.1f %%, STQ %.1f (without tracking %.1f)",
+                 100 * tracked["id_keep"]["fraction"], 100 * tracked["stq"], 100 * raw["stq"])
+    path = Path(args.out) / "tracking.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, out)
+    out["json"] = str(path)
+    return out
