@@ -358,10 +358,10 @@ def _print_summary(s: dict) -> None:
         print(f"{k:<23}: PQ {100 * v['pq']:.1f}  SQ {100 * v['sq']:.1f}  RQ {100 * v['rq']:.1f}  (n={v['n']})")
     t = s.get("stq")
     tracking = s.get("tracking")
-    mode = "" if tracking is None else (" (node tracking on)" if tracking else " (node tracking off)")
+    mode = "" if tracking is None else ("; node tracking on" if tracking else "; node tracking off")
     if t:
-        print(f"{'tracking' + mode:<23}: STQ {100 * t['stq']:.1f}  AQ {100 * t['aq']:.1f}  SQ {100 * t['sq']:.1f}  "
-              f"ID switches {t['id_switches']} ({t['id_switches_per_100']:.1f} per 100 frames, n={t['frames']})")
+        print(f"{'tracking':<23}: STQ {100 * t['stq']:.1f}  AQ {100 * t['aq']:.1f}  SQ {100 * t['sq']:.1f}  "
+              f"ID switches {t['id_switches']} ({t['id_switches_per_100']:.1f} per 100 frames, n={t['frames']}{mode})")
     else:
-        print(f"{'tracking' + mode:<23}: STQ n/a (no frame with video ground truth)")
+        print(f"{'tracking':<23}: STQ n/a (no frame with video ground truth{mode})")
     print(f"output folder          : {s['folder']}  (bag: demo_output/, overlays/, report.json, latency.png)")

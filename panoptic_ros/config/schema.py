@@ -179,7 +179,7 @@ class InferenceConfig:
     track_motion: bool = param(True, "tracking: predict each track's position with a constant velocity from the "
                                "frame stamps (dropped frames and camera motion keep their tracks)", runtime=True,
                                ros=True)
-    track_iou_pixels: int = param(20000, "tracking: masks are compared on a regular grid of about this many pixels "
+    track_iou_pixels: int = param(10000, "tracking: masks are compared on a regular grid of about this many pixels "
                                   "(a stride in each direction); 0 = every pixel", range=(0, 10**8), runtime=True)
 
 

@@ -23,8 +23,12 @@ Design (one pass per frame, cost independent of the number of track/segment pair
    (``np.bincount`` of segment index x track index over the track pixels); a segment too small to hit the grid
    uses the IoU of its box with the moved track box instead.
 4. Pairs of different classes or with IoU below ``track_min_iou`` (or 0) are excluded; the rest are assigned by
-   maximum total IoU (``scipy.optimize.linear_sum_assignment``). Matched segments continue their track,
-   unmatched segments start new tracks, unmatched tracks wait (lost) until they are too old.
+   maximum total IoU (``scipy.optimize.linear_sum_assignment``).
+5. Segments and tracks left over (small or fast objects, young tracks whose velocity is not known yet) are assigned
+   by the distance of the segment's box centre to the track's predicted centre, below DISTANCE_GATE x the object's
+   size (same class, optimal assignment again).
+6. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
+   of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old.
 
 Every thing segment of the returned result gains ``track_age`` (frames the track has been seen, this one included)
 and ``first_seen`` (stamp of its first frame, seconds).
@@ -50,6 +54,7 @@ THING_ID_BASE = 1000            # stuff ids are below, thing ids above
 MAX_ID = 2**31 - 1              # int32 label maps
 VELOCITY_SMOOTHING = 0.5        # weight of the newest velocity measurement
 MIN_GRID_PIXELS = 4             # segments with fewer grid points are compared by box IoU
+DISTANCE_GATE = 1.5             # second stage: centre distance below this x the object's size (sqrt of box area)
 OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's mask is taken as partly hidden
 MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
 
@@ -192,12 +197,17 @@ class PanopticTracker:
         tracks = list(self._tracks.values())
         matches: dict[int, _Track] = {}
         if tracks:
-            iou = self._similarity(g, seg_area, boxes, tracks, stamp)
-            iou[classes[:, None] != np.array([t.category for t in tracks])[None, :]] = 0.0
-            ok = (iou > 0) & (iou >= self.min_iou)
+            n = len(tracks)
+            dt = np.array([stamp - t.mask_stamp for t in tracks])
+            shift = np.array([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
+            same = classes[:, None] == np.array([t.category for t in tracks])[None, :]
+            iou = self._similarity(g, seg_area, boxes, tracks, shift)
+            ok = same & (iou > 0) & (iou >= self.min_iou)
             if ok.any():
                 rows, cols = linear_sum_assignment(np.where(ok, -iou, 0.0))
                 matches = {int(r): tracks[c] for r, c in zip(rows, cols) if ok[r, c]}
+            if len(matches) < min(k, n):
+                matches.update(self._match_by_distance(boxes, tracks, shift, same, matches))
 
         # the grid pixels of each segment, for the next frames
         order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
@@ -237,13 +247,35 @@ class PanopticTracker:
             out.append((track.id, track))
         return out
 
+    @staticmethod
+    def _match_by_distance(boxes: np.ndarray, tracks: list[_Track], shift: np.ndarray, same: np.ndarray,
+                           matched: dict[int, _Track]) -> dict[int, _Track]:
+        """Second stage for what mask IoU left unmatched (small or fast objects, young tracks whose velocity is
+        not known yet): centre distance to the predicted centre, below DISTANCE_GATE x the object's size."""
+        taken = {id(t) for t in matched.values()}
+        rows = np.array([i for i in range(len(boxes)) if i not in matched], dtype=np.int64)
+        cols = np.array([j for j, t in enumerate(tracks) if id(t) not in taken], dtype=np.int64)
+        if not len(rows) or not len(cols):
+            return {}
+        seg = boxes[rows]
+        seg_center = (seg[:, :2] + seg[:, 2:]) / 2
+        seg_size = np.sqrt(np.prod(np.clip(seg[:, 2:] - seg[:, :2], 1, None), axis=1))
+        track_box = np.array([tracks[j].box for j in cols])
+        track_center = np.array([tracks[j].center for j in cols]) + shift[cols]
+        track_size = np.sqrt(np.prod(np.clip(track_box[:, 2:] - track_box[:, :2], 1, None), axis=1))
+        dist = np.linalg.norm(seg_center[:, None, :] - track_center[None, :, :], axis=2)
+        rel = dist / np.maximum(seg_size[:, None], track_size[None, :])
+        ok = same[np.ix_(rows, cols)] & (rel < DISTANCE_GATE)
+        if not ok.any():
+            return {}
+        r, c = linear_sum_assignment(np.where(ok, rel, DISTANCE_GATE * 10))
+        return {int(rows[a]): tracks[int(cols[b])] for a, b in zip(r, c) if ok[a, b]}
+
     def _similarity(self, g: np.ndarray, seg_area: np.ndarray, boxes: np.ndarray, tracks: list[_Track],
-                    stamp: float) -> np.ndarray:
-        """float64 [K, T] IoU of each segment with each track's last mask moved to its predicted position."""
+                    shift: np.ndarray) -> np.ndarray:
+        """float64 [K, T] IoU of each segment with each track's mask moved by ``shift`` (its predicted position)."""
         k, n = len(seg_area) - 1, len(tracks)
         stride = self._stride(*self._shape)
-        dt = np.array([stamp - t.mask_stamp for t in tracks])
-        shift = np.array([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
         grid_shift = np.round(shift / stride).astype(np.int32)              # [T, 2] x, y in grid cells
         counts = np.array([len(t.ys) for t in tracks])
         owner = np.repeat(np.arange(n), counts)

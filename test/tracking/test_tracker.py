@@ -172,3 +172,13 @@ def test_cuda_results_stay_on_the_gpu():
     assert out.panoptic.is_cuda
     cpu = PanopticTracker(InferenceConfig(), CATEGORIES).update(res, 0.0)
     assert torch.equal(out.panoptic.cpu(), cpu.panoptic)
+
+
+def test_fast_small_object_is_followed_from_its_second_frame_and_far_jumps_are_new_objects():
+    """An 8 px square moving 10 px per frame never overlaps its last mask: the centre-distance stage links its
+    first two frames, the velocity the rest. An object of the class appearing far away is a new one."""
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    ids = [tracked_ids(tracker, *squares(8, {10: (4 + 10 * t, 20, DISC)}), stamp=t / 10)[0][10] for t in range(8)]
+    assert len(set(ids)) == 1
+    far = tracked_ids(tracker, *squares(8, {11: (10, 45, DISC)}), stamp=0.8)[0][11]
+    assert far != ids[0]

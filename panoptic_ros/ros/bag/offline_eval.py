@@ -140,34 +140,36 @@ class _EvalRun:
             total = min(total, args.max_frames)
         skip = list(args.skip_output) + (["overlay"] if args.no_overlay else [])
         last_write = time.monotonic()
-        try:
-            with OutputBagWriter(self.bag_out, namespace=args.namespace, exclude=skip) as writer, \
-                    StopOnSignal() as stop:
-                self.output_topics = writer.names
-                bar = tqdm(total=total, desc="bag eval", unit="frame")
-                for n, frame in enumerate(self.reader.frames()):
-                    if stop.requested or (args.max_frames and n >= args.max_frames):
-                        break
-                    self._frame(n, frame, writer)
-                    bar.update(1)
-                    if args.report_every > 0 and time.monotonic() - last_write >= args.report_every:
-                        self._write_report()
-                        last_write = time.monotonic()
-                bar.close()
+        # the handlers stay installed until the bag is closed and the report written: a signal during the
+        # close or the final write is a stop request too (the second one aborts)
+        with StopOnSignal() as stop:
+            try:
+                with OutputBagWriter(self.bag_out, namespace=args.namespace, exclude=skip) as writer:
+                    self.output_topics = writer.names
+                    bar = tqdm(total=total, desc="bag eval", unit="frame")
+                    for n, frame in enumerate(self.reader.frames()):
+                        if stop.requested or (args.max_frames and n >= args.max_frames):
+                            break
+                        self._frame(n, frame, writer)
+                        bar.update(1)
+                        if args.report_every > 0 and time.monotonic() - last_write >= args.report_every:
+                            self._write_report()
+                            last_write = time.monotonic()
+                    bar.close()
                 if stop.requested:
                     self.status, self.exit_signal = f"interrupted ({stop.name})", stop.signum
                     log.warning("bag eval: %s after %d frames; output bag closed, report written", stop.name,
                                 len(self.per_frame))
                 else:
                     self.status = "complete"
-        except KeyboardInterrupt:
-            self.status, self.exit_signal = "interrupted (second signal)", 2
-            raise
-        except BaseException as exc:
-            self.status = f"failed: {type(exc).__name__}: {exc}"
-            raise
-        finally:
-            report = self._write_report(final=True)
+            except KeyboardInterrupt:
+                self.status, self.exit_signal = "interrupted (second signal)", 2
+                raise
+            except BaseException as exc:
+                self.status = f"failed: {type(exc).__name__}: {exc}"
+                raise
+            finally:
+                report = self._write_report(final=True)
         log.info("bag eval: %d frames, %.2f FPS (runtime %s, %s), report in %s", len(self.per_frame),
                  report["fps"] or 0.0, self.runtime_name, self.precision, args.out / "report.json")
         return report
