@@ -105,6 +105,7 @@ def test_colcon_builds_messages_and_installs_the_node(tmp_path):
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     install = ws / "install" / "panoptic_ros"
     assert (install / "lib" / "panoptic_ros" / "panoptic_node").exists()
+    assert (install / "lib" / "panoptic_ros" / "panoptic_lifecycle_node").exists()
     assert (install / "share" / "panoptic_ros" / "launch" / "camera.launch.py").exists()
     assert (install / "share" / "panoptic_ros" / "params" / "panoptic.yaml").exists()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT", "COLCON", "PYTHONPATH", "CMAKE"))}
@@ -117,3 +118,50 @@ def test_colcon_builds_messages_and_installs_the_node(tmp_path):
     out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert str(ws) in out.stdout
+
+
+def _launch_module():
+    """launch/camera.launch.py as a module (its launch imports are inside functions: launch is not installed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("camera_launch", ROOT / "launch" / "camera.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _launch_args(**given):
+    module = _launch_module()
+    args = {name: (default if default is not None else "/share/params/panoptic.yaml")
+            for name, (default, _) in module.ARGUMENTS.items()}
+    return module.node_settings({**args, **given})
+
+
+def test_launch_file_starts_the_plain_node_by_default():
+    settings = _launch_args(image="/front/image_raw")
+    assert settings["executable"] == "panoptic_node" and not settings["lifecycle"] and not settings["autostart"]
+    assert settings["remappings"] == [("image", "/front/image_raw")]
+    params_file, overrides = settings["parameters"]
+    assert params_file == "/share/params/panoptic.yaml"
+    assert overrides == {"use_sim_time": False}            # empty arguments keep the params file's values
+
+
+def test_launch_file_lifecycle_argument_and_overrides():
+    settings = _launch_args(lifecycle="true", device="cuda", images="front=/f/image_raw, /rear/image_raw",
+                            use_depth="true", use_sim_time="True")
+    assert settings["executable"] == "panoptic_lifecycle_node" and settings["lifecycle"] and settings["autostart"]
+    assert settings["name"] == "panoptic_node"               # same node name and topics as the plain node
+    assert settings["parameters"][1] == {"use_sim_time": True, "device": "cuda", "use_depth": True,
+                                         "images": ["front=/f/image_raw", "/rear/image_raw"]}
+    assert not _launch_args(lifecycle="true", autostart="false")["autostart"]
+
+
+def test_every_executable_the_launch_file_can_start_is_installed():
+    module = _launch_module()
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    for lifecycle in ("false", "true"):
+        executable = _launch_args(lifecycle=lifecycle)["executable"]
+        assert f"scripts/{executable}" in cmake, f"CMakeLists.txt does not install {executable}"
+        script = ROOT / "scripts" / executable
+        assert script.is_file() and os.access(script, os.X_OK)
+    assert set(module.OVERRIDES) <= set(module.ARGUMENTS)

@@ -8,6 +8,7 @@ a stale model next to an edited YAML, or a YAML edited after training, fails it.
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 import panoptic_ros
@@ -50,16 +51,22 @@ def test_sidecar_matches_synth_default_yaml():
     assert stored.model == expected.model
 
 
-def test_shipped_model_segments_unseen_scenes_above_a_pq_floor(tmp_path):
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """Unseen synthetic 640x480 scenes (the model's training and validation data used seeds 1-3)."""
     from panoptic_ros.data.synth import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("shipped") / "scenes", N_IMAGES, seed=20261201)
+
+
+def test_shipped_model_segments_unseen_scenes_above_a_pq_floor(scenes, tmp_path):
     from panoptic_ros.engine.dataset_eval import evaluate_model
     from panoptic_ros.pipeline import build_pipeline
 
     model = load_checkpoint(default_model_path())   # the strict loader: every tensor present and shaped right
     assert json.loads(json.dumps(model.categories.to_list())) == read_sidecar(default_model_path())["categories"]
-    data = make_synthetic_dataset(tmp_path / "scenes", N_IMAGES, seed=20261201)  # seeds 1-3 made its data
-    pipeline = build_pipeline(default_model_path(), device="cpu", runtime="torch")
-    result = evaluate_model(pipeline, data, warmup=0, write_predictions=False, progress=False)
+    pipeline = build_pipeline(default_model_path(), device="cpu", runtime="torch")   # as `panoptic predict`
+    result = evaluate_model(pipeline, scenes, warmup=0, write_predictions=False, progress=False)
     pq = next(iter(result.values()))["pq"]
     (tmp_path / "pq.json").write_text(json.dumps(pq))
     assert pq["All"]["pq"] >= PQ_FLOOR, pq["All"]
@@ -67,18 +74,16 @@ def test_shipped_model_segments_unseen_scenes_above_a_pq_floor(tmp_path):
     assert pq["Stuff"]["pq"] >= PQ_FLOOR, pq["Stuff"]
 
 
-def test_the_floor_catches_a_broken_model(tmp_path):
+def test_the_floor_catches_a_broken_model(scenes):
     """The PQ check can fail: the same evaluation with the semantic classifier negated falls below the floor."""
     import torch
 
-    from panoptic_ros.data.synth import make_synthetic_dataset
     from panoptic_ros.engine.dataset_eval import evaluate_model
     from panoptic_ros.pipeline import build_pipeline
 
     model = load_checkpoint(default_model_path())
     with torch.no_grad():
         model.semantic_head.predictor.weight.mul_(-1.0)
-    data = make_synthetic_dataset(tmp_path / "scenes", 1, seed=20261201)
-    result = evaluate_model(build_pipeline(model, device="cpu", runtime="torch"), data, warmup=0,
+    result = evaluate_model(build_pipeline(model, device="cpu", runtime="torch"), scenes, warmup=0, max_images=1,
                             write_predictions=False, progress=False)
     assert next(iter(result.values()))["pq"]["All"]["pq"] < PQ_FLOOR

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=float, default=1.0, metavar="S", help="RSS sampling period (s)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param runtime:=torch (repeatable)")
-    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random 101-200)")
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random 1-100)")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds for the node to get ready")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -138,7 +138,7 @@ def run(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None else random.randint(101, 200))
+    env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None else random.randint(1, 100))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env["PYTHONUNBUFFERED"] = "1"
     from panoptic_ros.ros.transport import use_large_message_profile

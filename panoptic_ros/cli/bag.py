@@ -10,10 +10,12 @@ import importlib
 import json
 
 SUBCOMMANDS = {
-    "eval": ("offline_eval", "run the model offline over a bag's images: output bag, report.json, latency.png, PQ"),
+    "eval": ("offline_eval", "run the model offline over a bag's images: output bag, report.json, latency.png, PQ "
+                             "(and STQ on a video)"),
     "play": ("play", "publish a bag's image topics on the ROS graph with their recorded timing"),
     "record-eval": ("record_eval", "record a running panoptic_node's outputs: end-to-end latency, drops, PQ"),
-    "make-sample": ("make_sample", "write a synthetic sample bag with ground truth (COCO panoptic layout)"),
+    "make-sample": ("make_sample", "write a synthetic sample bag with ground truth (COCO panoptic layout; "
+                                   "--sequence: a video with track ids)"),
 }
 
 

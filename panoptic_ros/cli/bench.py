@@ -12,8 +12,9 @@ import json
 import logging
 from pathlib import Path
 
-BENCHMARKS = ["head", "model", "runtimes", "compare", "ros", "soak", "tracking", "train"]
-NOT_IN_ALL = {"soak": "long run (10,000 frames by default): run `panoptic bench soak` on its own"}
+BENCHMARKS = ["head", "model", "runtimes", "compare", "ros", "soak", "tracking", "train", "cameras"]
+NOT_IN_ALL = {"soak": "long run (10,000 frames by default): run `panoptic bench soak` on its own",
+              "cameras": "starts 14 node processes (about 5 minutes): run `panoptic bench cameras` on its own"}
 DEFAULT_OUT = "runs/bench"
 
 log = logging.getLogger(__name__)

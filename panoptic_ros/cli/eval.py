@@ -61,11 +61,13 @@ def run(args) -> int:
         raise FileNotFoundError(f"dataset folder not found: {data}")
     if args.batch_size < 1 or args.warmup < 0 or (args.max_images is not None and args.max_images < 1):
         raise ValueError("--batch-size and --max-images must be >= 1, --warmup >= 0")
-    pipeline, cfg = pipeline_from_args(args, SECTIONS)
-    inf = cfg.inference
     from panoptic_ros.engine.sequence_eval import is_sequence_dataset
     if is_sequence_dataset(data):
-        return _run_sequence(args, data, pipeline, cfg)
+        if args.policy == "all":
+            raise ValueError("--policy all is not supported on a sequence folder: give one policy")
+        return _run_sequence(args, data, *pipeline_from_args(args, SECTIONS))
+    pipeline, cfg = pipeline_from_args(args, SECTIONS)
+    inf = cfg.inference
     policies = list(MERGE_POLICIES) if args.policy == "all" else [inf.merge_policy]
     if args.policy == "all" and not args.oracle:
         policies = _runnable(pipeline, policies)
@@ -107,8 +109,6 @@ def _run_sequence(args, data, pipeline, cfg) -> int:
 
     from panoptic_ros.engine.sequence_eval import evaluate_sequences, format_sequence_summary
 
-    if args.policy == "all":
-        raise ValueError("--policy all is not supported on a sequence folder: give one policy")
     tracking = cfg.inference.tracking if args.tracking is None else args.tracking
     results = evaluate_sequences(pipeline, data, inference=cfg.inference, tracking=tracking, out_dir=args.out,
                                  max_images=args.max_images, warmup=args.warmup,

@@ -194,6 +194,20 @@ class NodeConfig:
                                  choices=("auto", "reliable", "best_effort"), ros=True)
     qos_depth: int = param(1, "subscription queue depth (keep last)", range=(1, 100), ros=True)
     diagnostics_period: float = param(1.0, "seconds between /diagnostics messages", range=(0.1, 60.0), ros=True)
+    # several cameras, depth (docs/robot.md)
+    images: list = param([], "several cameras in one node: input image topics, each TOPIC or NAME=TOPIC (outputs "
+                         "under ~/<name>/..., name derived from the topic when not given); empty = the single "
+                         "topic `image` with outputs under ~/", ros=True)
+    max_batch: int = param(0, "several cameras: most frames per network batch (0 = every camera with a pending "
+                           "frame); cameras beyond it are served round-robin in the next batch", range=(0, 64),
+                           ros=True)
+    use_depth: bool = param(False, "subscribe depth (16UC1 mm / 32FC1 m, registered to the colour image) and "
+                            "camera_info (per camera <name>/depth, <name>/camera_info) and publish ~/instances_3d",
+                            ros=True)
+    depth_tolerance: float = param(0.05, "depth: a colour frame takes the depth image whose stamp is nearest within "
+                                   "this many seconds (camera_info: the newest)", range=(0.0, 10.0), ros=True)
+    max_depth: float = param(10.0, "depth: points farther than this (metres) are ignored", range=(0.01, 1000.0),
+                             runtime=True, ros=True)
 
 
 @dataclass

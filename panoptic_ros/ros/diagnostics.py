@@ -17,8 +17,9 @@ class FrameStats:
     """Thread-safe counters and a window of recent per-frame timings (seconds)."""
 
     # too_large: rejected (also counted there) for exceeding max_input_pixels; load_failures: background model
-    # loads that failed (the node kept its model and set the parameters back)
-    COUNTERS = ("received", "processed", "dropped", "rejected", "too_large", "errors", "load_failures")
+    # loads that failed (the node kept its model and set the parameters back); no_depth: frames published 2D only
+    # although use_depth is on (no matching depth / camera_info, or depth that does not fit the image)
+    COUNTERS = ("received", "processed", "dropped", "rejected", "too_large", "errors", "load_failures", "no_depth")
 
     def __init__(self, window: int = 200, rate_window: float = 5.0):
         self._lock = threading.Lock()

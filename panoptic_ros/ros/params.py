@@ -9,7 +9,8 @@ Which parameters change while the node runs:
 - input_size: an argument of predict(), so also from the next frame;
 - model, device, runtime and precision: the node loads the model again; a failed load rejects the change with
   the reason and the old model keeps running;
-- the rest (image_transport, qos_*, diagnostics_period) shape the subscription / timer: read-only,
+- the rest (image_transport, qos_*, diagnostics_period, images, max_batch, use_depth, depth_tolerance) shape the
+  subscriptions / timers: read-only,
   set them in the parameters file or on the command line.
 
 params/panoptic.yaml (every parameter with its default) is generated from the same list:
@@ -97,7 +98,8 @@ def descriptor(p: RosParameter):
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
     types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+             list: ParameterType.PARAMETER_STRING_ARRAY}
     d = ParameterDescriptor(name=p.name, type=types[type(p.default)], description=p.describe(),
                             read_only=not p.changeable)
     if p.choices:
@@ -116,11 +118,15 @@ def declare_parameters(node) -> dict[str, Any]:
     """Declare every parameter on an rclpy node; return {name: value} after overrides, each checked
     against the schema. ParameterError names a bad value given in the parameters file / command line."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    from rclpy.parameter import Parameter
 
     values = {}
     for p in ros_parameters():
+        # a list parameter is a string array; an empty default cannot carry its type, so it is declared by type
+        # (unset = the empty default)
+        default = Parameter.Type.STRING_ARRAY if isinstance(p.default, list) and not p.default else p.default
         try:
-            param = node.declare_parameter(p.name, p.default, descriptor(p))
+            param = node.declare_parameter(p.name, default, descriptor(p))
         except InvalidParameterTypeException as exc:
             raise ParameterError(f"parameter {p.name}: {exc} (write it as a {type(p.default).__name__}, "
                                  f"e.g. {p.name}: {yaml_scalar(p.default)})") from None
@@ -128,8 +134,11 @@ def declare_parameters(node) -> dict[str, Any]:
             allowed = f" (allowed range [{p.range[0]}, {p.range[1]}])" if p.range is not None else ""
             text = str(exc.args[0] if exc.args else exc).removesuffix(f": {p.name}")
             raise ParameterError(f"parameter {p.name}: {text}{allowed}") from None
+        value = param.value
+        if isinstance(p.default, list):
+            value = [] if value is None else list(value)
         try:
-            values[p.name] = check_value(p.name, p.field, param.value)
+            values[p.name] = check_value(p.name, p.field, value)
         except ConfigError as exc:
             raise ParameterError(f"parameter {exc}") from None
     return values
@@ -146,7 +155,10 @@ def check_parameters(parameters: Iterable) -> dict[str, Any]:
     for param in parameters:
         if param.name not in known:
             continue  # use_sim_time and other parameters rclpy owns
-        out[param.name] = check_value(param.name, known[param.name].field, param.value)
+        value = param.value
+        if isinstance(known[param.name].default, list) and value is not None:
+            value = list(value)
+        out[param.name] = check_value(param.name, known[param.name].field, value)
     return out
 
 

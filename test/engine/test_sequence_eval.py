@@ -55,9 +55,20 @@ def test_tracking_improves_association_and_is_cheap(sequence, pipeline, tmp_path
 
 
 def test_eval_cli_on_a_sequence(sequence, tmp_path, capsys):
+    """The CLI branch (a small untrained model: only the plumbing is checked here)."""
+    from pathlib import Path
+
+    from panoptic_ros.config import load_config
+    from panoptic_ros.data import CocoPanopticDataset
+    from panoptic_ros.modeling import build_model, save_checkpoint
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "panoptic_ros" / "configs" / "smoke.yaml", ["inference.device=cpu"])
+    model = build_model(cfg, CocoPanopticDataset(sequence).categories)
+    ckpt = save_checkpoint(tmp_path / "model.safetensors", model, cfg, model.categories)
     out = tmp_path / "cli"
-    assert main(["eval", "--data", str(sequence), "--out", str(out), "--runtime", "torch", "--no-tracking",
-                 "--max-images", "3", "--warmup", "0", "--no-progress", "--no-predictions"]) == 0
+    assert main(["eval", "--data", str(sequence), "--out", str(out), "--runtime", "torch", "--model", str(ckpt),
+                 "--no-tracking", "--max-images", "3", "--warmup", "0", "--no-progress", "--no-predictions"]) == 0
     text = capsys.readouterr().out
     assert "no tracking  STQ" in text and "\ntracking" not in text
     metrics = json.loads((out / "metrics.json").read_text())

@@ -125,6 +125,15 @@ def test_cuda_loader_pins_memory_and_amp_channels_last_step(data, tmp_path):
     assert all(torch.isfinite(p).all() for p in tr.model.parameters())
 
 
+@pytest.mark.slow
+def test_compile_wiring_on_cpu_with_the_eager_backend(data, tmp_path):
+    """solver.compile wraps the training network (dynamo tracing, eager kernels: no compiler needed)."""
+    tr = _trainer(data, tmp_path / "eager", "solver.compile=eager", max_iters=2)
+    summary = tr.fit()
+    assert type(tr.step_model).__name__ == "OptimizedModule" and summary["iterations"] == 2
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.compile with inductor is tested on CUDA")
 def test_compile_inductor_on_cuda(data, tmp_path):
     tr = _trainer(data, tmp_path / "compiled", "inference.device=cuda", "solver.compile=inductor", max_iters=2)

@@ -92,3 +92,62 @@ def test_bad_input_names_the_frame():
         ev.add(*frame([R, A], {R: (ROAD, 0), A: (CAR, 0)}), *frame([5, 5, 5], {5: (ROAD, 0)}))
     with pytest.raises(STQInputError, match="unknown category 7"):
         ev.add(*frame([R], {R: (7, 0)}), *frame([5], {5: (ROAD, 0)}))
+
+
+def reference_stq(frames, num_classes, things):
+    """A direct per-pixel re-statement of the STEP reference (labels (class, instance), crowd = instance 0), for
+    predictions without void pixels: returns (AQ, mIoU)."""
+    from collections import defaultdict
+    conf = np.zeros((num_classes, num_classes))
+    gt_area, pred_area, inter = defaultdict(int), defaultdict(int), defaultdict(int)
+    for gt, pred in frames:               # each a list of ((class or None for void), instance) per pixel
+        for (gc, gi), (pc, pi) in zip(gt, pred):
+            if gc is not None:
+                conf[gc, pc] += 1
+            crowd = gc in things and gi == 0
+            g_ok = gc in things and not crowd
+            p_ok = pc in things and not crowd
+            if g_ok:
+                gt_area[(gc, gi)] += 1
+            if p_ok:
+                pred_area[(pc, pi)] += 1
+            if g_ok and p_ok:
+                inter[((gc, gi), (pc, pi))] += 1
+    aq = sum(sum(t * t / (gt_area[g] + pred_area[p] - t) for (g2, p), t in inter.items() if g2 == g) / a
+             for g, a in gt_area.items()) / max(len(gt_area), 1)
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    return aq, float(np.mean(tp[union > 0] / union[union > 0]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_a_per_pixel_restatement_of_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    cats = CategoryMap([Category(1, "car", True), Category(2, "person", True), Category(3, "road", False),
+                        Category(4, "sky", False)])
+    ev = STQEvaluator(cats)
+    frames = []
+    for _ in range(3):
+        def random_frame(void, crowd):
+            ids = rng.integers(1, 9, (6, 8)).astype(np.int32)
+            if void:
+                ids[rng.random((6, 8)) < 0.1] = 0
+            segs, labels = [], []
+            for i in range(1, 9):
+                cat = [1, 1, 2, 2, 1, 2, 3, 4][i - 1]
+                is_crowd = int(crowd and i == 5)
+                segs.append({"id": 100 + i, "category_id": cat, "iscrowd": is_crowd, "track_id": i})
+            lab = {0: (None, 0)} | {i: (cats.index(s["category_id"]), 0 if s["iscrowd"] else i)
+                                    for i, s in zip(range(1, 9), segs)}
+            labels = [lab[int(v)] for v in ids.ravel()]
+            return np.where(ids > 0, ids + 100, 0), segs, labels
+        gt_pan, gt_segs, gt_lab = random_frame(True, True)
+        pred_pan, pred_segs, pred_lab = random_frame(False, False)
+        for s in pred_segs:
+            s.pop("track_id")
+        ev.add(gt_pan, gt_segs, pred_pan, pred_segs)
+        frames.append((gt_lab, [(c, i) for c, i in pred_lab]))
+    aq, miou = reference_stq(frames, len(cats), things={0, 1})
+    m = ev.summarize()
+    assert m["aq"] == pytest.approx(aq) and m["sq"] == pytest.approx(miou)
+    assert m["stq"] == pytest.approx(math.sqrt(aq * miou))

@@ -33,6 +33,7 @@ REQUIRE_ROS_ENV = "PANOPTIC_REQUIRE_ROS"
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / ".ws" / "install" / "panoptic_ros"
 NODE_EXECUTABLE = INSTALL / "lib" / "panoptic_ros" / "panoptic_node"
+LIFECYCLE_EXECUTABLE = INSTALL / "lib" / "panoptic_ros" / "panoptic_lifecycle_node"
 PARAMS_FILE = INSTALL / "share" / "panoptic_ros" / "params" / "panoptic.yaml"
 STUB_DIR = Path(__file__).resolve().parent          # holds panoptic_test_stub_model.py
 TEST_LAUNCHER = STUB_DIR / "node_with_test_model.py"
@@ -246,9 +247,9 @@ class NodeProcess:
 
 @pytest.fixture(scope="module")
 def node_launcher(ros_domain, tmp_path_factory):
-    """start(parameters={...}, remaps=[...], env={...}, wait=True, factory=None) -> NodeProcess (installed
-    executable, or with factory="module:function" the test launcher with that test model; --params-file
-    params/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
+    """start(parameters={...}, remaps=[...], env={...}, wait=True, factory=None, lifecycle=False) -> NodeProcess
+    (installed executable, or with factory="module:function" the test launcher with that test model; lifecycle:
+    the managed node; --params-file params/panoptic.yaml, then -p overrides). Kills what it started at teardown."""
     if not NODE_EXECUTABLE.exists():
         pytest.skip(f"{NODE_EXECUTABLE} missing: run bash tools/setup.sh")
     started: list[NodeProcess] = []
@@ -256,11 +257,14 @@ def node_launcher(ros_domain, tmp_path_factory):
 
     def start(parameters: dict | None = None, *, remaps: list[str] | None = None, env: dict | None = None,
               name: str = "panoptic_node", wait: bool = True, params_file: Path | None = PARAMS_FILE,
-              factory: str | None = None) -> NodeProcess:
+              factory: str | None = None, lifecycle: bool = False) -> NodeProcess:
         env = dict(env or {})
         # the node no longer reads PANOPTIC_NODE_MODEL_FACTORY; callers still passing it get the test launcher
         factory = env.pop("PANOPTIC_NODE_MODEL_FACTORY", None) or factory
-        cmd = [sys.executable, str(TEST_LAUNCHER), "--factory", factory] if factory else [str(NODE_EXECUTABLE)]
+        if factory:
+            cmd = [sys.executable, str(TEST_LAUNCHER), "--factory", factory] + (["--lifecycle"] if lifecycle else [])
+        else:
+            cmd = [str(LIFECYCLE_EXECUTABLE if lifecycle else NODE_EXECUTABLE)]
         cmd += ["--ros-args"]
         if params_file is not None:
             cmd += ["--params-file", str(params_file)]

@@ -1,11 +1,12 @@
 """Test-only launcher: panoptic_node with a test model (production code has no switch that loads other code).
 
-    python node_with_test_model.py [--factory module:function] [--default-model PATH] --ros-args ...
+    python node_with_test_model.py [--factory module:function] [--default-model PATH] [--lifecycle] --ros-args ...
 
 --factory: function(path, device) -> model (predict(images, inference=), categories), imported from this
 folder (e.g. panoptic_test_stub_model:load, bag_oracle_model:load); the module's check(path, device), when it
 has one, is the fast check of a parameter change (else only the device is checked).
 --default-model: where the shipped model is looked for (to test start-up without it).
+--lifecycle: start the managed node (panoptic_ros.ros.lifecycle_node.main) instead.
 The rest of the command line goes to panoptic_ros.ros.node.main unchanged.
 """
 from __future__ import annotations
@@ -52,11 +53,18 @@ def run(argv: list[str]) -> int:
     argv = list(argv)
     factory = take_option(argv, "--factory")
     default_model = take_option(argv, "--default-model")
+    end = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
+    lifecycle = "--lifecycle" in argv[:end]
+    if lifecycle:
+        argv.remove("--lifecycle")
     if default_model is not None:
         import panoptic_ros.modeling
 
         panoptic_ros.modeling.default_model_path = lambda: Path(default_model)
-    from panoptic_ros.ros.node import main
+    if lifecycle:
+        from panoptic_ros.ros.lifecycle_node import main
+    else:
+        from panoptic_ros.ros.node import main
 
     return main(argv, model_loader=FactoryLoader(factory) if factory else None)
 

@@ -28,7 +28,8 @@ OPTIONS = {"load_delay": 0.0,      # s load() takes (a slow checkpoint / export)
            "predict_delay": 0.0,   # s every predict() takes (a model of fixed speed)
            "fail_width": 0.0,      # predict() raises on an image this many pixels wide
            "slow_width": 0.0,      # predict() takes 60 s on an image this many pixels wide (shutdown test)
-           "thing": "box"}         # name of the thing category (tells two stub models apart)
+           "thing": "box",         # name of the thing category (tells two stub models apart)
+           "lacks": ""}            # a merge policy whose head this model "lacks" (check_policy refuses it)
 A_RIGHT, B_LEFT, CENTER_SPLIT = 0.6, 0.5, 0.525
 
 
@@ -63,6 +64,13 @@ class StubModel:
             raise RuntimeError(f"stub model refuses images {int(self.options['fail_width'])} pixels wide")
         time.sleep(60.0 if self.options["slow_width"] in widths else self.options["predict_delay"])
         return [scene(int(np.asarray(im).shape[0]), int(np.asarray(im).shape[1]), inference) for im in images]
+
+    def check_policy(self, name: str) -> None:
+        """As PanopticPipeline.check_policy: PolicyUnavailable for the policy named by the "lacks" option."""
+        from panoptic_ros.panoptic.policies import PolicyUnavailable
+
+        if name == self.options["lacks"]:
+            raise PolicyUnavailable(f"merge policy {name} needs the test head, which the loaded stub model lacks")
 
     def close(self):
         """Called by the node when this model was replaced; the line shows up in the node's log."""

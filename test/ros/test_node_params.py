@@ -103,6 +103,25 @@ def test_overlay_alpha_at_run_time(ros_graph, setup):
     set_ok(ros_graph, overlay_alpha=0.5)
 
 
+def test_merge_policy_the_model_cannot_run_is_refused(ros_graph, setup, node):
+    mark = node.mark()
+    set_ok(ros_graph, model="stub?lacks=smallest_first")
+    assert node.wait_for_log_since(mark, "loaded model", 30), node.log(mark)
+    result = ros_graph.set_parameters(NODE, {"merge_policy": "smallest_first"})[0]
+    assert not result.successful and "needs the test head" in result.reason, result.reason
+    assert ros_graph.get_parameters(NODE, ["merge_policy"]) == {"merge_policy": "closest_center"}
+    # a new model that lacks the current policy's head: not switched to, parameters set back
+    mark = node.mark()
+    set_ok(ros_graph, model="stub?lacks=closest_center")
+    assert node.wait_for_log_since(mark, "parameters set back to model='stub?lacks=smallest_first'", 30), node.log(mark)
+    assert ros_graph.spin_until(
+        lambda: ros_graph.get_parameters(NODE, ["model"]) == {"model": "stub?lacks=smallest_first"}, 10)
+    assert box_a(run_frame(setup)).bbox.width == A_WIDTH["closest_center"]
+    mark = node.mark()
+    set_ok(ros_graph, model="stub")
+    assert node.wait_for_log_since(mark, "loaded model", 30), node.log(mark)
+
+
 def test_model_reload_refused_keeps_the_old_model_then_accepted(ros_graph, setup, node, tiny_checkpoint):
     result = ros_graph.set_parameters(NODE, {"model": "/nonexistent/model.safetensors"})[0]
     assert not result.successful and "kept the current model" in result.reason and "not found" in result.reason

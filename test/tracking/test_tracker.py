@@ -147,7 +147,6 @@ def test_ground_truth_sequence_keeps_every_id():
 
 def test_fifty_objects_at_640x480_are_cheap():
     rng = np.random.default_rng(0)
-    m = np.full((480, 640), 1, np.int32)
     boxes = {}
     for k in range(50):
         boxes[10 + k] = (int(rng.integers(0, 600)), int(rng.integers(0, 440)), DISC if k % 2 else BOX)

@@ -168,10 +168,12 @@ class Recorder:
                                 store=self.store).open()
         self.overlay_dir = args.out / "overlays"
         self.input_arrivals: dict[int, int] = {}     # stamp -> arrival ns of the input (no publish log)
-        self.outputs: dict[int, dict] = {}           # stamp -> {"panoptic": arrival_ns, ...} (worker, under _lock)
+        self.outputs: dict[int, int] = {}            # stamp -> arrival ns of its panoptic (worker, under _lock)
         self.pending: dict[int, dict] = {}           # stamp -> decoded panoptic / segments waiting for the pair
         self.unscored: dict[int, tuple] = {}         # stamp -> (panoptic, segments) not yet in the publish log
-        self.arrived: dict[int, set] = {}            # stamp -> output names seen (executor thread)
+        self.arrived: dict[int, int] = {}            # stamp -> bit mask of the outputs seen (executor thread)
+        self._bit = {name: 1 << i for i, name in enumerate(self.names)}
+        self.all_outputs = (1 << len(self.names)) - 1     # per frame: two small ints, not a dict and a set
         self.q: queue.Queue = queue.Queue(maxsize=args.queue_size)
         self.dropped: Counter = Counter()            # output name -> messages dropped on a full queue
         self._incomplete: OrderedDict = OrderedDict()   # recent stamps whose panoptic or instances was dropped
@@ -194,7 +196,7 @@ class Recorder:
             self.last_arrival = time.monotonic()
             try:
                 stamp = header_stamp_ns(raw)
-                self.arrived.setdefault(stamp, set()).add(key)
+                self.arrived[stamp] = self.arrived.get(stamp, 0) | self._bit[key]
             except ValueError:
                 stamp = None
             if self._closing:
@@ -239,7 +241,8 @@ class Recorder:
         self.writer.write(self.names[key], arrival_ns, raw)
         stamp = header_stamp_ns(raw)
         with self._lock:
-            self.outputs.setdefault(stamp, {}).setdefault(key, arrival_ns)
+            if key == "panoptic":
+                self.outputs.setdefault(stamp, arrival_ns)
         if key == "overlay" and self.saved_overlays < self.args.save_overlays:
             self._save_overlay(stamp, raw)
         if self.pq is not None and key in ("panoptic", "instances"):
@@ -330,16 +333,14 @@ class Recorder:
         sent_times = {s: e["publish_ns"] for s, e in self.pub_log.entries.items() if "publish_ns" in e} if use_log \
             else dict(self.input_arrivals)
         with self._lock:
-            outputs = sorted((stamp, dict(outs)) for stamp, outs in self.outputs.items())
+            outputs = sorted(self.outputs.items())
         frames = []
-        for stamp, outs in outputs:
-            if "panoptic" not in outs:
-                continue
+        for stamp, arrival in outputs:
             entry = self.pub_log.entries.get(stamp, {})
             sent = sent_times.get(stamp)
             frames.append({"stamp_ns": stamp, "index": entry.get("index"),
-                           "latency_ms": None if sent is None else round((outs["panoptic"] - sent) / 1e6, 3),
-                           "arrival_ns": outs["panoptic"]})
+                           "latency_ms": None if sent is None else round((arrival - sent) / 1e6, 3),
+                           "arrival_ns": arrival})
         matched = [f for f in frames if f["latency_ms"] is not None]
         n_sent = len(sent_times)
         arrivals = sorted(f["arrival_ns"] for f in matched)
@@ -470,7 +471,7 @@ def _should_stop(rec: Recorder, args, t0: float) -> bool:
         if rec.pub_log.done is None:
             return False
         sent = rec.pub_log.stamps()
-        if sent and rec.q.empty() and all(len(rec.arrived.get(s, ())) == len(rec.names) for s in sent):
+        if sent and rec.q.empty() and all(rec.arrived.get(s, 0) == rec.all_outputs for s in sent):
             return True  # every output of every frame arrived
         last = max(rec.pub_log.done_time, rec.last_arrival or 0.0)
         return now - last >= args.idle_timeout

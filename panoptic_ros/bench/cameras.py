@@ -1,0 +1,284 @@
+"""Several cameras: one panoptic_node batching N cameras vs N separate single-camera nodes, same model, one run.
+
+For each N in --cameras (default 1 2 4) and each mode
+  batched   one node with parameter images = N topics (their pending frames go through the network as one batch)
+  separate  N nodes (the installed executable, one process each), one camera each
+the benchmark publishes synthetic --size frames (bgr8, reliable) on the N camera topics at --rate Hz each (more
+than the node can take: the newest-frame slots drop the rest, as on a robot), waits --warmup seconds, then counts
+for --seconds the ~/instances answers per camera (by stamp) and their latency (publish wall time in the header
+stamp -> arrival). Reported per run: total throughput (answers / s over all cameras), per-camera rates (min / max:
+no camera may starve), latency p50 / p90, and the nodes' mean network batch size (from /diagnostics).
+speedup[N] = batched total / separate total. Writes OUT/cameras.json and OUT/cameras.png; the node logs go to
+OUT/cameras_logs/. Linux; needs rclpy and the built package (tools/run.sh). Every node gets the same parameters
+(params/panoptic.yaml + --param NAME:=VALUE overrides + the model options).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from .args import image_size
+
+log = logging.getLogger(__name__)
+TOPIC = "/bench_cam{}/image_raw"
+MODES = ("batched", "separate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint (default: the shipped model)")
+    parser.add_argument("--device", help="node parameter device (default: the params file's)")
+    parser.add_argument("--runtime", help="node parameter runtime (default: the params file's)")
+    parser.add_argument("--precision", help="node parameter precision (default: the params file's)")
+    parser.add_argument("--cameras", nargs="+", type=int, default=[1, 2, 4], help="camera counts (default 1 2 4)")
+    parser.add_argument("--size", type=image_size, default=(640, 480), metavar="WxH", help="frame size (640x480)")
+    parser.add_argument("--rate", type=float, default=30.0, help="frames per second per camera (default 30)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring (default 5)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter for every node (repeatable)")
+    parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for the nodes to start")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+
+
+def percentile(values, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def summarize(answers: dict[str, list[tuple[float, float]]], seconds: float) -> dict:
+    """answers: camera -> [(arrival wall time, latency s)] within the window -> the run's figures."""
+    rates = {cam: len(a) / seconds for cam, a in answers.items()}
+    latencies = [lat for a in answers.values() for _, lat in a]
+    lo, hi = min(rates.values()), max(rates.values())
+    return {"total_fps": sum(rates.values()), "camera_fps": rates, "min_camera_fps": lo, "max_camera_fps": hi,
+            "fairness": lo / hi if hi > 0 else 0.0, "starved": [c for c, r in rates.items() if r == 0.0],
+            "latency_p50_ms": 1000 * percentile(latencies, 50), "latency_p90_ms": 1000 * percentile(latencies, 90)}
+
+
+class _Nodes:
+    """The node processes of one run (started with the same parameters), stopped on exit."""
+
+    def __init__(self, args, mode: str, cameras: int, logs: Path, env: dict):
+        from panoptic_ros.cli.demo import _model_path, _node_command, _params_file
+
+        base = _node_command() + ["--ros-args", "--params-file", str(_params_file()),
+                                  "-p", f"model:={_model_path(args.model)}"]
+        for name in ("device", "runtime", "precision"):
+            if getattr(args, name):
+                base += ["-p", f"{name}:={getattr(args, name)}"]
+        for p in args.param:
+            base += ["-p", p]
+        topics = [TOPIC.format(i) for i in range(cameras)]
+        if mode == "batched":
+            entries = ",".join(f"'cam{i}={t}'" for i, t in enumerate(topics))
+            commands = [("bench_node", base + ["-p", f"images:=[{entries}]", "-r", "__node:=bench_node"])]
+            self.outputs = {f"cam{i}": f"/bench_node/cam{i}/instances" for i in range(cameras)}
+        else:
+            commands = [(f"bench_node{i}", base + ["-r", f"image:={t}", "-r", f"__node:=bench_node{i}"])
+                        for i, t in enumerate(topics)]
+            self.outputs = {f"cam{i}": f"/bench_node{i}/instances" for i in range(cameras)}
+        self.topics = dict(zip(self.outputs, topics))
+        self.procs = []
+        for name, cmd in commands:
+            log_path = logs / f"{mode}{cameras}_{name}.log"
+            logfile = open(log_path, "w")
+            proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.procs.append((proc, logfile, log_path))
+
+    def wait_ready(self, timeout: float) -> None:
+        from .soak import _wait_ready
+
+        deadline = time.monotonic() + timeout
+        for proc, _, log_path in self.procs:
+            _wait_ready(proc, log_path, max(1.0, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        from .soak import _stop
+
+        for proc, logfile, _ in self.procs:
+            _stop(proc)
+            logfile.close()
+
+
+def _drive(args, nodes: _Nodes, images: list, context, domain: int) -> tuple[dict, dict]:
+    """Publish at the rate on every camera topic, collect the answers; -> (answers per camera, batch sizes)."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from panoptic_ros.msg import PanopticInstanceArray
+    from panoptic_ros.ros.bag.reader import header_stamp_ns
+    from panoptic_ros.ros.conversions import numpy_to_image_msg
+    from panoptic_ros.ros.diagnostics import diagnostic_values
+
+    node = rclpy.create_node("panoptic_bench_cameras", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = {cam: node.create_publisher(Image, topic, qos) for cam, topic in nodes.topics.items()}
+    window = [float("inf"), float("-inf")]
+    answers: dict[str, list] = {cam: [] for cam in pubs}
+    batch: dict[str, str] = {}
+
+    def on_answer(raw: bytes, cam: str) -> None:
+        now = time.time()
+        if window[0] <= now <= window[1]:
+            answers[cam].append((now, now - header_stamp_ns(raw) * 1e-9))
+
+    for cam, topic in nodes.outputs.items():
+        node.create_subscription(PanopticInstanceArray, topic, lambda raw, cam=cam: on_answer(raw, cam), qos,
+                                 raw=True)
+
+    def on_diagnostics(msg) -> None:
+        for status in msg.status:
+            if status.name.startswith("bench_node"):
+                batch[status.name.split(":")[0]] = diagnostic_values(status).get("batch size (mean)", "n/a")
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+    spinner = threading.Thread(target=spin, daemon=True)
+    try:
+        deadline = time.monotonic() + 60.0
+        while any(p.get_subscription_count() == 0 for p in pubs.values()) or any(
+                node.count_publishers(t) == 0 for t in nodes.outputs.values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the nodes' input / output topics did not match within 60 s")
+            executor.spin_once(timeout_sec=0.1)
+        spinner.start()
+        msgs = {cam: numpy_to_image_msg(images[i % len(images)], "bgr8") for i, cam in enumerate(pubs)}
+        period = 1.0 / args.rate
+        start = time.time()
+        window[0], window[1] = start + args.warmup, start + args.warmup + args.seconds
+        k = 0
+        while time.time() < window[1]:
+            for cam, pub in pubs.items():
+                msg = msgs[cam]
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+                msg.header.frame_id = cam
+                pub.publish(msg)
+            k += 1
+            time.sleep(max(0.0, start + k * period - time.time()))
+        time.sleep(1.0)                                   # answers of the last frames in the window
+    finally:
+        stop.set()
+        if spinner.is_alive():
+            spinner.join(2.0)
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+    return {cam: [a for a in lst if a[0] <= window[1]] for cam, lst in answers.items()}, batch
+
+
+def run(args) -> dict:
+    import rclpy
+    from tqdm import tqdm
+
+    from panoptic_ros.ros.transport import use_large_message_profile
+
+    from .soak import _scenes
+
+    if args.rate <= 0 or args.seconds <= 0 or args.warmup < 0 or min(args.cameras) < 1:
+        raise ValueError("--rate and --seconds must be > 0, --warmup >= 0, --cameras >= 1")
+    out = Path(args.out)
+    logs = out / "cameras_logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    domain = random.randint(1, 100)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    use_large_message_profile(env)
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    use_large_message_profile()
+    width, height = args.size
+    images = _scenes(4, width, height, args.seed)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    rows = []
+    try:
+        for cameras in tqdm(args.cameras, desc="cameras", unit="config"):
+            for mode in MODES:
+                nodes = _Nodes(args, mode, cameras, logs, env)
+                try:
+                    nodes.wait_ready(args.start_timeout)
+                    answers, batch = _drive(args, nodes, images, context, domain)
+                finally:
+                    nodes.stop()
+                row = {"cameras": cameras, "mode": mode, "processes": len(nodes.procs),
+                       **summarize(answers, args.seconds), "batch_size_mean": batch}
+                rows.append(row)
+                log.info("%d camera(s), %s: %.1f frames/s total, per camera %.1f..%.1f, latency p50 %.0f ms", cameras,
+                         mode, row["total_fps"], row["min_camera_fps"], row["max_camera_fps"], row["latency_p50_ms"])
+    finally:
+        rclpy.try_shutdown(context=context)
+    speedup = {}
+    for cameras in args.cameras:
+        by_mode = {r["mode"]: r for r in rows if r["cameras"] == cameras}
+        sep = by_mode["separate"]["total_fps"]
+        speedup[str(cameras)] = by_mode["batched"]["total_fps"] / sep if sep > 0 else float("nan")
+    json_path, png_path = out / "cameras.json", out / "cameras.png"
+    result = {"benchmark": "cameras", "model": str(args.model or "default"), "device": args.device,
+              "runtime": args.runtime, "precision": args.precision, "params": list(args.param),
+              "size": f"{width}x{height}", "rate_hz_per_camera": args.rate, "seconds": args.seconds,
+              "warmup_s": args.warmup, "cpu_count": os.cpu_count(), "rows": rows, "speedup": speedup,
+              "json": str(json_path), "plot": str(png_path),
+              "target": "4 cameras: batched total >= 1.5x separate total, no camera starves"}
+    if "4" in speedup:
+        batched4 = next(r for r in rows if r["cameras"] == 4 and r["mode"] == "batched")
+        result["target_met"] = bool(speedup["4"] >= 1.5 and not batched4["starved"])
+    _plot(rows, speedup, png_path)
+    json_path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(format_table(result))
+    return result
+
+
+def _plot(rows: list[dict], speedup: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = sorted({r["cameras"] for r in rows})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    x = np.arange(len(counts))
+    for i, mode in enumerate(MODES):
+        sel = [next(r for r in rows if r["cameras"] == c and r["mode"] == mode) for c in counts]
+        ax1.bar(x + (i - 0.5) * 0.38, [r["total_fps"] for r in sel], 0.38, label=mode)
+        ax1.scatter(x + (i - 0.5) * 0.38, [r["min_camera_fps"] * r["cameras"] for r in sel],
+                    marker="_", s=400, color="k", zorder=3)
+        ax2.plot(counts, [r["latency_p50_ms"] for r in sel], marker="o", label=f"{mode} p50")
+        ax2.plot(counts, [r["latency_p90_ms"] for r in sel], marker="x", linestyle="--", label=f"{mode} p90")
+    ax1.set_xticks(x, [f"{c} cam\n{speedup.get(str(c), float('nan')):.2f}x" for c in counts])
+    ax1.set_ylabel("total answers / s (bar: cameras x slowest camera)")
+    ax1.set_title("throughput: one batched node vs separate nodes")
+    ax1.legend()
+    ax2.set_xlabel("cameras")
+    ax2.set_ylabel("latency ms (stamp -> answer)")
+    ax2.set_title("latency")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'cameras':>8}{'mode':>10}{'total/s':>9}{'min cam/s':>10}{'max cam/s':>10}{'p50 ms':>8}{'p90 ms':>8}"
+             f"  batch"]
+    for r in result["rows"]:
+        lines.append(f"{r['cameras']:>8}{r['mode']:>10}{r['total_fps']:9.1f}{r['min_camera_fps']:10.1f}"
+                     f"{r['max_camera_fps']:10.1f}{r['latency_p50_ms']:8.0f}{r['latency_p90_ms']:8.0f}  "
+                     + ", ".join(f"{v}" for v in r["batch_size_mean"].values()))
+    lines.append("speedup (batched / separate): " + ", ".join(f"{c} cam {s:.2f}x" for c, s in
+                                                              result["speedup"].items()))
+    return "\n".join(lines)
