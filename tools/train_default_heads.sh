@@ -65,11 +65,15 @@ report["training"] = {**(base.get("extra", {}).get("evaluation", {}).get("traini
                                 "how": "tools/train_default_heads.sh: new heads on the frozen base network"}}
 (out / "report.json").write_text(json.dumps(report, indent=2))
 release_checkpoint(out / "train" / "final.safetensors", dst, extra={"evaluation": report})
-# the released config describes the network, not how its heads were fitted: drop the training-only fields
+# the released config describes the network and how its trunk was trained (the base model's solver); how the new
+# heads were fitted goes to extra.heads_training
 side_path = dst.with_suffix(".json")
 side = json.loads(side_path.read_text())
-side["config"]["model"].pop("init_weights", None)
-side["config"]["model"].pop("freeze", None)
+model = side["config"]["model"]
+side["extra"]["heads_training"] = {"init_weights": model.pop("init_weights", ""), "freeze": model.pop("freeze", []),
+                                   "solver": side["config"]["solver"], "iterations": train["iterations"],
+                                   "script": "tools/train_default_heads.sh"}
+side["config"]["solver"] = base["config"]["solver"]
 side_path.write_text(json.dumps(side, indent=2))
 for split in ("val", "val_overlap"):
     print(f"{split}:")

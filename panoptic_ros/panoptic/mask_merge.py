@@ -9,10 +9,11 @@ Pure batched tensor code (no loop over pixels; at most a loop over detections), 
 
 - dense_iou (Hou et al., CVPR 2020): mask_n = IoU(box predicted at the pixel, box_n) x P(class_n | pixel) >
   sigma; a pixel goes to the highest-scoring detection whose mask holds it (pixels outside the box can join);
-  the rest is the best stuff class.
+  the rest takes stuff from the semantics (unknown where the semantic argmax is a thing class).
 - paste_borderness: a detection's mask = its box's pixels of its class (semantic argmax); in descending score a
   mask sharing more than ``overlap`` of its area with kept masks is dropped; pixels several kept masks share go to
-  the detection whose geometric border-ness (of its box) at the pixel is closest to the predicted border-ness.
+  the detection whose geometric border-ness (of its box) at the pixel is closest to the predicted border-ness;
+  the rest as dense_iou.
 - mask_heuristic (de Geus et al. 2018, after Kirillov et al.'s panoptic baseline): full-image instance masks
   (RoI mask probability > threshold); advanced: overlaps by per-pixel mask probability x score, unclaimed
   "thing" pixels take the best stuff class when its probability exceeds alpha, else unknown; baseline:
@@ -73,16 +74,14 @@ def box_iou_map(dense_boxes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 
 def dense_iou_owner(logits: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, location_prob: torch.Tensor,
-                    thing_mask: torch.Tensor, *, sigma: float = 0.3,
-                    unknown_undetected_things: bool = False) -> torch.Tensor:
+                    thing_mask: torch.Tensor, *, sigma: float = 0.3) -> torch.Tensor:
     """Owner map of dense_iou. location_prob [N, H, W]: P_loc = IoU(predicted box at the pixel, box_n) (the
     caller picks the level: levelness or max over levels). M = P_loc x softmax(logits)[label_n]; mask = M > sigma;
-    each pixel goes to the highest-scoring detection whose mask holds it, else the best stuff class (or unknown
-    for thing pixels with unknown_undetected_things)."""
+    each pixel goes to the highest-scoring detection whose mask holds it; the rest takes its stuff class from the
+    semantics (the best stuff class where the argmax is stuff, unknown where it is a thing class)."""
     num_classes = logits.shape[0]
     background, is_thing = stuff_fallback(logits, thing_mask)
-    if unknown_undetected_things:
-        background = background.masked_fill(is_thing, 0)
+    background = background.masked_fill(is_thing, 0)
     if len(scores) == 0:
         return background
     order = _order(scores).to(logits.device)
@@ -117,14 +116,14 @@ def box_masks(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def paste_borderness_owner(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-                           predicted_borderness: torch.Tensor, thing_mask: torch.Tensor, *, overlap: float = 0.3,
-                           unknown_undetected_things: bool = False) -> torch.Tensor:
+                           predicted_borderness: torch.Tensor, thing_mask: torch.Tensor, *,
+                           overlap: float = 0.3) -> torch.Tensor:
     """Owner map of paste_borderness. predicted_borderness [N, H, W]: the network's border-ness (0..1) at each
-    pixel as seen by detection n (its level's map), or [H, W] for one map shared by all."""
+    pixel as seen by detection n (its level's map), or [H, W] for one map shared by all. Pixels no kept mask takes:
+    stuff from the semantics (best stuff class where the argmax is stuff, unknown where it is a thing class)."""
     num_classes, height, width = logits.shape
     background, is_thing = stuff_fallback(logits, thing_mask)
-    if unknown_undetected_things:
-        background = background.masked_fill(is_thing, 0)
+    background = background.masked_fill(is_thing, 0)
     if len(scores) == 0:
         return background
     device = logits.device

@@ -130,12 +130,10 @@ def mask_owner(merge: MergePolicy, mapped: MappedImage, scores: torch.Tensor, la
     if maps is None:
         maps = torch.zeros((len(scores), gh, gw), device=logits.device)
     if merge.name == "dense_iou":
-        return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask, sigma=inference.dense_iou_sigma,
-                                          unknown_undetected_things=inference.unknown_undetected_things)
+        return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask, sigma=inference.dense_iou_sigma)
     if merge.name == "paste_borderness":
         return mask_merge.paste_borderness_owner(logits, mapped.boxes, scores, labels, maps, thing_mask,
-                                                 overlap=inference.paste_overlap,
-                                                 unknown_undetected_things=inference.unknown_undetected_things)
+                                                 overlap=inference.paste_overlap)
     if merge.name == "mask_heuristic":
         return mask_merge.mask_heuristic_owner(logits, scores, maps, thing_mask, heuristics=inference.mask_heuristics,
                                                alpha=inference.mask_alpha, mask_threshold=inference.mask_threshold)

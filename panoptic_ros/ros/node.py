@@ -12,9 +12,9 @@ Publishes   per camera every output of outputs.OUTPUTS under ~/ (one camera) or 
             on every model change); /diagnostics (one status per camera).
 
 The node only wires things together: parameters (params.py), QoS (qos.py), per-camera state
-(camera_input.py), one batch worker thread over per-camera newest-frame slots (cameras.py: the pending frames
-of all cameras go through the network as one batch; a silent camera never stalls the others), the outputs
-(outputs.py), tracking (panoptic_ros.tracking: with `tracking` on, segment ids are stable ids, one tracker
+(camera_input.py), one inference thread over per-camera newest-frame slots (cameras.py: the pending frames
+of all cameras go through the network as one batch; a silent camera never stalls the others), one output thread
+that publishes a batch while the next one is in the network (output_stage.py), the outputs (outputs.py), tracking (panoptic_ros.tracking: with `tracking` on, segment ids are stable ids, one tracker
 per camera, reset on a model change, when tracking is turned on, and when the input stamp jumps backwards),
 3D instances (depth_conversions.py, stamp_matcher.py, panoptic_ros.geometry), statistics (diagnostics.py).
 Inference runs on the worker thread, so the executor keeps taking frames (and parameter changes) meanwhile.
@@ -71,6 +71,7 @@ from . import conversions, diagnostics, outputs, params, qos, transport
 from .camera_input import DEPTH_STREAMS, CameraInput
 from .cameras import BatchWorker, CameraNameError, FairBatchScheduler, camera_names
 from .model_loading import BackgroundLoad, ModelLoadError, PipelineLoader, release_cuda_cache
+from .output_stage import OutputStage
 from .stamp_matcher import StampMatcher, stamp_to_ns
 
 NODE_NAME = "panoptic_node"
@@ -159,6 +160,14 @@ class Settings:
     cfg: PanopticConfig          # inference + node sections hold the current parameter values
 
 
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the output thread needs of the settings a batch ran with (not the model: a replaced model is closed
+    as soon as its last batch leaves the network)."""
+    categories: Any
+    cfg: PanopticConfig
+
+
 @dataclass
 class _Frame:
     """One decoded frame of a batch."""
@@ -166,6 +175,15 @@ class _Frame:
     msg: Any
     received: float
     rgb: Any
+
+
+@dataclass
+class _Batch:
+    """One batch on its way from the inference thread to the output thread."""
+    frames: list
+    results: list
+    settings: OutputSettings
+    model_time: float
 
 
 class PanopticNodeCore:
@@ -188,6 +206,7 @@ class PanopticNodeCore:
         self._in_flight_model: Any = None
         self._retired: Any = None
         self._worker: BatchWorker | None = None
+        self._output_stage: OutputStage | None = None
         self._batch_sizes: deque[int] = deque(maxlen=200)     # frames per network call (diagnostics)
         self._timers: list = []
         self._pub_labels = None
@@ -271,6 +290,7 @@ class PanopticNodeCore:
         node_cfg = self._settings.cfg.node
         scheduler = FairBatchScheduler([c.name for c in self.cameras], node_cfg.max_batch)
         self._closing = False
+        self._output_stage = OutputStage(self._publish_batch, on_error=self._on_output_error).start()
         self._worker = BatchWorker(scheduler, self._process_batch, on_error=self._on_worker_error).start()
         for cam in self.cameras:
             cam.watchdog = qos.FrameWatchdog(NO_FRAME_WARN_AFTER)
@@ -300,6 +320,9 @@ class PanopticNodeCore:
         if self._worker is not None:
             finished = self._worker.stop(timeout)
             self._worker = None
+        if self._output_stage is not None:
+            finished = self._output_stage.stop(timeout) and finished
+            self._output_stage = None
         return finished
 
     def _destroy_outputs(self) -> None:
@@ -399,14 +422,18 @@ class PanopticNodeCore:
                 error = exc
                 self._close_model(job.model)
                 job.model = None
-        if error is not None or self._settings is None:
+        if self._settings is None:         # lifecycle cleanup while loading: keep the values for configure
+            with self._settings_lock:
+                self._loading = None
+                self._values = {**self._values, **job.changes}
+            if job.model is not None:
+                self._close_model(job.model)
+                job.model = None
+            return
+        if error is not None:
             with self._settings_lock:
                 self._loading = None
                 old = {k: self._values[k] for k in job.changes}
-            if error is None:              # cleaned up while loading: nothing to switch
-                self._close_model(job.model)
-                job.model = None
-                return
             self._count_all("load_failures")
             self.get_logger().error(
                 f"loading the model for {', '.join(f'{k}={v!r}' for k, v in job.changes.items())} failed after "
@@ -543,8 +570,8 @@ class PanopticNodeCore:
 
     # ---------------------------------------------------------------------------------- worker
     def _process_batch(self, batch: list) -> None:
-        """Worker thread: one batch [(camera name, (msg, received))] through the network, then each camera's
-        outputs with its own header."""
+        """Inference thread: one batch [(camera name, (msg, received))] decoded and through the network; the
+        results go to the output thread (output_stage.py), which publishes each camera's outputs with its header."""
         with self._frame_lock:
             settings = self._settings
             self._in_flight_model = settings.model if settings is not None else None
@@ -586,18 +613,24 @@ class PanopticNodeCore:
         results = settings.model.predict([f.rgb for f in frames], inference=settings.cfg.inference)
         model_time = time.monotonic() - start
         self._batch_sizes.append(len(frames))
-        for frame, result in zip(frames, results):
+        if not self._closing:   # else abandoned at shutdown: the publishers are going away
+            self._output_stage.put(_Batch(frames, results, OutputSettings(settings.model.categories, settings.cfg),
+                                          model_time))
+
+    def _publish_batch(self, batch: _Batch) -> None:
+        """Output thread: track, build and publish every camera's outputs of one batch (in order)."""
+        for frame, result in zip(batch.frames, batch.results):
             if self._closing:
-                return   # abandoned at shutdown: the publishers are going away
+                return
             try:
-                self._publish_camera(frame, result, settings)
+                self._publish_camera(frame, result, batch.settings)
             except Exception as exc:  # noqa: BLE001 - one camera's failure must not lose the others' outputs
                 self._frame_error(frame.camera, exc)
                 continue
             done = time.monotonic()
-            frame.camera.stats.frame_done(done, done - frame.received, model_time)
+            frame.camera.stats.frame_done(done, done - frame.received, batch.model_time)
 
-    def _track(self, cam: CameraInput, result, header, settings: Settings):
+    def _track(self, cam: CameraInput, result, header, settings: OutputSettings):
         """The result with the camera tracker's stable ids (tracking on), resets logged at info level."""
         inference = settings.cfg.inference
         reason = cam.take_reset()
@@ -607,17 +640,17 @@ class PanopticNodeCore:
             if cam.tracker.num_tracks:
                 self.get_logger().info(f"{cam.label()}: tracker reset: {reason}")
             cam.tracker.reset(reason)
-        tracker = cam.tracker_for(inference, settings.model.categories)
+        tracker = cam.tracker_for(inference, settings.categories)
         result = tracker.update(result, stamp_to_ns(header.stamp) * 1e-9)
         if tracker.last_reset:
             self.get_logger().info(f"{cam.label()}: tracker reset: {tracker.last_reset}")
         return result
 
-    def _publish_camera(self, frame: _Frame, result, settings: Settings) -> None:
+    def _publish_camera(self, frame: _Frame, result, settings: OutputSettings) -> None:
         cam, header = frame.camera, frame.msg.header
         result = self._track(cam, result, header, settings)
         node_cfg = settings.cfg.node
-        out_frame = outputs.OutputFrame(result, header, settings.model.categories, frame.rgb, node_cfg.overlay_alpha)
+        out_frame = outputs.OutputFrame(result, header, settings.categories, frame.rgb, node_cfg.overlay_alpha)
         for out, publisher in cam.outputs:
             if out.on_demand and not (outputs.forced(out, node_cfg) or publisher.get_subscription_count() > 0):
                 continue
@@ -627,7 +660,7 @@ class PanopticNodeCore:
         if cam.matcher is not None and cam.pub_3d is not None:
             self._publish_3d(cam, out_frame, settings)
 
-    def _publish_3d(self, cam: CameraInput, frame: outputs.OutputFrame, settings: Settings) -> None:
+    def _publish_3d(self, cam: CameraInput, frame: outputs.OutputFrame, settings: OutputSettings) -> None:
         """~/<prefix>instances_3d (+ markers / points when subscribed) from the depth matched to the frame;
         a warning (throttled) and 2D only when there is none or it does not fit."""
         from panoptic_ros.geometry import segment_points, segments_3d
@@ -658,7 +691,7 @@ class PanopticNodeCore:
         result = segments_3d(depth, k, frame.panoptic, ids=ids, max_depth=max_depth)
         info_frame = str(match.messages["camera_info"].header.frame_id)
         header = Header(stamp=frame.header.stamp, frame_id=info_frame or frame.header.frame_id)
-        categories = settings.model.categories
+        categories = settings.categories
         cam.pub_3d.publish(dc.instances_3d_msg(result, frame.segments, categories, header))
         if cam.pub_markers.get_subscription_count() > 0:
             cam.pub_markers.publish(dc.markers_msg(result, frame.segments, categories, header))
@@ -677,6 +710,10 @@ class PanopticNodeCore:
         text = f"inference failed on a frame from {cam.topic}: {type(exc).__name__}: {exc}"
         if self._throttle.allow(text, time.monotonic()):
             self.get_logger().error(text)
+
+    def _on_output_error(self, exc: BaseException, batch: _Batch) -> None:
+        for frame in batch.frames:
+            self._frame_error(frame.camera, exc)
 
     def _on_worker_error(self, exc: BaseException, batch) -> None:
         for name, _ in batch:

@@ -40,7 +40,7 @@ def test_dense_iou_outside_pixel_joins_when_its_predicted_box_matches():
     owner = dense_iou_owner(logits_of(classes), torch.tensor([0.9]), torch.tensor([0]), box_iou_map(dense, box),
                             THINGS, sigma=0.3)
     assert int(owner[0, 0]) == DET and int(owner[3, 3]) == DET
-    assert int(owner[9, 9]) in (STUFF_ROAD, STUFF_SKY)                   # box does not match: stays out
+    assert int(owner[9, 9]) == 0                                         # box does not match: stays out
     assert int(owner[4, 4]) != DET                                       # inside the box, but its box differs
     assert (owner == DET).sum() == 2
 
@@ -86,7 +86,8 @@ def test_paste_drops_a_mask_over_the_overlap_fraction(stuffed, kept):
     pred = torch.zeros(10, 16)
     own = paste_borderness_owner(logits, boxes, scores, labels, pred, THINGS, overlap=0.3)
     assert bool((own[:, 10:] == DET + 1).all()) == kept                # B's own pixels
-    assert bool((own[:, 10:] == STUFF_ROAD).all()) == (not kept)       # dropped: semantics (best stuff)
+    assert bool((own[:, 10:] == 0).all()) == (not kept)                # dropped: thing pixels without owner
+    assert (own[own < DET] != STUFF_SKY).all() and (own == STUFF_ROAD).sum() == stuffed   # road stays road
     assert (own[:, :6] == DET).all()
 
 

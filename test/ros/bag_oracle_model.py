@@ -3,8 +3,8 @@
 predict() recognises each input image by its exact pixels (the sample bag holds the decoded GT JPEGs) and
 returns that image's GT as a PanopticResult (crowd regions left unknown), so PQ against the same GT must be
 exactly 1.0 whenever frames are mapped to the right GT image and channels to the right category ids. Used by
-the bag tests through the node's PANOPTIC_NODE_MODEL_FACTORY hook (model parameter = the GT folder) and by
-monkeypatching panoptic_ros.pipeline.build_pipeline in process.
+the bag and demo tests through the test launcher node_with_test_model.py (--factory bag_oracle_model:load,
+model parameter = the GT folder) and by monkeypatching panoptic_ros.pipeline.build_pipeline in process.
 """
 from __future__ import annotations
 
@@ -87,6 +87,6 @@ class OracleModel:
 
 
 def load(path: str, device: str = "cpu", **options) -> OracleModel:
-    """Factory for the node hook (PANOPTIC_NODE_MODEL_FACTORY=bag_oracle_model:load): path = GT folder or
-    its panoptic.json; options: see OracleModel."""
+    """Factory for the test launcher (--factory bag_oracle_model:load): path = GT folder or its panoptic.json;
+    options: see OracleModel."""
     return OracleModel(path, **options)

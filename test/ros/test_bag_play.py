@@ -33,7 +33,7 @@ def sample_bags(tmp_path_factory):
 def oracle_node(node_launcher, sample_bags):
     """panoptic_node with the oracle model of the mcap sample (both samples share seed 5: same images)."""
     return node_launcher({"model": str(sample_bags / "mcap" / "gt")}, remaps=[f"image:={TOPIC}"],
-                         env={"PANOPTIC_NODE_MODEL_FACTORY": "bag_oracle_model:load"})
+                         factory="bag_oracle_model:load")
 
 
 def _cli(*args):

@@ -130,3 +130,32 @@ def test_malformed_publish_log_lines_are_skipped_and_counted(tmp_path):
     log = record_eval.PublishLog(path)
     log.poll()
     assert sorted(log.entries) == [5, 6] and log.malformed == 4 and log.done == {"done": True}
+
+
+def test_under_load_the_queue_keeps_room_for_what_scoring_needs(gt, tmp_path, monkeypatch):
+    """With the worker stuck, semantic/overlay messages are dropped once the queue is half full, panoptic and
+    instances only when it is full; every drop is counted per output."""
+    import threading
+
+    raw = _raw_outputs(gt)
+    release, busy = threading.Event(), threading.Event()
+    real_handle = record_eval.Recorder._handle
+
+    def stuck_handle(self, *item):
+        busy.set()
+        release.wait(10)
+        return real_handle(self, *item)
+    monkeypatch.setattr(record_eval.Recorder, "_handle", stuck_handle)
+    rec = record_eval.Recorder(_args(tmp_path, None, None, queue_size=4))
+    rec.callback("panoptic")(raw["panoptic"])                 # taken by the worker, which then hangs
+    assert busy.wait(10)
+    for _ in range(4):
+        rec.callback("semantic")(raw["panoptic"])             # same message type and header
+    for _ in range(3):
+        rec.callback("instances")(raw["instances"])
+    assert dict(rec.dropped) == {"semantic": 2, "instances": 1}
+    release.set()
+    rec.finish()
+    report = rec.report()
+    assert report["dropped_messages"] == {"total": 3, "by_output": {"semantic": 2, "instances": 1}}
+    assert sum(report["messages"].values()) == 1 + 2 + 2

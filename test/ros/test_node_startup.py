@@ -86,13 +86,16 @@ def test_launch_file_declares_the_documented_arguments():
                      and any(getattr(t, "id", "") == "ARGUMENTS" for t in node.targets))
     names = {key.value for key in arguments.value.keys}
     assert names == {"image", "params_file", "namespace", "use_sim_time", "image_transport", "device", "runtime",
-                     "precision"}
+                     "precision", "images", "use_depth", "lifecycle", "autostart"}
     text = LAUNCH_FILE.read_text()
-    assert '"panoptic_node"' in text and "panoptic.yaml" in text and '("image", arg("image"))' in text
+    assert '"panoptic_node"' in text and "panoptic.yaml" in text and '[("image", args["image"])]' in text
+    assert '"panoptic_lifecycle_node"' in text and "TRANSITION_CONFIGURE" in text and "TRANSITION_ACTIVATE" in text
 
 
-def test_launch_file_starts_the_node(ros_graph, tiny_checkpoint, tmp_path):
-    """Runs only where launch_ros is installed (not on the development machine)."""
+@pytest.mark.parametrize("lifecycle", ["false", "true"])
+def test_launch_file_starts_the_node(ros_graph, tiny_checkpoint, tmp_path, lifecycle):
+    """Runs only where launch_ros is installed (not on the development machine). lifecycle:=true: the managed
+    node, configured and activated by the launch file (autostart)."""
     pytest.importorskip("launch_ros")
     data = yaml.safe_load(PARAMS_FILE.read_text())
     data["/**"]["ros__parameters"].update(model=str(tiny_checkpoint), input_size=64)
@@ -104,7 +107,8 @@ def test_launch_file_starts_the_node(ros_graph, tiny_checkpoint, tmp_path):
         "from launch.actions import IncludeLaunchDescription\n"
         "from launch.launch_description_sources import PythonLaunchDescriptionSource\n"
         f"src = PythonLaunchDescriptionSource({str(LAUNCH_FILE)!r})\n"
-        "args = {'image': '/launch_cam/image', 'namespace': 'launched', 'params_file': sys.argv[1]}.items()\n"
+        "args = {'image': '/launch_cam/image', 'namespace': 'launched', 'params_file': sys.argv[1],\n"
+        f"        'lifecycle': {lifecycle!r}}}.items()\n"
         "ls = LaunchService()\n"
         "ls.include_launch_description(LaunchDescription([IncludeLaunchDescription(src, launch_arguments=args)]))\n"
         "sys.exit(ls.run())\n")

@@ -186,7 +186,8 @@ class _EvalRun:
             t1 = time.perf_counter()
             if self.tracker is not None:
                 stage = "track"
-                result = self.tracker.update(result, frame.stamp_ns / 1e9)
+                # header stamp as the node uses it; a camera that leaves it zero: the bag's log time
+                result = self.tracker.update(result, (frame.stamp_ns or frame.log_time_ns) / 1e9)
                 if self.tracker.last_reset:
                     self.tracker_resets += 1
                     log.info("tracker reset at frame %d: %s", frame.index, self.tracker.last_reset)

@@ -14,7 +14,8 @@ Which topics exist, their types and how a message is decoded come from outputs.O
 
 Memory stays bounded however fast the node publishes and however slow scoring is: the callbacks only stamp
 arrivals and hand raw messages to one worker thread through a queue of --queue-size messages (when it is
-full the message is dropped and counted in "dropped_messages"); for PQ only the panoptic label image and the
+full the message is dropped and counted in "dropped_messages"; semantic and overlay messages already when
+it is half full, keeping room for what scoring needs); for PQ only the panoptic label image and the
 segment list of a frame are kept, at most MAX_WAITING frames waiting for their pair or their publish-log line
 (the oldest is then scored with the header stamp as its key, as at the end of a run). --gt and --publish-log
 are checked before the output bag is created; malformed publish-log lines are skipped and counted. On stop
@@ -128,6 +129,7 @@ class PublishLog:
 
 
 MAX_WAITING = 16     # frames kept for PQ while waiting for their instances / their publish-log line
+SCORED = ("panoptic", "instances")   # the outputs PQ / STQ need (and latency: panoptic)
 
 
 def check_inputs(args) -> None:
@@ -202,10 +204,12 @@ class Recorder:
             if self._closing:
                 return
             try:
+                if key not in SCORED and self.q.qsize() >= self.q.maxsize // 2:
+                    raise queue.Full   # under load the second half of the queue is kept for what PQ needs
                 self.q.put_nowait((key, now, raw))
             except queue.Full:   # the worker is behind: drop rather than grow without limit
                 self.dropped[key] += 1
-                if stamp is not None and key in ("panoptic", "instances"):
+                if stamp is not None and key in SCORED:
                     self._incomplete[stamp] = None      # its partner need not wait for scoring
                     while len(self._incomplete) > 4096:
                         self._incomplete.popitem(last=False)
