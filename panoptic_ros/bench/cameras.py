@@ -10,7 +10,7 @@ stamp -> arrival). Reported per run: total throughput (answers / s over all came
 no camera may starve), latency p50 / p90, and the nodes' mean network batch size (from /diagnostics).
 speedup[N] = batched total / separate total. Writes OUT/cameras.json and OUT/cameras.png; the node logs go to
 OUT/cameras_logs/. Linux; needs rclpy and the built package (tools/run.sh). Every node gets the same parameters
-(params/panoptic.yaml + --param NAME:=VALUE overrides + the model options).
+(params/panoptic.yaml + --param NAME:=VALUE overrides + the model options, --threads).
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import logging
 import os
 import random
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -41,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="frames per second per camera (default 30)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring (default 5)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OMP_NUM_THREADS of every node process (torch intra-op threads, and so the OpenVINO / "
+                             "ONNX Runtime threads); 0 = inherited (default)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter for every node (repeatable)")
     parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for the nodes to start")
@@ -108,83 +110,10 @@ class _Nodes:
             logfile.close()
 
 
-def _drive(args, nodes: _Nodes, images: list, context, domain: int) -> tuple[dict, dict]:
-    """Publish at the rate on every camera topic, collect the answers; -> (answers per camera, batch sizes)."""
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    from panoptic_ros.msg import PanopticInstanceArray
-    from panoptic_ros.ros.bag.reader import header_stamp_ns
-    from panoptic_ros.ros.conversions import numpy_to_image_msg
-    from panoptic_ros.ros.diagnostics import diagnostic_values
-
-    node = rclpy.create_node("panoptic_bench_cameras", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    pubs = {cam: node.create_publisher(Image, topic, qos) for cam, topic in nodes.topics.items()}
-    window = [float("inf"), float("-inf")]
-    answers: dict[str, list] = {cam: [] for cam in pubs}
-    batch: dict[str, str] = {}
-
-    def on_answer(raw: bytes, cam: str) -> None:
-        now = time.time()
-        if window[0] <= now <= window[1]:
-            answers[cam].append((now, now - header_stamp_ns(raw) * 1e-9))
-
-    for cam, topic in nodes.outputs.items():
-        node.create_subscription(PanopticInstanceArray, topic, lambda raw, cam=cam: on_answer(raw, cam), qos,
-                                 raw=True)
-
-    def on_diagnostics(msg) -> None:
-        for status in msg.status:
-            if status.name.startswith("bench_node"):
-                batch[status.name.split(":")[0]] = diagnostic_values(status).get("batch size (mean)", "n/a")
-    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-    spinner = threading.Thread(target=spin, daemon=True)
-    try:
-        deadline = time.monotonic() + 60.0
-        while any(p.get_subscription_count() == 0 for p in pubs.values()) or any(
-                node.count_publishers(t) == 0 for t in nodes.outputs.values()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the nodes' input / output topics did not match within 60 s")
-            executor.spin_once(timeout_sec=0.1)
-        spinner.start()
-        msgs = {cam: numpy_to_image_msg(images[i % len(images)], "bgr8") for i, cam in enumerate(pubs)}
-        period = 1.0 / args.rate
-        start = time.time()
-        window[0], window[1] = start + args.warmup, start + args.warmup + args.seconds
-        k = 0
-        while time.time() < window[1]:
-            for cam, pub in pubs.items():
-                msg = msgs[cam]
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
-                msg.header.frame_id = cam
-                pub.publish(msg)
-            k += 1
-            time.sleep(max(0.0, start + k * period - time.time()))
-        time.sleep(1.0)                                   # answers of the last frames in the window
-    finally:
-        stop.set()
-        if spinner.is_alive():
-            spinner.join(2.0)
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
-    return {cam: [a for a in lst if a[0] <= window[1]] for cam, lst in answers.items()}, batch
-
-
 def run(args) -> dict:
-    import rclpy
     from tqdm import tqdm
 
+    from panoptic_ros.ros.camera_bench import BenchGraph
     from panoptic_ros.ros.transport import use_large_message_profile
 
     from .soak import _scenes
@@ -197,13 +126,14 @@ def run(args) -> dict:
     domain = random.randint(1, 100)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     use_large_message_profile(env)
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     use_large_message_profile()
     width, height = args.size
     images = _scenes(4, width, height, args.seed)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
+    graph = BenchGraph(domain)
     rows = []
     try:
         for cameras in tqdm(args.cameras, desc="cameras", unit="config"):
@@ -211,7 +141,8 @@ def run(args) -> dict:
                 nodes = _Nodes(args, mode, cameras, logs, env)
                 try:
                     nodes.wait_ready(args.start_timeout)
-                    answers, batch = _drive(args, nodes, images, context, domain)
+                    answers, batch = graph.drive(nodes.topics, nodes.outputs, images, rate=args.rate,
+                                                 warmup=args.warmup, seconds=args.seconds)
                 finally:
                     nodes.stop()
                 row = {"cameras": cameras, "mode": mode, "processes": len(nodes.procs),
@@ -220,7 +151,7 @@ def run(args) -> dict:
                 log.info("%d camera(s), %s: %.1f frames/s total, per camera %.1f..%.1f, latency p50 %.0f ms", cameras,
                          mode, row["total_fps"], row["min_camera_fps"], row["max_camera_fps"], row["latency_p50_ms"])
     finally:
-        rclpy.try_shutdown(context=context)
+        graph.close()
     speedup = {}
     for cameras in args.cameras:
         by_mode = {r["mode"]: r for r in rows if r["cameras"] == cameras}
@@ -231,6 +162,7 @@ def run(args) -> dict:
               "runtime": args.runtime, "precision": args.precision, "params": list(args.param),
               "size": f"{width}x{height}", "rate_hz_per_camera": args.rate, "seconds": args.seconds,
               "warmup_s": args.warmup, "cpu_count": os.cpu_count(), "rows": rows, "speedup": speedup,
+              "node_threads": args.threads or env.get("OMP_NUM_THREADS", "default"),
               "json": str(json_path), "plot": str(png_path),
               "target": "4 cameras: batched total >= 1.5x separate total, no camera starves"}
     if "4" in speedup:

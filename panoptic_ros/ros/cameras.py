@@ -175,9 +175,8 @@ class FairBatchScheduler:
 
 
 class BatchWorker:
-    """A thread that runs process(batch) on every batch the scheduler hands out (the multi-camera
-    counterpart of latest_frame_worker.LatestFrameWorker). on_error(exc, batch) is called when process
-    raises; the worker keeps running."""
+    """A thread that runs process(batch) on every batch the scheduler hands out (the node's inference thread,
+    for one camera or several). on_error(exc, batch) is called when process raises; the worker keeps running."""
 
     def __init__(self, scheduler: FairBatchScheduler, process: Callable[[list[tuple[str, Any]]], None], *,
                  on_error: Callable[[BaseException, list], None] | None = None, name: str = "panoptic-batch"):

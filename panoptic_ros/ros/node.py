@@ -13,11 +13,12 @@ Publishes   per camera every output of outputs.OUTPUTS under ~/ (one camera) or 
 
 The node only wires things together: parameters (params.py), QoS (qos.py), per-camera state
 (camera_input.py), one inference thread over per-camera newest-frame slots (cameras.py: the pending frames
-of all cameras go through the network as one batch; a silent camera never stalls the others), one output thread
-that publishes a batch while the next one is in the network (output_stage.py), the outputs (outputs.py), tracking (panoptic_ros.tracking: with `tracking` on, segment ids are stable ids, one tracker
-per camera, reset on a model change, when tracking is turned on, and when the input stamp jumps backwards),
-3D instances (depth_conversions.py, stamp_matcher.py, panoptic_ros.geometry), statistics (diagnostics.py).
-Inference runs on the worker thread, so the executor keeps taking frames (and parameter changes) meanwhile.
+of all cameras go through the network as one batch; a silent camera never stalls the others), one output
+thread that publishes a batch while the next one is in the network (output_stage.py), the outputs
+(outputs.py), tracking (panoptic_ros.tracking: with `tracking` on, segment ids are stable ids, one tracker per
+camera, reset on a model change, when tracking is turned on, and when the input stamp jumps backwards), 3D
+instances (depth_conversions.py, stamp_matcher.py, panoptic_ros.geometry), statistics (diagnostics.py).
+Inference runs on its own thread, so the executor keeps taking frames (and parameter changes) meanwhile.
 
 The model slot holds an inference pipeline (panoptic_ros.pipeline.build_pipeline: the model file with the
 runtime and precision parameters); runtime and precision are logged at start-up and in /diagnostics.

@@ -1,5 +1,5 @@
-"""The node's parts without a graph: newest-frame worker, QoS choice and messages, watchdog, statistics,
-Fast DDS profile selection."""
+"""The node's parts without a graph: newest-frame inference thread (one camera), QoS choice and messages,
+watchdog, statistics, Fast DDS profile selection."""
 import math
 import threading
 import time
@@ -11,50 +11,51 @@ pytest.importorskip("rclpy")
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy  # noqa: E402
 
 from panoptic_ros.ros import diagnostics, qos, transport  # noqa: E402
-from panoptic_ros.ros.latest_frame_worker import LatestFrameWorker  # noqa: E402
+from panoptic_ros.ros.cameras import BatchWorker, FairBatchScheduler  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 
 def test_worker_processes_only_the_newest_frame():
-    gate, seen = threading.Event(), []
+    """The node's inference thread with one camera: frames arriving while one runs replace each other."""
+    gate, seen, busy = threading.Event(), [], threading.Event()
 
-    def process(item):
-        if item == 0:
+    def process(batch):
+        busy.set()
+        if batch == [("cam", 0)]:
             gate.wait(5)
-        seen.append(item)
-    worker = LatestFrameWorker(process).start()
-    worker.submit(0)
-    deadline = time.monotonic() + 5
-    while not worker.busy and time.monotonic() < deadline:
-        time.sleep(0.01)
-    replaced = [worker.submit(i) for i in range(1, 6)]   # arrive while 0 runs
-    assert replaced == [False, True, True, True, True]
-    assert worker.pending == 1
+        seen.append(batch)
+    scheduler = FairBatchScheduler(["cam"])
+    worker = BatchWorker(scheduler, process).start()
+    scheduler.put("cam", 0)
+    assert busy.wait(5)
+    replaced = [scheduler.put("cam", i) for i in range(1, 6)]   # arrive while 0 runs
+    assert replaced == [False, True, True, True, True] and scheduler.dropped == {"cam": 4}
+    assert scheduler.pending() == ["cam"]
     gate.set()
     assert worker.wait_idle(5)
-    assert seen == [0, 5] and worker.pending == 0
+    assert seen == [[("cam", 0)], [("cam", 5)]] and scheduler.pending() == []
     assert worker.stop(5)
 
 
 def test_worker_survives_errors_and_stops():
-    errors = []
+    errors, seen = [], []
 
-    def process(item):
-        if item == "bad":
+    def process(batch):
+        if batch == [("cam", "bad")]:
             raise ValueError("boom")
-    seen = []
-    worker = LatestFrameWorker(lambda item: (process(item), seen.append(item)),
-                               on_error=lambda exc, item: errors.append((str(exc), item))).start()
-    worker.submit("bad")
+        seen.append(batch)
+    scheduler = FairBatchScheduler(["cam"])
+    worker = BatchWorker(scheduler, process, on_error=lambda exc, batch: errors.append((str(exc), batch))).start()
+    scheduler.put("cam", "bad")
     assert worker.wait_idle(5)
-    worker.submit("good")
+    scheduler.put("cam", "good")
     assert worker.wait_idle(5)
-    assert errors == [("boom", "bad")] and seen == ["good"]
+    assert errors == [("boom", [("cam", "bad")])] and seen == [[("cam", "good")]]
     assert worker.stop(5)
-    assert worker.submit("late") is False
+    assert scheduler.put("cam", "late") is False
     time.sleep(0.1)
-    assert seen == ["good"]
+    assert seen == [[("cam", "good")]]
 
 
 def endpoint(reliability, name="camera"):

@@ -17,6 +17,7 @@ from panoptic_ros.tracking import THING_ID_BASE, stuff_id  # noqa: E402
 pytestmark = pytest.mark.ros
 NODE = "/panoptic_node"
 H, W = 120, 160
+RED_BGR = np.array([0, 0, 255], np.uint8)          # an untinted blob pixel on ~/overlay (bgr8)
 
 
 def scene(i: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
@@ -39,7 +40,7 @@ def setup(ros_graph, node):
 
     labels = []
     ros_graph.node.create_subscription(PanopticLabelArray, f"{NODE}/labels", labels.append, labels_qos())
-    outputs = NodeOutputs(ros_graph)
+    outputs = NodeOutputs(ros_graph, overlay=True)
     pub = ros_graph.publisher(Image, "/cam/image_raw")
     assert ros_graph.wait_for_subscriber(pub, 60)
     return outputs, pub, labels
@@ -66,7 +67,7 @@ def test_labels_are_latched_for_a_late_subscriber(ros_graph, setup):
 
 
 def test_ids_stay_with_a_moving_object_and_tracks_age(ros_graph, setup):
-    a_ids, b_ids, raw_order = [], [], []
+    a_ids, b_ids, raw_order, b_overlay = [], [], [], []
     first = (5000, 0)
     for i in range(10):
         rgb, a, b = scene(i)
@@ -74,6 +75,8 @@ def test_ids_stay_with_a_moving_object_and_tracks_age(ros_graph, setup):
         out = run(setup, rgb, stamp)
         pan = label_image(out["panoptic"])
         a_ids.append(int(pan[a])), b_ids.append(int(pan[b]))
+        overlay = np.frombuffer(out["overlay"].data, np.uint8).reshape(H, W, 3)
+        b_overlay.append(overlay[44:56, 104:116].copy())             # inside blob B (it does not move)
         raw_order.append(a[0] < 40)                                   # A above B's top: A first in raster order
         assert int(pan[0, W - 1]) == stuff_id(1)                      # floor keeps its fixed id
         floor = instance(out, stuff_id(1))
@@ -81,6 +84,8 @@ def test_ids_stay_with_a_moving_object_and_tracks_age(ros_graph, setup):
     assert len(set(raw_order)) == 2, "the scene must swap the per-frame order of the blobs"
     assert len(set(a_ids)) == 1 and len(set(b_ids)) == 1, (a_ids, b_ids)
     assert a_ids[0] != b_ids[0] and min(a_ids[0], b_ids[0]) > THING_ID_BASE
+    # overlay colours follow the id: B's per-frame id changed with the raster order, its colour did not
+    assert (b_overlay[0] == b_overlay[-1]).all() and not (b_overlay[0] == RED_BGR).all(axis=-1).all()
     last_a = instance(out, a_ids[-1])
     assert last_a.is_thing and last_a.track_age == 10
     assert (last_a.first_seen.sec, last_a.first_seen.nanosec) == first

@@ -129,9 +129,9 @@ def test_backwards_stamp_resets_and_reports_the_reason():
 
 def test_ground_truth_sequence_keeps_every_id():
     """Perfect segments renumbered at random each frame, camera panning, crossing, occlusion, entering/leaving:
-    every pair of consecutive appearances keeps its id; also with every 2nd frame dropped."""
+    every pair of consecutive appearances keeps its id; also with 2 of every 3 frames dropped."""
     frames = list(render_sequence(11, 30, 160, 120, fps=10, pan=6.0, objects=10))
-    for step in (1, 2):
+    for step in (1, 3):
         tracker = PanopticTracker(InferenceConfig(track_max_age=0.5), CATEGORIES)
         ev = STQEvaluator(CATEGORIES)
         for f in frames[::step]:
@@ -141,7 +141,7 @@ def test_ground_truth_sequence_keeps_every_id():
             segs = [{"id": s["id"], "category_id": CATEGORIES.category(s["category_id"]).id} for s in out.segments]
             ev.add(f.id_map, f.segments, pan, segs)
         m = ev.summarize()
-        assert m["id_keep"]["pairs"] > 60 and m["id_keep"]["fraction"] == 1.0, (step, m["id_keep"])
+        assert m["id_keep"]["pairs"] >= 50 and m["id_keep"]["fraction"] == 1.0, (step, m["id_keep"])
         assert m["aq"] > 0.9 and m["sq"] == 1.0
 
 
