@@ -7,7 +7,8 @@ worst case, every object segmented) and (b) on the pipeline's own result. Both a
 interleaved, so machine load hits them alike; share = tracker median / pipeline median (wall time; also in CPU time
 of the process). Quality (--quality-frames, 0 = skip): `panoptic eval`'s sequence evaluation on a held-out panning
 video (seed --seed, not used by the tests): id-keep rate of consecutive matched thing segments, STQ / AQ with and
-without tracking, ID switches per 100 frames. Writes OUT/tracking.json.
+without tracking, ID switches per 100 frames; again with only every --drop-th frame (frames dropped under load).
+Writes OUT/tracking.json.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality-frames", type=int, default=100,
                         help="frames of the held-out quality video at the same size (default 100; 0 = skip)")
     parser.add_argument("--seed", type=int, default=1234, help="seed of both videos (default 1234: held out)")
+    parser.add_argument("--drop", type=int, default=3, help="also evaluate the quality video with only every "
+                        "DROP-th frame (frames dropped under load; stamps kept), 0 or 1 = skip (default 3)")
 
 
 def ground_truth_result(frame, categories, seed: int = 0):
@@ -69,6 +72,32 @@ def objects_for_view(seed: int, frames: int, width: int, height: int, wanted: in
     return total
 
 
+def every_nth_frame(video: Path, out: Path, n: int) -> Path:
+    """A sequence folder with every n-th frame of ``video`` (images and PNGs linked, stamps kept)."""
+    import json
+
+    data = json.loads((video / "panoptic.json").read_text())
+    keep = {img["id"] for img in data["images"] if img["frame_index"] % n == 0}
+    data["images"] = [img for img in data["images"] if img["id"] in keep]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in keep]
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "panoptic"):
+        (out / sub).symlink_to((video / sub).resolve())
+    (out / "panoptic.json").write_text(json.dumps(data))
+    return out
+
+
+def _quality(m: dict, video: dict) -> dict:
+    tracked, raw = m["stq"]["tracking"], m["stq"]["no_tracking"]
+    log.info("tracking quality %s: ids kept %.1f %%, STQ %.1f (without tracking %.1f)", video,
+             100 * tracked["id_keep"]["fraction"], 100 * tracked["stq"], 100 * raw["stq"])
+    return {"video": video, "frames": m["frames"], "pq": m["pq"]["All"]["pq"], "id_keep": tracked["id_keep"],
+            "id_keep_without_tracking": raw["id_keep"], "stq": tracked["stq"], "aq": tracked["aq"],
+            "sq": tracked["sq"], "stq_without_tracking": raw["stq"], "aq_without_tracking": raw["aq"],
+            "id_switches_per_100": tracked["id_switches_per_100"],
+            "id_switches_per_100_without_tracking": raw["id_switches_per_100"], "tracker_share": m["tracker_share"]}
+
+
 def run(args: argparse.Namespace) -> dict:
     import time
 
@@ -81,8 +110,8 @@ def run(args: argparse.Namespace) -> dict:
     from panoptic_ros.pipeline import build_pipeline
     from panoptic_ros.tracking import PanopticTracker
 
-    if args.frames < 1 or args.objects < 1 or args.warmup < 0 or args.quality_frames < 0:
-        raise ValueError("--frames and --objects must be >= 1, --warmup and --quality-frames >= 0")
+    if args.frames < 1 or args.objects < 1 or args.warmup < 0 or args.quality_frames < 0 or args.drop < 0:
+        raise ValueError("--frames and --objects must be >= 1, --warmup, --quality-frames and --drop >= 0")
     width, height = args.size
     pipeline = build_pipeline(args.model, runtime=args.runtime, precision=args.precision, device=args.device)
     inf = pipeline.cfg.inference
@@ -138,17 +167,12 @@ def run(args: argparse.Namespace) -> dict:
             video = make_synthetic_sequence(Path(tmp) / "video", args.quality_frames, args.seed, width=width,
                                             height=height, progress=True)
             m = evaluate_sequences(pipeline, video, inference=inf, tracking=True, write_predictions=False)
-        tracked, raw = m["stq"]["tracking"], m["stq"]["no_tracking"]
-        out["quality"] = {
-            "video": {"seed": args.seed, "frames": args.quality_frames, "size": f"{width}x{height}", "pan": 4.0},
-            "pq": m["pq"]["All"]["pq"], "id_keep": tracked["id_keep"], "id_keep_without_tracking": raw["id_keep"],
-            "stq": tracked["stq"], "aq": tracked["aq"], "sq": tracked["sq"],
-            "stq_without_tracking": raw["stq"], "aq_without_tracking": raw["aq"],
-            "id_switches_per_100": tracked["id_switches_per_100"],
-            "id_switches_per_100_without_tracking": raw["id_switches_per_100"],
-            "tracker_share": m["tracker_share"]}
-        log.info("tracking quality: ids kept %.1f %%, STQ %.1f (without tracking %.1f)",
-                 100 * tracked["id_keep"]["fraction"], 100 * tracked["stq"], 100 * raw["stq"])
+            out["quality"] = _quality(m, {"seed": args.seed, "frames": args.quality_frames,
+                                          "size": f"{width}x{height}", "pan": 4.0})
+            if args.drop > 1:
+                sparse = every_nth_frame(video, Path(tmp) / "sparse", args.drop)
+                m = evaluate_sequences(pipeline, sparse, inference=inf, tracking=True, write_predictions=False)
+                out["quality_dropped_frames"] = _quality(m, {"every_nth_frame": args.drop})
     path = Path(args.out) / "tracking.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, out)

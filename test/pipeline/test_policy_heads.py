@@ -16,8 +16,8 @@ CATEGORIES = CategoryMap([Category(1, "person", True, (220, 20, 60)), Category(3
                           Category(7, "road", False, (128, 64, 128)), Category(9, "sky", False, (70, 130, 180))])
 
 
-def smoke_model(heads: bool):
-    cfg = load_config(None, ["model.fpn_channels=16", "model.branch_channels=16", "model.det_head_convs=1",
+def smoke_model(heads: bool, *extra: str):
+    cfg = load_config(None, [*extra, "model.fpn_channels=16", "model.branch_channels=16", "model.det_head_convs=1",
                              "model.frozen_bn=false", "inference.input_size=96", "inference.max_input_size=128",
                              "inference.score_threshold=0.0", "inference.max_detections=8",
                              f"model.levelness={heads}", f"model.borderness={heads}", f"model.mask_head={heads}"])
@@ -83,3 +83,27 @@ def test_exported_runtime_gives_the_small_heads_but_refuses_the_mask_head(image)
         got = pipe.run([image], policies=[policy], timed=False).results[policy][0]
         want = reference.run([image], policies=[policy], timed=False).results[policy][0]
         assert (got.panoptic == want.panoptic).float().mean() > 0.99
+
+
+def test_stuff_threshold_as_a_fraction_of_the_image():
+    from panoptic_ros.config import InferenceConfig
+    from panoptic_ros.pipeline.pipeline import stuff_threshold
+
+    assert stuff_threshold(InferenceConfig(stuff_area_fraction=1 / 256), (480, 640)) == 1200
+    assert stuff_threshold(InferenceConfig(stuff_area_threshold=77), (480, 640)) == 77
+
+
+def test_borderness_as_the_detection_quality(image):
+    model = smoke_model(False, "model.quality=borderness")
+    assert model.heads() == ("borderness",)
+    runtime = RecordingRuntime(load_runtime(model, runtime="torch", device="cpu", precision="fp32"))
+    pipe = PanopticPipeline(runtime)
+    by_border = pipe.run([image], policies=["closest_center"], timed=False)
+    assert runtime.asked[-1] == ("borderness",)
+    by_center = pipe.run([image], inference=pipe.inference_with({"score_quality": "centerness"}),
+                         policies=["closest_center"], timed=False)
+    assert runtime.asked[-1] == ()
+    assert not torch.equal(by_border.detections[0].scores, by_center.detections[0].scores)
+    plain = PanopticPipeline(load_runtime(smoke_model(False), runtime="torch", device="cpu", precision="fp32"))
+    with pytest.raises(PolicyUnavailable, match="borderness"):
+        plain.run([image], inference=plain.inference_with({"score_quality": "borderness"}))
