@@ -85,6 +85,9 @@ class LossConfig:
     focal_gamma: float = param(2.0, "sigmoid focal loss gamma", range=(0.0, 10.0))
     lambda_level: float = param(1.0, "weight of the levelness cross-entropy (model.levelness)", range=(0.0, 1e6))
     lambda_mask: float = param(1.0, "weight of the RoI mask binary cross-entropy (model.mask_head)", range=(0.0, 1e6))
+    borderness_target: str = param("mask", "border-ness head target: mask (distances to the instance mask's borders, "
+                                   "the research's border-ness) or box (to the box's sides, i.e. a retrained "
+                                   "centerness; for equal-budget comparisons)", choices=("mask", "box"))
 
 
 @dataclass

@@ -6,6 +6,10 @@ Two network layouts (cfg.model.layout), same raw outputs and losses:
 - fast: FPN p3..p7 exactly as torchvision FCOS, one shared light semantic/center decoder at stride 8
   (shared_decoder.py). The branch outputs are then at stride 8; consumers derive the stride from the shapes.
 
+Optional heads (extra_heads.py; model.levelness / borderness / quality / mask_head) serve the merge policies
+dense_iou, paste_borderness and mask_heuristic; forward_raw computes their outputs only when asked.
+model.freeze keeps parts fixed and model.init_weights starts from a checkpoint (how the shipped model got its heads).
+
 forward(images, targets) -> dict of losses (training); forward_raw(batch) -> the network's dense outputs
 (what runtimes export); predict(images) -> list[PanopticResult] runs panoptic_ros.pipeline end to end with
 this model as its torch runtime.
@@ -281,8 +285,12 @@ class PanopticModel(nn.Module):
                                   for im, sem, t in zip(instance_maps, semantics, targets)])
             out["loss_level"] = extra.levelness_loss(logits, target.view(len(targets), *logits.shape[-2:]))
         if "borderness" in raw:
-            target = torch.stack([extra.borderness_targets(points, a["matched"], im, extra.mask_border_distances(im))
-                                  for a, im in zip(assigned, instance_maps)])
+            if getattr(self.cfg.loss, "borderness_target", "mask") == "box":   # a retrained centerness (comparisons)
+                target = torch.stack([a["centerness"] for a in assigned])
+            else:
+                target = torch.stack([extra.borderness_targets(points, a["matched"], im,
+                                                               extra.mask_border_distances(im))
+                                      for a, im in zip(assigned, instance_maps)])
             positive = torch.stack([a["labels"] >= 0 for a in assigned])
             out["loss_border"] = extra.borderness_loss(det.flatten_levels(raw["borderness"]).squeeze(-1), target,
                                                        positive)

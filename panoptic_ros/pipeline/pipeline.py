@@ -61,9 +61,14 @@ class PipelineRun:
 
 
 def decode_detections(raw: dict, input_sizes: list[tuple[int, int]], inference: InferenceConfig,
-                      thing_channels: torch.Tensor, quality: str = "centerness") -> list[Detections]:
+                      thing_channels: torch.Tensor, quality: str = "centerness",
+                      strict: bool = True) -> list[Detections]:
     """FCOS outputs -> per-image boxes, scores and category channels after class-wise NMS. quality: the output
-    multiplied into the score (score_quality())."""
+    multiplied into the score (score_quality()); strict=False: centerness when the outputs lack it (a model's own
+    model.quality=borderness with outputs that only imitate the network's, e.g. bench's SyntheticRuntime; every
+    runtime of such a model gives the border-ness)."""
+    if quality not in raw and not strict:
+        quality = "centerness"
     if quality not in raw:
         raise PolicyUnavailable(f"detection score quality {quality} needs the {quality} output, which the loaded "
                                 "model lacks" + (" (model.borderness)" if quality == "borderness" else ""))
@@ -264,7 +269,8 @@ class PanopticPipeline:
                 raw = self.runtime(prepared.images, optional=optional) if optional else self.runtime(prepared.images)
             with timer.stage("detections"):
                 detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels,
-                                               score_quality(inf, self.model_quality))
+                                               score_quality(inf, self.model_quality),
+                                               strict=getattr(inf, "score_quality", "model") != "model")
             with timer.stage("mapping"):
                 mapped = self.map_outputs(raw, prepared, detections, inf,
                                           with_offsets=any(m.needs_center_offsets for m in merges))

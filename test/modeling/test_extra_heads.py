@@ -128,3 +128,16 @@ def test_freeze_names_a_missing_part(smoke_cfg, categories):
     smoke_cfg.model.freeze = ["decoder"]
     with pytest.raises(ValueError, match="decoder"):
         build_model(smoke_cfg, categories)
+
+
+def test_borderness_target_can_be_the_box_centerness(smoke_cfg, categories, scenes):
+    """loss.borderness_target=box trains the same head on FCOS centerness (the equal-budget comparison)."""
+    smoke_cfg.model.borderness = True
+    images, targets = [list(x) for x in zip(*[with_instances(s) for s in scenes])]
+    losses = {}
+    for target in ("mask", "box"):
+        smoke_cfg.loss.borderness_target = target
+        torch.manual_seed(0)
+        losses[target] = float(build_model(smoke_cfg, categories)(images, targets)["loss_border"])
+    # mask distances run from the centre of the pixel under each location, box distances from the location itself
+    assert losses["mask"] != pytest.approx(losses["box"], abs=1e-6)
