@@ -16,7 +16,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from panoptic_ros.config.schema import MERGE_POLICIES
+from panoptic_ros.panoptic.policies import box_policies
 
 from .args import DEFAULT_SIZES, image_size
 
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="detection counts (default: 10 50 100)")
     parser.add_argument("--classes", type=int, default=133, help="semantic classes, COCO panoptic: 133")
     parser.add_argument("--things", type=int, default=80, help="of which thing classes (COCO: 80)")
-    parser.add_argument("--policies", nargs="+", choices=MERGE_POLICIES, default=list(MERGE_POLICIES))
+    parser.add_argument("--policies", nargs="+", choices=box_policies(), default=box_policies(),
+                        help="box-crop policies fuse() runs on its own (the mask-based ones need network heads)")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per setting")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per setting")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
