@@ -4,10 +4,10 @@ Cost: a synthetic 640x480 video (static camera, about --objects moving objects i
 entering and leaving) runs through the pipeline (the model's default inference path) frame by frame; after each
 frame the tracker updates (a) on the ground truth as a panoptic result with all objects (renumbered every frame: the
 worst case, every object segmented) and (b) on the pipeline's own result. Both are timed on the same frames,
-interleaved, so machine load hits them alike; share = tracker median / pipeline median (wall time; also in CPU time
-of the process). Quality (--quality-frames, 0 = skip): `panoptic eval`'s sequence evaluation on a held-out panning
-video (seed --seed, not used by the tests): id-keep rate of consecutive matched thing segments, STQ / AQ with and
-without tracking, ID switches per 100 frames; again with only every --drop-th frame (frames dropped under load).
+interleaved, so machine load hits them alike; share = tracker median / pipeline median (wall time).
+Quality (--quality-frames, 0 = skip): `panoptic eval`'s sequence evaluation on a held-out panning video (seed
+--seed, not used by the tests): id-keep rate of consecutive matched thing segments, STQ / AQ with and without
+tracking, ID switches per 100 frames; again with only every --drop-th frame (frames dropped under load).
 Writes OUT/tracking.json.
 """
 from __future__ import annotations
@@ -119,21 +119,17 @@ def run(args: argparse.Namespace) -> dict:
     own_tracker = PanopticTracker(inf, pipeline.categories)
     total = objects_for_view(args.seed, args.warmup + args.frames, width, height, args.objects)
     frames = list(render_sequence(args.seed, args.warmup + args.frames, width, height, objects=total, pan=0))
-    pipe_ms, gt_ms, own_ms, in_view, own_segments, pipe_cpu, gt_cpu = [], [], [], [], [], [], []
+    pipe_ms, gt_ms, own_ms, in_view, own_segments = [], [], [], [], []
     for f in tqdm(frames, desc="bench tracking", unit="frame"):
         gt_result = ground_truth_result(f, CATEGORIES, seed=f.index)
-        start, cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         result = pipeline.predict([f.image], inference=inf)[0]
-        pipeline_s, pipeline_cpu = time.perf_counter() - start, time.process_time() - cpu
-        cpu = time.process_time()
+        pipeline_s = time.perf_counter() - start
         gt_tracker.update(gt_result, f.stamp)
-        tracker_cpu = time.process_time() - cpu
         own_tracker.update(result, f.stamp)
         if f.index < args.warmup:
             continue
         pipe_ms.append(1000 * pipeline_s)
-        pipe_cpu.append(1000 * pipeline_cpu)
-        gt_cpu.append(1000 * tracker_cpu)
         gt_ms.append(1000 * gt_tracker.last_update_s)
         own_ms.append(1000 * own_tracker.last_update_s)
         in_view.append(sum(1 for s in gt_result.segments if s["isthing"]))
@@ -152,9 +148,6 @@ def run(args: argparse.Namespace) -> dict:
         "pipeline_ms": stats(pipe_ms), "tracker_ms_ground_truth": stats(gt_ms), "tracker_ms_pipeline": stats(own_ms),
         "share_ground_truth": float(np.median(gt_ms) / np.median(pipe_ms)),
         "share_pipeline": float(np.median(own_ms) / np.median(pipe_ms)),
-        # CPU time (all threads of the process): the share of the machine's work, less sensitive to other load
-        "pipeline_cpu_ms": stats(pipe_cpu), "tracker_cpu_ms_ground_truth": stats(gt_cpu),
-        "cpu_share_ground_truth": float(np.median(gt_cpu) / np.median(pipe_cpu)),
         "target_share": 0.05,
         "track_settings": {k: getattr(inf, k) for k in ("track_max_age", "track_min_iou", "track_motion",
                                                         "track_iou_pixels")},

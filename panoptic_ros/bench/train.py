@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-step", action="store_true", help="measure the data pipeline only")
     parser.add_argument("--device", default="auto", help="device of the training step: auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--no-compact", dest="compact", action="store_false",
+                        help="float images and int64 targets through the loader (as before the trainer used compact "
+                        "samples: uint8 image, uint8 semantic, int32 instance map)")
 
 
 def _config(path: str | None):
@@ -157,8 +160,9 @@ def run(args) -> dict:
         root = out / "coco_like"
         if not (root / "panoptic.json").is_file() or len(list((root / "images").glob("*.jpg"))) != args.images:
             make_coco_like_dataset(root, args.images, seed=0, progress=True)
-    dataset = CocoPanopticDataset(root, transforms=build_transforms(cfg.data, train=True))
+    dataset = CocoPanopticDataset(root, transforms=build_transforms(cfg.data, train=True), compact=args.compact)
     result: dict = {"data": str(root), "images": len(dataset), "categories": len(dataset.categories),
+                    "compact_samples": dataset.compact,
                     "train_size": {"min_size": cfg.data.min_size, "max_size": cfg.data.max_size},
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     result["stages_ms"] = stage_times(dataset, 16)

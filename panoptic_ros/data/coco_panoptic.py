@@ -365,12 +365,15 @@ class CocoPanopticDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path | None = None, *, image_dir: str | Path | None = None,
                  ann_json: str | Path | None = None, ann_dir: str | Path | None = None,
-                 transforms: Transform | None = None):
+                 transforms: Transform | None = None, compact: bool = False):
         self.image_dir, self.ann_json, self.ann_dir = resolve_layout(root, image_dir, ann_json, ann_dir)
         self.json = PanopticJson.load(self.ann_json)
         self.categories: CategoryMap = self.json.categories
         self.samples = self.json.samples(self.image_dir, self.ann_dir)
         self.transforms = transforms
+        # compact: uint8 image [3,H,W] (the model converts it to float on its device), uint8 semantic and int32
+        # instance map - about 4x fewer bytes per sample through the loader workers' shared memory
+        self.compact = bool(compact) and len(self.categories) < 255
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -414,8 +417,12 @@ class CocoPanopticDataset(torch.utils.data.Dataset):
         target["image_id"] = s.image_id
         target["file_name"] = s.file_name
         target["orig_size"] = tuple(int(v) for v in orig_size)
-        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-        return img, target
+        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        if self.compact:
+            target["semantic"] = target["semantic"].to(torch.uint8)
+            target["instance_map"] = target["instance_map"].to(torch.int32)
+            return img.contiguous(), target
+        return img.float().div_(255.0), target
 
 
 _STORED_ORIENTATION_LOGGED: set[Path] = set()

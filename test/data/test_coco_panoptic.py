@@ -204,3 +204,12 @@ def test_coco_like_generator_has_coco_ids_sizes_and_segment_counts(tmp_path):
     again = make_coco_like_dataset(tmp_path / "again", 1, seed=2)
     png = "panoptic/000000000001.png"
     assert (again / png).read_bytes() == (root / png).read_bytes()
+
+
+def test_compact_samples_hold_the_same_values_in_fewer_bytes(synthetic_dataset):
+    full = CocoPanopticDataset(synthetic_dataset)
+    compact = CocoPanopticDataset(synthetic_dataset, compact=True)
+    (im_f, t_f), (im_c, t_c) = full[0], compact[0]
+    assert im_c.dtype == torch.uint8 and torch.equal(im_c.float().div_(255.0), im_f)
+    assert t_c["semantic"].dtype == torch.uint8 and torch.equal(t_c["semantic"].long(), t_f["semantic"])
+    assert t_c["instance_map"].dtype == torch.int32 and torch.equal(t_c["instance_map"].long(), t_f["instance_map"])
