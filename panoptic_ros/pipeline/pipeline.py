@@ -8,6 +8,7 @@ openvino, ...: panoptic_ros.runtime) is the pluggable part; everything before an
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from . import policy_inputs
 from .inputs import PreparedBatch, prepare_batch
 from .mapping import MappedImage, decision_channels, image_resize, map_image, output_stride, to_image
 from .timing import StageTimer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -338,6 +341,32 @@ def build_pipeline(source=None, *, device: str | None = None, runtime: str | Non
 
     if not isinstance(source, PanopticModel):
         source = resolve_model_path(source)
-    rt = load_runtime(source, runtime=pick(runtime, "runtime") or "auto", device=pick(device, "device") or "auto",
-                      precision=pick(precision, "precision") or "auto", cache_dir=pick(cache_dir, "export_cache") or "")
-    return PanopticPipeline(rt, inference=inference)
+    chosen = pick(runtime, "runtime") or "auto"
+    options = dict(device=pick(device, "device") or "auto", precision=pick(precision, "precision") or "auto",
+                   cache_dir=pick(cache_dir, "export_cache") or "")
+    pipeline = PanopticPipeline(load_runtime(source, runtime=chosen, **options), inference=inference)
+    if chosen == "auto" and pipeline.runtime.name != "torch":
+        pipeline = _torch_if_policy_needs_it(pipeline, source, options)
+    return pipeline
+
+
+def _torch_if_policy_needs_it(pipeline: PanopticPipeline, source, options: dict) -> PanopticPipeline:
+    """runtime auto means the fastest runtime that runs the configured merge policy: a policy whose head only the
+    torch runtime computes (mask_heuristic's RoI mask head is not in the exported graph) gets the torch runtime."""
+    from ..runtime.loading import load_runtime
+
+    try:
+        pipeline.check_policy(pipeline.inference.merge_policy)
+        return pipeline
+    except PolicyUnavailable:
+        pass
+    torch_pipeline = PanopticPipeline(load_runtime(source, runtime="torch", **options), inference=pipeline.inference)
+    try:
+        torch_pipeline.check_policy(torch_pipeline.inference.merge_policy)
+    except PolicyUnavailable:   # the model lacks the head: keep the fast runtime, the caller gets the reason
+        torch_pipeline.close()
+        return pipeline
+    log.info("runtime auto: merge policy %s needs a head only the torch runtime runs; using torch instead of %s",
+             pipeline.inference.merge_policy, pipeline.runtime.name)
+    pipeline.close()
+    return torch_pipeline
