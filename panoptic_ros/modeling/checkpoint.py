@@ -32,16 +32,20 @@ def save_checkpoint(path: str | Path, model: PanopticModel, cfg: PanopticConfig 
     """Write path (.safetensors) and path.with_suffix(".json"); returns the weights path."""
     from safetensors.torch import save_file
 
+    from ..engine.atomic import staged_files
+
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: checkpoints are written as .safetensors")
     cfg = cfg if cfg is not None else model.cfg
     categories = categories if categories is not None else model.categories
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": FORMAT})
     sidecar = {"format": FORMAT, "config": to_dict(cfg), "categories": categories.to_list(), "extra": extra or {}}
-    sidecar_path(path).write_text(json.dumps(sidecar, indent=2, default=_json_default))
+    # weights and sidecar are written under temporary names, fsynced, then renamed (sidecar last): a crash never
+    # leaves a truncated file next to a valid sidecar
+    with staged_files([path, sidecar_path(path)]) as (tmp_weights, tmp_sidecar):
+        save_file(state, str(tmp_weights), metadata={"format": FORMAT})
+        tmp_sidecar.write_text(json.dumps(sidecar, indent=2, default=_json_default))
     return path
 
 

@@ -135,3 +135,25 @@ def test_malformed_sidecar_is_one_line_cli_error(model, tmp_path, capsys, field,
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("panoptic predict: error:") and "m.json" in err and re.search(pattern, err), err
+
+
+def test_save_checkpoint_failing_mid_write_keeps_the_previous_pair(model, tmp_path, monkeypatch):
+    """A crash while writing leaves the old weights + sidecar untouched (staged write, renamed at the end)."""
+    import safetensors.torch
+
+    from panoptic_ros.modeling.checkpoint import sidecar_path
+
+    cfg = model.cfg
+    path = save_checkpoint(tmp_path / "m.safetensors", model, cfg)
+    before = (path.read_bytes(), sidecar_path(path).read_bytes())
+
+    def crash(state, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, cfg, extra={"epoch": 2})
+    assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
