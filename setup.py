@@ -13,7 +13,8 @@ setup(
     python_requires=">=3.10",
     license="Apache-2.0",
     install_requires=["torch>=2.1", "torchvision>=0.16", "numpy", "safetensors", "pyyaml", "tqdm",
-                      "opencv-python-headless", "pycocotools", "matplotlib"],
-    extras_require={"bag": ["rosbags", "rosbags-image"], "tensorboard": ["tensorboard"]},
+                      "opencv-python-headless", "pycocotools", "matplotlib", "scipy"],
+    extras_require={"bag": ["rosbags", "rosbags-image"], "tensorboard": ["tensorboard"],
+                    "datasets": ["cityscapesscripts"]},
     entry_points={"console_scripts": ["panoptic = panoptic_ros.cli.main:main"]},
 )

@@ -41,10 +41,16 @@ class PanopticResult:
 
     def category_map(self, fill: int = -1) -> torch.Tensor:
         """int64 [H, W] channel index of each pixel's segment; `fill` where unknown (semantic view, for overlays)."""
-        lut = torch.full((len(self.segments) + 1,), fill, dtype=torch.int64)
-        for seg in self.segments:
-            lut[seg["id"]] = seg["category_id"]
-        return lut.to(self.panoptic.device)[self.panoptic.long()]
+        if not self.segments:
+            return torch.full(self.panoptic.shape, fill, dtype=torch.int64, device=self.panoptic.device)
+        # ids are 1..K per frame, or stable track ids (large, sparse): look them up in the sorted id list
+        ids = torch.tensor(sorted(s["id"] for s in self.segments), dtype=torch.int64)
+        by_id = {s["id"]: s["category_id"] for s in self.segments}
+        cats = torch.tensor([by_id[int(i)] for i in ids], dtype=torch.int64)
+        ids, cats = ids.to(self.panoptic.device), cats.to(self.panoptic.device)
+        pixels = self.panoptic.long()
+        pos = torch.searchsorted(ids, pixels).clamp_(max=len(ids) - 1)
+        return torch.where(ids[pos] == pixels, cats[pos], torch.full_like(pixels, fill))
 
     def to(self, device: torch.device | str) -> PanopticResult:
         return PanopticResult(self.panoptic.to(device), [dict(s) for s in self.segments])

@@ -66,3 +66,17 @@ def test_resized_segments_equal_segments_of_the_resized_map():
                                stuff_area_threshold=threshold, resize=Resize(rows, cols))
         assert torch.equal(got.panoptic, expected.panoptic), trial
         assert got.segments == expected.segments, trial
+
+
+def test_category_map_with_stable_track_ids():
+    """Tracked results carry large, sparse ids (stuff below 1000, things above): the lookup must not size a table
+    by the largest id, and unknown pixels / ids without a segment get the fill value."""
+    import torch
+
+    from panoptic_ros.panoptic.result import PanopticResult
+
+    panoptic = torch.tensor([[0, 3, 1001], [2_000_000_000, 1001, 3]], dtype=torch.int32)
+    segments = [{"id": 3, "category_id": 2, "isthing": False}, {"id": 1001, "category_id": 5, "isthing": True}]
+    result = PanopticResult(panoptic, segments)
+    assert result.category_map().tolist() == [[-1, 2, 5], [-1, 5, 2]]
+    assert PanopticResult(panoptic, []).category_map(fill=7).tolist() == [[7, 7, 7], [7, 7, 7]]
