@@ -108,7 +108,8 @@ class DatasetMetrics:
             for k, v in {**pred.stages_s, **{f"fuse_{p}": pred.fuse_s[p] for p in self.policies}}.items():
                 self.stages_s.setdefault(k, []).append(v)
         self.semantic.add(pred.semantic.numpy(), gt_semantic(gt_pan, gt_segments, self.categories))
-        self.box_ap.add_segments(image_id, gt_segments, pred.boxes, pred.scores, pred.labels, height=h, width=w)
+        self.box_ap.add_segments(image_id, gt_segments, pred.boxes, pred.scores, pred.labels, height=h, width=w,
+                                 id_map=gt_pan)
         self.num_images += 1
         return coco
 

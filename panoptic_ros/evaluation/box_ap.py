@@ -60,14 +60,17 @@ class BoxAPEvaluator:
                               "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]})
 
     def add_segments(self, image_id: Any, gt_segments: Iterable[Mapping], det_boxes: Any, det_scores: Any,
-                     det_labels: Any, height: int | None = None, width: int | None = None) -> None:
-        """Ground truth from COCO panoptic segments_info (thing segments, bbox [x,y,w,h], crowd kept)."""
+                     det_labels: Any, height: int | None = None, width: int | None = None,
+                     id_map: np.ndarray | None = None) -> None:
+        """Ground truth from COCO panoptic segments_info (thing segments, bbox [x,y,w,h], crowd kept). A segment
+        without "bbox" (hand-written ground truth; COCO files always have it) gets the tight box of its pixels in
+        ``id_map`` (the ground truth's segment-id map), else a ValueError naming it."""
         boxes, labels, crowd, areas = [], [], [], []
         for seg in gt_segments:
             ch = self.categories.index(int(seg["category_id"]))
             if not self.categories.category(ch).isthing:
                 continue
-            x, y, w, h = seg["bbox"]
+            x, y, w, h = seg["bbox"] if "bbox" in seg else _tight_box(id_map, seg, image_id)
             boxes.append([x, y, x + w, y + h])
             labels.append(ch)
             crowd.append(int(seg.get("iscrowd", 0)))
@@ -106,3 +109,13 @@ class BoxAPEvaluator:
         for name, value in zip(STAT_NAMES, ev.stats[:6]):
             out[name] = float(value) if value >= 0 else 0.0
         return out
+
+
+def _tight_box(id_map: np.ndarray | None, seg: Mapping, image_id: Any) -> list[int]:
+    """[x, y, w, h] of the pixels of segment seg["id"] (x2 = x_max + 1, as the dataset reader's boxes)."""
+    if id_map is None:
+        raise ValueError(f"image {image_id!r}: ground-truth segment {seg.get('id')} has no 'bbox'")
+    ys, xs = np.nonzero(id_map == int(seg["id"]))
+    if not len(xs):
+        return [0, 0, 0, 0]
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]

@@ -54,3 +54,18 @@ def test_label_out_of_range_is_an_error():
     ev = BoxAPEvaluator(CATS)
     with pytest.raises(ValueError, match="not a channel index"):
         ev.add(1, [[0.0, 0, 10, 10]], [7], [], [], [])
+
+
+def test_ground_truth_without_bbox_takes_the_tight_box_of_its_pixels():
+    import numpy as np
+
+    id_map = np.zeros((100, 120), np.int32)
+    id_map[10:50, 20:70] = 7           # the thing: box x 20..70, y 10..50
+    id_map[60:, :] = 8                 # stuff
+    segments = [{"id": 7, "category_id": 3}, {"id": 8, "category_id": 9}]
+    det = torch.tensor([[20.0, 10, 70, 50]])
+    ev = BoxAPEvaluator(CATS)
+    ev.add_segments("a", segments, det, torch.tensor([0.9]), torch.tensor([0]), height=100, width=120, id_map=id_map)
+    assert ev.summarize()["AP75"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="segment 7 has no 'bbox'"):
+        BoxAPEvaluator(CATS).add_segments("b", segments, det, torch.tensor([0.9]), torch.tensor([0]))
