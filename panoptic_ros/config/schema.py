@@ -70,6 +70,10 @@ class DataConfig:
     min_size: int = param(576, "training resize: shorter side", range=(16, 4096))
     max_size: int = param(864, "training resize: longer side limit", range=(16, 8192))
     hflip: bool = param(True, "random horizontal flip during training")
+    scale_jitter: list = param([1.0, 1.0], "training: after the resize, scale by a random factor in [min, max] "
+                               "(e.g. [0.5, 2.0] for Cityscapes as the research); [1, 1] = off")
+    crop_size: list = param([0, 0], "training: random crop [height, width] after scaling (smaller images are padded "
+                            "with void); [0, 0] = no crop")
     batch_size: int = param(4, "images per batch per process", range=(1, 1024))
     num_workers: int = param(2, "data loader worker processes", range=(0, 64))
     pin_memory: bool = param(True, "page-locked batches for faster host-to-GPU copies (CUDA only; ignored on CPU)")

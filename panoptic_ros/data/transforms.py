@@ -65,6 +65,51 @@ class RandomHorizontalFlip:
         return f"RandomHorizontalFlip(p={self.p})"
 
 
+class RandomScaleCrop:
+    """Scale by a random factor in [lo, hi], then cut a random crop of crop_size = (h, w) (0 = no crop); a side
+    shorter than the crop is padded with void (id 0, ignored by the losses) and black pixels. The research's
+    Cityscapes setting: factors 0.5..2.0 and 1024x2048 crops of the 1024x2048 frames."""
+
+    def __init__(self, scale: Sequence[float] = (1.0, 1.0), crop_size: Sequence[int] = (0, 0)):
+        if len(scale) != 2 or not 0 < float(scale[0]) <= float(scale[1]):
+            raise ValueError(f"data.scale_jitter must be [min, max] with 0 < min <= max, got {list(scale)}")
+        if len(crop_size) != 2 or min(int(c) for c in crop_size) < 0:
+            raise ValueError(f"data.crop_size must be [height, width] >= 0, got {list(crop_size)}")
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.crop = (int(crop_size[0]), int(crop_size[1]))
+
+    def __call__(self, image: np.ndarray, id_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.scale
+        if hi > lo or lo != 1.0:
+            factor = lo + (hi - lo) * torch.rand(1).item()
+            h, w = image.shape[:2]
+            nh, nw = max(1, int(round(h * factor))), max(1, int(round(w * factor)))
+            if (nh, nw) != (h, w):
+                image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+                # NEAREST_EXACT samples at pixel centres like the bilinear image resize (plain NEAREST floors
+                # and can shift a boundary by a pixel against the image)
+                id_map = cv2.resize(np.ascontiguousarray(id_map, dtype=np.int32), (nw, nh),
+                                    interpolation=cv2.INTER_NEAREST_EXACT)
+        ch, cw = self.crop
+        if ch == 0 and cw == 0:
+            return image, id_map
+        h, w = image.shape[:2]
+        ch, cw = ch or h, cw or w
+        y0 = int(torch.randint(h - ch + 1, (1,)).item()) if h > ch else 0
+        x0 = int(torch.randint(w - cw + 1, (1,)).item()) if w > cw else 0
+        image, id_map = image[y0:y0 + ch, x0:x0 + cw], id_map[y0:y0 + ch, x0:x0 + cw]
+        if image.shape[:2] != (ch, cw):
+            pad_image = np.zeros((ch, cw) + image.shape[2:], dtype=image.dtype)
+            pad_ids = np.zeros((ch, cw), dtype=id_map.dtype)
+            pad_image[:image.shape[0], :image.shape[1]] = image
+            pad_ids[:id_map.shape[0], :id_map.shape[1]] = id_map
+            image, id_map = pad_image, pad_ids
+        return np.ascontiguousarray(image), np.ascontiguousarray(id_map)
+
+    def __repr__(self) -> str:
+        return f"RandomScaleCrop(scale={self.scale}, crop_size={self.crop})"
+
+
 class Compose:
     def __init__(self, transforms: Sequence[Callable]):
         self.transforms = list(transforms)
@@ -79,8 +124,12 @@ class Compose:
 
 
 def build_transforms(cfg: DataConfig, train: bool = True) -> Compose:
-    """Training: resize (data.min_size / data.max_size) + random flip if data.hflip; otherwise resize only."""
+    """Training: resize (data.min_size / data.max_size), scale jitter + random crop (data.scale_jitter /
+    data.crop_size, when set) and random flip if data.hflip; otherwise resize only."""
     ts: list[Callable] = [ResizeShortestEdge(cfg.min_size, cfg.max_size)]
+    crop = RandomScaleCrop(cfg.scale_jitter, cfg.crop_size)     # validates the values also when not training
+    if train and (crop.scale != (1.0, 1.0) or crop.crop != (0, 0)):
+        ts.append(crop)
     if train and cfg.hflip:
         ts.append(RandomHorizontalFlip(0.5))
     return Compose(ts)

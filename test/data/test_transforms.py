@@ -85,3 +85,45 @@ def test_multi_scale_min_sizes_and_bad_sizes():
     assert shapes == {(20, 30), (30, 45)}
     with pytest.raises(ValueError, match="positive"):
         ResizeShortestEdge(0, 10)
+
+
+def test_scale_jitter_and_crop_keep_image_and_ids_aligned_and_pad_with_void():
+    import numpy as np
+    import torch
+
+    from panoptic_ros.data.transforms import RandomScaleCrop
+
+    torch.manual_seed(0)
+    image = np.zeros((40, 80, 3), np.uint8)
+    ids = np.zeros((40, 80), np.int32)
+    image[:, 40:] = 200
+    ids[:, 40:] = 5                                   # right half: segment 5, bright pixels
+    crop = RandomScaleCrop((0.5, 2.0), (32, 48))
+    for _ in range(20):
+        im, m = crop(image, ids)
+        assert im.shape == (32, 48, 3) and m.shape == (32, 48)
+        assert set(np.unique(m)) <= {0, 5}            # nearest resize: no new id
+        bright, dark = im[..., 0] > 150, im[..., 0] < 50   # (bilinear pixels at the edge are in between)
+        assert (m[bright] == 5).all() and (m[dark] == 0).all()   # aligned; the pad is black + void
+        assert bright.sum() + dark.sum() >= 0.9 * m.size
+    small = RandomScaleCrop((1.0, 1.0), (64, 100))(image, ids)[1]
+    assert small.shape == (64, 100) and (small[40:] == 0).all() and (small[:, 80:] == 0).all()
+
+
+@pytest.mark.parametrize("scale, crop", [((2.0, 1.0), (0, 0)), ((0.0, 1.0), (0, 0)), ((1.0, 1.0), (-1, 5))])
+def test_bad_scale_or_crop_values_are_refused(scale, crop):
+    from panoptic_ros.data.transforms import RandomScaleCrop
+
+    with pytest.raises(ValueError, match="data\\."):
+        RandomScaleCrop(scale, crop)
+
+
+def test_build_transforms_adds_the_crop_only_when_configured():
+    from panoptic_ros.config import DataConfig
+    from panoptic_ros.data.transforms import RandomScaleCrop, build_transforms
+
+    plain = build_transforms(DataConfig(), train=True)
+    assert not any(isinstance(t, RandomScaleCrop) for t in plain.transforms)
+    cfg = DataConfig(scale_jitter=[0.5, 2.0], crop_size=[64, 128])
+    assert any(isinstance(t, RandomScaleCrop) for t in build_transforms(cfg, train=True).transforms)
+    assert not any(isinstance(t, RandomScaleCrop) for t in build_transforms(cfg, train=False).transforms)
