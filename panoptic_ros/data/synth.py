@@ -89,6 +89,17 @@ def make_synthetic_dataset(out: str | Path, num: int, seed: int = 0, *, width: i
     return out
 
 
+
+def _listed_segments(id_map: np.ndarray, min_area: int) -> list[dict]:
+    """Segments of an id map (category = id // 1000); instances mostly hidden (fewer than min_area pixels) become
+    void in id_map (changed in place) and are not listed."""
+    segments = segments_from_id_map(id_map, lambda sid: sid // 1000)
+    small = [s["id"] for s in segments if s["id"] % 1000 != 0 and s["area"] < min_area]
+    if small:
+        id_map[np.isin(id_map, small)] = 0
+        segments = [s for s in segments if s["id"] not in small]
+    return segments
+
 def render_scene(rng: np.random.Generator, width: int = 640, height: int = 480, overlap: str = "normal",
                  min_area: int = 64) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """One scene: (image uint8 [H,W,3] RGB, segment ids int32 [H,W], segments_info)."""
@@ -105,12 +116,7 @@ def render_scene(rng: np.random.Generator, width: int = 640, height: int = 480, 
     img += noise
     image = np.clip(img, 0, 255, out=img).astype(np.uint8)
 
-    # instances mostly hidden become void; everything else is listed
-    segments = segments_from_id_map(id_map, lambda sid: sid // 1000)
-    small = [s["id"] for s in segments if s["id"] % 1000 != 0 and s["area"] < min_area]
-    if small:
-        id_map[np.isin(id_map, small)] = 0
-        segments = [s for s in segments if s["id"] not in small]
+    segments = _listed_segments(id_map, min_area)
     for s in segments:
         s["iscrowd"] = int(s["id"] in crowd_ids)
     return image, id_map, segments
@@ -429,11 +435,7 @@ def _sequence_frames(seed: int, frames: int, width: int, height: int, fps: float
         frame_rng = np.random.default_rng([seed, 901, i])
         img += frame_rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32) * 4.0
         image = np.clip(img, 0, 255, out=img).astype(np.uint8)
-        segments = segments_from_id_map(id_map, lambda sid: sid // 1000)
-        small = [s["id"] for s in segments if s["id"] % 1000 != 0 and s["area"] < min_area]
-        if small:
-            id_map[np.isin(id_map, small)] = 0
-            segments = [s for s in segments if s["id"] not in small]
+        segments = _listed_segments(id_map, min_area)
         for s in segments:
             s["track_id"] = s["id"]
         yield SequenceFrame(i, i / fps, image, id_map.astype(np.int32), segments)
