@@ -90,6 +90,21 @@ def camera_names(entries: Sequence[str]) -> list[tuple[str, str]]:
                                   "name them explicitly with NAME=TOPIC entries")
 
 
+
+def call_reporting_errors(process: Callable[[Any], None], item: Any,
+                          on_error: Callable[[BaseException, Any], None] | None) -> None:
+    """process(item) for a worker thread's loop: an exception goes to on_error(exc, item) (when given) instead of
+    ending the thread; a failing on_error is ignored for the same reason."""
+    try:
+        process(item)
+    except BaseException as exc:  # noqa: BLE001 - one bad item must not end the worker
+        if on_error is not None:
+            try:
+                on_error(exc, item)
+            except Exception:  # noqa: BLE001
+                pass
+
+
 class FairBatchScheduler:
     """Per-camera newest-frame slots; take() hands out what is pending as one fair batch. Thread-safe:
     subscriptions put(), the inference thread take()s."""
@@ -205,12 +220,6 @@ class BatchWorker:
             if not batch:
                 return                                   # closed
             try:
-                self._process(batch)
-            except BaseException as exc:  # noqa: BLE001 - a bad batch must not end the worker
-                if self._on_error is not None:
-                    try:
-                        self._on_error(exc, batch)
-                    except Exception:  # noqa: BLE001
-                        pass
+                call_reporting_errors(self._process, batch, self._on_error)
             finally:
                 self.scheduler.done()

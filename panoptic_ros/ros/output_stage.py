@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .cameras import call_reporting_errors
+
 _STOP = object()
 
 
@@ -60,13 +62,7 @@ class OutputStage:
             if item is _STOP:
                 return
             try:
-                self._publish(item)
-            except BaseException as exc:  # noqa: BLE001 - one bad batch must not end the thread
-                if self._on_error is not None:
-                    try:
-                        self._on_error(exc, item)
-                    except Exception:  # noqa: BLE001
-                        pass
+                call_reporting_errors(self._publish, item, self._on_error)
             finally:
                 with self._cond:
                     self._unfinished -= 1
