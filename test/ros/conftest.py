@@ -259,8 +259,6 @@ def node_launcher(ros_domain, tmp_path_factory):
               name: str = "panoptic_node", wait: bool = True, params_file: Path | None = PARAMS_FILE,
               factory: str | None = None, lifecycle: bool = False) -> NodeProcess:
         env = dict(env or {})
-        # the node no longer reads PANOPTIC_NODE_MODEL_FACTORY; callers still passing it get the test launcher
-        factory = env.pop("PANOPTIC_NODE_MODEL_FACTORY", None) or factory
         if factory:
             cmd = [sys.executable, str(TEST_LAUNCHER), "--factory", factory] + (["--lifecycle"] if lifecycle else [])
         else:
