@@ -54,7 +54,7 @@ if [[ $STEPS == *release* ]]; then
   python - "$OUT" "$MODELS/default.safetensors" <<'PY'
 import json, sys
 from pathlib import Path
-from panoptic_ros.engine.release import release_checkpoint
+from panoptic_ros.engine.release import release_checkpoint, report_table
 out, dst = Path(sys.argv[1]), Path(sys.argv[2])
 report = {split: json.loads((out / f"eval_{split}" / "summary.json").read_text()) for split in ("val", "val_overlap")}
 train = json.loads((out / "train" / "train_summary.json").read_text())
@@ -75,11 +75,7 @@ side["extra"]["heads_training"] = {"init_weights": model.pop("init_weights", "")
                                    "script": "tools/train_default_heads.sh"}
 side["config"]["solver"] = base["config"]["solver"]
 side_path.write_text(json.dumps(side, indent=2))
-for split in ("val", "val_overlap"):
-    print(f"{split}:")
-    print(f"  {'policy':20s}{'PQ':>7}{'PQth':>7}{'PQst':>7}{'mIoU':>7}{'AP':>7}{'FPS':>7}")
-    for policy, r in report[split].items():
-        print(f"  {policy:20s}{r['PQ']:7.1f}{r['PQ_th']:7.1f}{r['PQ_st']:7.1f}{r['mIoU']:7.1f}{r['AP']:7.1f}{r['FPS']:7.1f}")
+print(report_table(report))
 print(f"report: {out / 'report.json'}")
 PY
   ls -l "$MODELS/default.safetensors" "$MODELS/default.json"

@@ -40,7 +40,7 @@ echo "== 4/4 default model -> $MODELS (weights stored as float16)"
 python - "$OUT" "$MODELS/default.safetensors" <<'PY'
 import json, sys
 from pathlib import Path
-from panoptic_ros.engine.release import release_checkpoint
+from panoptic_ros.engine.release import release_checkpoint, report_table
 out, dst = Path(sys.argv[1]), Path(sys.argv[2])
 report = {split: json.loads((out / f"eval_{split}" / "summary.json").read_text()) for split in ("val", "val_overlap")}
 train = json.loads((out / "train_summary.json").read_text())
@@ -48,11 +48,7 @@ report["training"] = {"epochs": train["epochs_done"], "iterations": train["itera
                       "seconds": round(train["seconds"]), "device": train["device"]}
 (out / "report.json").write_text(json.dumps(report, indent=2))
 release_checkpoint(out / "final.safetensors", dst, extra={"evaluation": report})  # the sidecar documents its numbers
-for split in ("val", "val_overlap"):
-    print(f"{split}:")
-    print(f"  {'policy':20s}{'PQ':>7}{'PQth':>7}{'PQst':>7}{'mIoU':>7}{'AP':>7}{'FPS':>7}")
-    for policy, r in report[split].items():
-        print(f"  {policy:20s}{r['PQ']:7.1f}{r['PQ_th']:7.1f}{r['PQ_st']:7.1f}{r['mIoU']:7.1f}{r['AP']:7.1f}{r['FPS']:7.1f}")
+print(report_table(report))
 print(f"report: {out / 'report.json'}")
 PY
 ls -l "$MODELS/default.safetensors" "$MODELS/default.json"

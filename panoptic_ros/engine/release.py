@@ -30,3 +30,15 @@ def release_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True, e
     save_file(state, str(dst), metadata={"format": side.get("format", "panoptic_ros/1")})
     dst.with_suffix(".json").write_text(json.dumps(side, indent=2))
     return dst
+
+
+def report_table(report: dict) -> str:
+    """The release scripts' per-split, per-policy table of an evaluation report ({split: {policy: summary}})."""
+    lines = []
+    for split in ("val", "val_overlap"):
+        lines.append(f"{split}:")
+        lines.append(f"  {'policy':20s}{'PQ':>7}{'PQth':>7}{'PQst':>7}{'mIoU':>7}{'AP':>7}{'FPS':>7}")
+        for policy, r in report[split].items():
+            lines.append(f"  {policy:20s}{r['PQ']:7.1f}{r['PQ_th']:7.1f}{r['PQ_st']:7.1f}{r['mIoU']:7.1f}"
+                         f"{r['AP']:7.1f}{r['FPS']:7.1f}")
+    return "\n".join(lines)
