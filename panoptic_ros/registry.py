@@ -109,6 +109,6 @@ class Choices:
 
 
 MERGE_POLICIES = Registry("merge policy", ("panoptic_ros.panoptic.policies",))
-BACKBONES = Registry("backbone", ("panoptic_ros.modeling.backbone",))
+BACKBONES = Registry("backbone", ("panoptic_ros.modeling.backbone", "panoptic_ros.modeling.slim_resnet"))
 RUNTIMES = Registry("runtime", ("panoptic_ros.runtime.torch_runtime", "panoptic_ros.runtime.onnxruntime_runtime",
                                 "panoptic_ros.runtime.openvino_runtime"))
