@@ -287,8 +287,8 @@ def _run(args) -> dict:
     import torch
 
     from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.modeling.fold import fold_batchnorm
+    from panoptic_ros.utils.json_io import write_json
 
     breakdown_repeats = args.repeats if args.breakdown_repeats is None else args.breakdown_repeats
     width, height = args.size

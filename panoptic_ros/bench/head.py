@@ -10,13 +10,13 @@ same-class overlaps, instance-center offsets.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from functools import partial
 from pathlib import Path
 
 from panoptic_ros.panoptic.policies import box_policies
+from panoptic_ros.utils.json_io import write_json
 
 from .args import DEFAULT_SIZES, image_size
 
@@ -310,7 +310,7 @@ def run(args) -> dict:
     json_path, png_path = out_dir / "head.json", out_dir / "head.png"
     plot(rows, png_path)
     result.update(json=str(json_path), plot=str(png_path))
-    json_path.write_text(json.dumps(result, indent=2))
+    write_json(json_path, result)
     print(format_table(result))
     return result
 

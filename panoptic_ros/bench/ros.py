@@ -79,9 +79,9 @@ def run(args) -> dict:
     import torch
 
     from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.modeling import default_model_path
     from panoptic_ros.pipeline import build_pipeline
+    from panoptic_ros.utils.json_io import write_json
 
     if args.repeats < 1:
         raise ValueError("--repeats must be >= 1")

@@ -99,8 +99,8 @@ def plot(result: dict, path: Path) -> None:
 def run(args) -> dict:
     import torch
 
-    from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.modeling import default_model_path, load_checkpoint
+    from panoptic_ros.utils.json_io import write_json
 
     if args.repeats < 1:
         raise ValueError("--repeats must be >= 1")

@@ -17,6 +17,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+from panoptic_ros.utils.json_io import write_json
+
 from .args import image_size
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ def every_nth_frame(video: Path, out: Path, n: int) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("images", "panoptic"):
         (out / sub).symlink_to((video / sub).resolve())
-    (out / "panoptic.json").write_text(json.dumps(data))
+    write_json(out / "panoptic.json", data, indent=None)
     return out
 
 
@@ -106,7 +108,6 @@ def run(args: argparse.Namespace) -> dict:
 
     from panoptic_ros.data.synth import CATEGORIES, make_synthetic_sequence, render_sequence
     from panoptic_ros.engine.sequence_eval import evaluate_sequences
-    from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.pipeline import build_pipeline
     from panoptic_ros.tracking import PanopticTracker
 

@@ -19,6 +19,8 @@ import logging
 import time
 from pathlib import Path
 
+from panoptic_ros.utils.json_io import write_json
+
 log = logging.getLogger(__name__)
 
 TARGET_GEN_MS = 20.0
@@ -141,7 +143,6 @@ def step_throughput(cfg, dataset, batch_size: int, iters: int, device: str) -> d
 
 
 def run(args) -> dict:
-    import json
     import os
 
     import torch
@@ -182,7 +183,7 @@ def run(args) -> dict:
         if two:
             result["loader_keeps_up"] = two[0]["images_per_s"] >= result["step"]["images_per_s"]
     path = out / "train.json"
-    path.write_text(json.dumps(result, indent=2))
+    write_json(path, result)
     _plot(out / "train.png", result)
     result["json"] = str(path)
     return result

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 from pathlib import Path
+
+from ..utils.json_io import write_json
 
 BENCHMARKS = ["head", "model", "runtimes", "compare", "ros", "soak", "tracking", "train", "cameras"]
 NOT_IN_ALL = {"soak": "long run (10,000 frames by default): run `panoptic bench soak` on its own",
@@ -85,6 +86,6 @@ def run(args) -> int:
             summary[name] = {"error": str(exc)}
             failed.append(name)
     Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(Path(out) / "summary.json", summary)
     log.info("bench all: wrote %s", Path(out) / "summary.json")
     return 1 if failed else 0

@@ -17,16 +17,16 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from panoptic_ros.evaluation.pq import format_table, pq_compute
+    from panoptic_ros.utils.json_io import write_json
 
     metrics = pq_compute(args.gt_json, args.pred_json, args.gt_folder, args.pred_folder)
     print(format_table(metrics))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2))
+        write_json(out, metrics)
         print(f"metrics written to {out}")
     return 0

@@ -142,8 +142,8 @@ def run(args) -> int:
 
     from panoptic_ros.data import write_image, write_panoptic_png
     from panoptic_ros.engine.prediction_files import dataset_segments, list_images, panoptic_numpy
-    from panoptic_ros.engine.train_log import write_json
     from panoptic_ros.tracking import PanopticTracker
+    from panoptic_ros.utils.json_io import write_json
     from panoptic_ros.visualization import render_overlay
 
     from .options import pipeline_from_args

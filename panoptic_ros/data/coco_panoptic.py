@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..utils.json_io import write_json
 from .categories import CategoryMap
 from .targets import encode_targets
 
@@ -173,7 +174,7 @@ def load_json(path: str | Path, what: str = "annotation file") -> Any:
 
 def save_panoptic_json(path: str | Path, annotations: list[dict], categories: list[dict] | CategoryMap,
                        images: list[dict] | None = None, **extra: Any) -> None:
-    """Write a COCO panoptic JSON (numpy scalars converted)."""
+    """Write a COCO panoptic JSON (numpy scalars converted, atomically)."""
     if isinstance(categories, CategoryMap):
         categories = categories.to_coco()
     data: dict[str, Any] = dict(extra)
@@ -181,17 +182,7 @@ def save_panoptic_json(path: str | Path, annotations: list[dict], categories: li
         data["images"] = images
     data["annotations"] = annotations
     data["categories"] = categories
-    Path(path).write_text(json.dumps(data, default=_json_default))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, (np.ndarray, torch.Tensor)):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    write_json(path, data, indent=None)
 
 
 # ----------------------------------------------------------------------------------------------- index

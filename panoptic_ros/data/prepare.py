@@ -17,11 +17,11 @@ Expected downloads (https://cocodataset.org, https://www.cityscapes-dataset.com)
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..utils.json_io import write_json
 from .categories import CategoryMap
 from .coco_panoptic import load_json
 
@@ -108,7 +108,7 @@ def _write_split(out: Path, split: str, image_dir: Path, png_dir: Path, ann_json
 
 
 def _finish(prepared: Prepared) -> Prepared:
-    (prepared.out / "prepare.json").write_text(json.dumps(prepared.to_json(), indent=2))
+    write_json(prepared.out / "prepare.json", prepared.to_json())
     return prepared
 
 
@@ -215,7 +215,7 @@ def _fix_image_names(ann_json: Path) -> None:
     for img in data.get("images") or []:
         image_id = str(img["id"])
         img["file_name"] = f"{image_id.split('_')[0]}/{image_id}_leftImg8bit.png"
-    ann_json.write_text(json.dumps(data))
+    write_json(ann_json, data, indent=None)
 
 
 def prepare_cityscapes(root: str | Path, out: str | Path | None = None,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .train_log import write_json
+from ..utils.json_io import write_json
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from ..utils.json_io import write_json
+
 
 def release_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True, extra: dict | None = None) -> Path:
     """Copy checkpoint src (.safetensors + .json) to dst, float32 tensors as float16 when `half`.
@@ -28,7 +30,7 @@ def release_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True, e
     side["extra"]["stored_dtype"] = "float16" if half else "float32"
     dst.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(dst), metadata={"format": side.get("format", "panoptic_ros/1")})
-    dst.with_suffix(".json").write_text(json.dumps(side, indent=2))
+    write_json(dst.with_suffix(".json"), side)
     return dst
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .train_log import write_json
+from ..utils.json_io import write_json
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,14 @@
-"""Training logs: running loss averages for the progress bar, TensorBoard scalars, JSON files.
+"""Training logs: running loss averages for the progress bar and TensorBoard scalars (JSON files go through
+utils.json_io).
 
 Only the main process writes; the other ranks get a writer that does nothing, so callers need no rank checks.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -80,29 +78,3 @@ class ScalarWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write JSON atomically (a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
-    os.replace(tmp, path)
-    return path
-
-
-def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:
-        pass
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

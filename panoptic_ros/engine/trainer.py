@@ -6,7 +6,7 @@ Single process by default; under torchrun each process trains on its shard (Dist
 writes files. Everything it reads comes from PanopticConfig (cfg.solver, cfg.data, cfg.model, cfg.loss).
 GPU path: AMP (solver.amp), channels_last (solver.channels_last), torch.compile (solver.compile), pinned memory
 and persistent workers (data.pin_memory / data.persistent_workers); model.freeze keeps parts fixed.
-Files are written crash-safe (engine/atomic.py); ``--resume auto`` skips an unreadable newest checkpoint.
+Files are written crash-safe (utils/atomic.py); ``--resume auto`` skips an unreadable newest checkpoint.
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from panoptic_ros.config import PanopticConfig, save_config
 from panoptic_ros.data import build_dataset, collate_fn
 
+from ..utils.atomic import atomic_copy, atomic_write_text, staged_files
+from ..utils.json_io import write_json
 from . import distributed as dist_utils
 from . import train_state
-from .atomic import atomic_copy, atomic_write_text, staged_files
 from .precise_bn import update_bn_stats
 from .seed import (
     EpochSeeds,
@@ -37,7 +38,7 @@ from .seed import (
     set_rng_state,
     worker_init_fn,
 )
-from .train_log import LossMeter, ScalarWriter, short_postfix, write_json
+from .train_log import LossMeter, ScalarWriter, short_postfix
 
 log = logging.getLogger(__name__)
 
@@ -399,7 +400,7 @@ class Trainer:
                 atomic_copy(paths.model, best)
                 side = json.loads(paths.sidecar.read_text())
                 side.setdefault("extra", {}).update({"val_pq": metrics["pq"], "val_metrics": metrics})
-                atomic_write_text(best.with_suffix(".json"), json.dumps(side, indent=2))
+                write_json(best.with_suffix(".json"), side)
         dist_utils.wait_for_main(self.dist)  # the others wait with solver.wait_timeout, not the collective one
         return metrics
 

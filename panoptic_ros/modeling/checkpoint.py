@@ -13,6 +13,8 @@ import torch
 
 from ..config import ConfigError, PanopticConfig, from_dict, to_dict
 from ..data.categories import CategoryMap
+from ..utils.atomic import staged_files
+from ..utils.json_io import dumps
 from .device import resolve_device
 from .panoptic_model import PanopticModel
 
@@ -32,8 +34,6 @@ def save_checkpoint(path: str | Path, model: PanopticModel, cfg: PanopticConfig 
     """Write path (.safetensors) and path.with_suffix(".json"); returns the weights path."""
     from safetensors.torch import save_file
 
-    from ..engine.atomic import staged_files
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: checkpoints are written as .safetensors")
@@ -45,7 +45,7 @@ def save_checkpoint(path: str | Path, model: PanopticModel, cfg: PanopticConfig 
     # leaves a truncated file next to a valid sidecar
     with staged_files([path, sidecar_path(path)]) as (tmp_weights, tmp_sidecar):
         save_file(state, str(tmp_weights), metadata={"format": FORMAT})
-        tmp_sidecar.write_text(json.dumps(sidecar, indent=2, default=_json_default))
+        tmp_sidecar.write_text(dumps(sidecar) + "\n")
     return path
 
 
@@ -191,7 +191,7 @@ def _few(keys: list[str], n: int = 5) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def _json_default(obj):
+def _json_default(obj):  # export/sidecar.py's until it uses utils.json_io.to_jsonable
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
     if isinstance(obj, Path):

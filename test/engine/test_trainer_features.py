@@ -11,8 +11,8 @@ import torch
 
 from panoptic_ros.config import load_config
 from panoptic_ros.data import make_synthetic_dataset
-from panoptic_ros.engine.atomic import atomic_copy, staged_files
 from panoptic_ros.engine.trainer import Trainer, TrainOptions
+from panoptic_ros.utils.atomic import atomic_copy, staged_files
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "panoptic_ros" / "configs" / "smoke.yaml"

@@ -1,4 +1,4 @@
-"""Crash-safe file writes for training outputs: write to a temporary name in the same folder, fsync, rename.
+"""Crash-safe file writes (checkpoints, reports, logs): write to a temporary name in the same folder, fsync, rename.
 
 A crash or power loss mid-write then leaves either the old file or the complete new one under the final name,
 never a truncated file next to a valid sidecar (os.replace is atomic within one file system; the folder is
@@ -69,8 +69,19 @@ def atomic_copy(src: str | Path, dst: str | Path) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text through a temporary file + fsync + rename."""
+    """Write text through a temporary file next to path + fsync + rename (path is never half-written; a tool that
+    rewrites its report while it runs keeps the previous one when killed mid-write)."""
     path = Path(path)
-    with staged_files([path]) as (tmp,):
-        tmp.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
     return path
