@@ -17,37 +17,15 @@ No rclpy import here: the bag tools use this module with rosbags only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
-
 import numpy as np
 
 from panoptic_ros.registry import Registry
+from panoptic_ros.stream import OutputFrame
 
 from . import conversions
 
 OUTPUTS = Registry("node output")
-
-
-@dataclass
-class OutputFrame:
-    """One processed frame as the output builders see it; shared work (the label map as numpy) is done once."""
-    result: Any                        # PanopticResult: panoptic int32 [H, W] (tensor or array), segments
-    header: Any                        # the input's std_msgs/Header (rclpy or rosbags, matching the kit)
-    categories: Any                    # CategoryMap of the model
-    image_rgb: np.ndarray | None = None   # the input image (overlay); None: image-based outputs are skipped
-    overlay_alpha: float = 0.5
-
-    @cached_property
-    def panoptic(self) -> np.ndarray:
-        pan = self.result.panoptic
-        pan = pan.detach().cpu().numpy() if hasattr(pan, "detach") else np.asarray(pan)
-        return pan.astype(np.int32, copy=False)
-
-    @property
-    def segments(self) -> list[dict]:
-        return self.result.segments
+__all__ = ["OUTPUTS", "Output", "OutputFrame", "all_outputs", "forced", "register", "select", "topics"]
 
 
 class Output:

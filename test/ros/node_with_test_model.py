@@ -6,7 +6,7 @@
 folder (e.g. panoptic_test_stub_model:load, bag_oracle_model:load); the module's check(path, device), when it
 has one, is the fast check of a parameter change (else only the device is checked).
 --default-model: where the shipped model is looked for (to test start-up without it).
---lifecycle: start the managed node (panoptic_ros.ros.lifecycle_node.main) instead.
+--lifecycle: start the managed node (panoptic_ros.ros.node.lifecycle.main) instead.
 The rest of the command line goes to panoptic_ros.ros.node.main unchanged.
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ def run(argv: list[str]) -> int:
 
         panoptic_ros.modeling.default_model_path = lambda: Path(default_model)
     if lifecycle:
-        from panoptic_ros.ros.lifecycle_node import main
+        from panoptic_ros.ros.node.lifecycle import main
     else:
         from panoptic_ros.ros.node import main
 

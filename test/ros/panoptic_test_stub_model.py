@@ -101,12 +101,13 @@ def check(path: str, device: str) -> None:
 
 def load(path: str, device: str):
     """Factory for the node: "" / "stub" / "stub?options" -> StubModel; an existing file -> the real checkpoint
-    loader. The device is checked as the real loader does (ValueError for a CUDA device that is not there)."""
+    as a torch inference pipeline. The device is checked as the real loader does (ValueError for a CUDA device
+    that is not there)."""
     check(path, device)
     options = parse_options(path)
     if options is None:
-        from panoptic_ros.modeling import load_checkpoint
-        return load_checkpoint(path, device=device)
+        from panoptic_ros.pipeline import build_pipeline
+        return build_pipeline(path, device=device, runtime="torch", precision="fp32")
     time.sleep(options.get("load_delay", 0.0))
     if options.get("load_error"):
         raise RuntimeError("stub model: load failed on purpose (load_error=1)")

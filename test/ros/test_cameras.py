@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from panoptic_ros.ros.cameras import BatchWorker, CameraNameError, FairBatchScheduler, camera_names
+from panoptic_ros.ros.node.batching import BatchWorker, FairBatchScheduler
+from panoptic_ros.ros.node.camera_names import CameraNameError, camera_names
 
 
 def names(*entries):

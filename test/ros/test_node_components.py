@@ -11,7 +11,7 @@ pytest.importorskip("rclpy")
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy  # noqa: E402
 
 from panoptic_ros.ros import diagnostics, qos, transport  # noqa: E402
-from panoptic_ros.ros.cameras import BatchWorker, FairBatchScheduler  # noqa: E402
+from panoptic_ros.ros.node.batching import BatchWorker, FairBatchScheduler  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -92,7 +92,7 @@ def test_cleanup_frees_the_model(ros_domain, tiny_checkpoint, device):
     import torch
     from rclpy.parameter import Parameter
 
-    from panoptic_ros.ros.lifecycle_node import PanopticLifecycleNode
+    from panoptic_ros.ros.node.lifecycle import PanopticLifecycleNode
 
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs CUDA")

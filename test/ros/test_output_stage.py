@@ -1,7 +1,7 @@
 """OutputStage (the node's output thread): order, errors, back-pressure, stop (plain callables, no ROS)."""
 import threading
 
-from panoptic_ros.ros.output_stage import OutputStage
+from panoptic_ros.ros.node.output_stage import OutputStage
 
 
 def test_items_are_published_in_order_and_errors_do_not_stop_it():

@@ -1,5 +1,5 @@
 """panoptic_lifecycle_node: panoptic_node as a managed (lifecycle) node, for launch systems that bring nodes up
-in order. Same parameters, inputs and outputs as panoptic_node (node.py); the transitions map to:
+in order. Same parameters, inputs and outputs as panoptic_node (entry.py); the transitions map to:
 
 configure   load the model (FAILURE with the reason logged, the node stays unconfigured, when it does not load),
             create the output publishers (lifecycle publishers: silent until activated) and publish ~/labels
@@ -15,14 +15,13 @@ stored and used by configure.
 """
 from __future__ import annotations
 
-import sys
-
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from .model_loading import ModelLoadError
-from .node import SHUTDOWN_FRAME_WAIT, PanopticNodeCore, params, run
-
-NODE_NAME = "panoptic_node"       # same node name (and so the same output topics) as the plain node
+from .. import params
+from ..model_loading import ModelLoadError
+from ..names import LIFECYCLE_EXECUTABLE, NODE_NAME
+from .core import SHUTDOWN_FRAME_WAIT, PanopticNodeCore
+from .entry import run
 
 
 class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
@@ -33,18 +32,18 @@ class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
         self._init_core(model_loader)
         self._active = False
         self._configured = False
-        self.get_logger().info(f"ready: lifecycle node unconfigured; inputs "
-                               f"{', '.join(c.topic for c in self.cameras)} (configure, then activate)")
+        self._log.info(f"ready: lifecycle node unconfigured; inputs "
+                       f"{', '.join(c.topic for c in self.cameras)} (configure, then activate)")
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._load_first_model()
         except (ModelLoadError, params.ParameterError) as exc:
-            self.get_logger().error(f"configure failed, staying unconfigured: {exc}")
+            self._log.logger.error(f"configure failed, staying unconfigured: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._create_outputs(self.create_lifecycle_publisher)
         self._configured = True
-        self.get_logger().info("configured: " + self._ready_text())
+        self._log.info("configured: " + self._ready_text())
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -53,17 +52,17 @@ class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
             return result
         self._start_inputs()
         self._active = True
-        self.get_logger().info("activated: " + self._ready_text())
+        self._log.info("activated: " + self._ready_text())
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()
-        self.get_logger().info("deactivated: inputs unsubscribed, model kept")
+        self._log.info("deactivated: inputs unsubscribed, model kept")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._cleanup()
-        self.get_logger().info("cleaned up: model released")
+        self._log.info("cleaned up: model released")
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -89,8 +88,7 @@ class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
         finished = self._deactivate(timeout)
         self._closing = True
         if not finished:
-            self._warn(f"shutting down: a frame still in inference after {timeout:.1f} s was abandoned "
-                       "(no outputs for it)")
+            self._log.warn(self._abandon_message(timeout))
         else:
             self._cleanup()
         return finished
@@ -98,8 +96,5 @@ class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
 
 def main(argv: list[str] | None = None, *, model_loader=None) -> int:
     """Entry point of lib/panoptic_ros/panoptic_lifecycle_node (exit codes as panoptic_node)."""
-    return run(lambda: PanopticLifecycleNode(model_loader=model_loader), argv, "panoptic_lifecycle_node")
+    return run(lambda: PanopticLifecycleNode(model_loader=model_loader), argv, LIFECYCLE_EXECUTABLE)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .cameras import call_reporting_errors
+from .batching import call_reporting_errors
 
 _STOP = object()
 
