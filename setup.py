@@ -15,6 +15,8 @@ setup(
     install_requires=["torch>=2.1", "torchvision>=0.16", "numpy", "safetensors", "pyyaml", "tqdm",
                       "opencv-python-headless", "pycocotools", "matplotlib", "scipy"],
     extras_require={"bag": ["rosbags", "rosbags-image"], "tensorboard": ["tensorboard"],
-                    "datasets": ["cityscapesscripts"]},
+                    "datasets": ["cityscapesscripts"],
+                    # network runtimes, export and int8 quantization (panoptic_ros.runtime / panoptic_ros.export)
+                    "runtimes": ["onnx", "onnxruntime", "openvino", "nncf"]},
     entry_points={"console_scripts": ["panoptic = panoptic_ros.cli.main:main"]},
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..registry import BACKBONES, MERGE_POLICIES, RUNTIMES, Choices
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 FUSE_RESOLUTIONS = ("image", "input", "output")
 # MERGE_POLICIES and BACKBONES (imported above) are registries: their names come from the modules that
 # define the entries (panoptic/policies.py, modeling/backbone.py) and from plug-ins; see panoptic_ros/registry.py.
@@ -122,12 +122,19 @@ class SolverConfig:
 @dataclass
 class InferenceConfig:
     device: str = param("auto", "auto | cpu | cuda | cuda:N", ros=True)
-    runtime: str = param("auto", "network runtime: auto (the fastest installed for the device: openvino on CPU, "
+    runtime: str = param("auto", "network runtime: auto (the fastest installed for the device, measured per CPU "
+                         "class: onnxruntime on AVX2 / AVX-512 CPUs, openvino where the CPU runs bf16 natively; "
                          "torch on CUDA), or a registered runtime (torch, onnxruntime, openvino)",
                          choices=Choices(RUNTIMES, ("auto",)), ros=True)
     precision: str = param("auto", "network precision: auto (the fastest that passes the agreement test for the "
-                           "runtime and device), fp32, bf16 (CPUs with bf16 support), fp16 (CUDA)",
+                           "runtime and CPU class / device: int8 on AVX2 CPUs, bf16 with AMX / AVX-512 BF16), fp32, "
+                           "bf16 (CPUs with bf16 support), fp16 (CUDA), int8 (onnxruntime / openvino on CPU: "
+                           "post-training quantization, calibrated once per checkpoint and cached)",
                            choices=PRECISIONS, ros=True)
+    num_threads: int = param(0, "CPU threads of the network (torch, onnxruntime, openvino alike; idle threads "
+                             "sleep instead of spinning); 0 = all cores", range=(0, 1024), ros=True)
+    calibration: str = param("", "int8: folder of images to calibrate the quantization on (passed through the "
+                             "pipeline's own preprocessing); empty = 32 synthetic scenes made on the fly")
     export_cache: str = param("", "folder of cached exports (.onnx / OpenVINO) keyed by checkpoint hash; "
                               "empty = ~/.cache/panoptic_ros/exports")
     max_input_pixels: int = param(4096 * 4096, "frames declaring more pixels (height x width; for "

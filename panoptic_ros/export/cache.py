@@ -1,8 +1,9 @@
 """Exports made once per checkpoint: the node or a pipeline given a .safetensors and runtime onnxruntime or
 openvino gets a cached export instead of re-exporting at every start.
 
-Entry folder = sha256 of the checkpoint bytes, its sidecar, the export format and its version, and the
-torch / onnx / openvino versions; so a retrained checkpoint or an upgraded exporter never reuses a stale
+Entry folder = sha256 of the checkpoint bytes, its sidecar, the export format and its version, the
+torch / onnx / openvino / onnxruntime / nncf versions, the precision (fp32 | int8) and for int8 the calibration
+set's hash; so a retrained checkpoint, an upgraded exporter or other calibration images never reuse a stale
 graph. An entry is written in a temporary folder and renamed into place (atomic: a crash leaves no
 half-written entry), with a manifest of its files' sha256; an entry whose files do not match it (corrupt,
 truncated, partly deleted) is logged and exported again.
@@ -23,6 +24,7 @@ from .sidecar import EXPORT_FORMAT_VERSION, tool_versions
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+FORMAT_OF = {".onnx": "onnx", ".xml": "openvino"}  # exported files that can be quantized into the cache
 
 
 def default_cache_dir() -> Path:
@@ -31,16 +33,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "panoptic_ros" / "exports"
 
 
-def cached_export(checkpoint_path: str | Path, export_format: str, cache_dir: str | Path = "") -> Path:
-    """The exported file (.onnx / .xml) of a checkpoint, exporting it into the cache on first use."""
+def cached_export(checkpoint_path: str | Path, export_format: str, cache_dir: str | Path = "", *,
+                  precision: str = "fp32", calibration: str | Path = "") -> Path:
+    """The exported file (.onnx / .xml) of a checkpoint (or of an fp32 .onnx / .xml to quantize), exporting it
+    into the cache on first use. int8 entries are quantized from the cached fp32 export of the same format and
+    keyed also by the calibration set's hash (export/quantize.py)."""
     checkpoint_path = Path(checkpoint_path)
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}")
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint_path}")
     root = Path(cache_dir) if str(cache_dir) else default_cache_dir()
-    key = export_key(checkpoint_path, export_format)
-    entry = root / f"{checkpoint_path.stem}-{export_format}-{key[:24]}"
+    key = export_key(checkpoint_path, export_format, precision, calibration)
+    entry = root / f"{checkpoint_path.stem}-{export_format}-{precision}-{key[:24]}"
     target = entry / f"model{FORMATS[export_format]}"
     if entry.exists():
         problem = verify_entry(entry)
@@ -53,8 +58,15 @@ def cached_export(checkpoint_path: str | Path, export_format: str, cache_dir: st
     log.info("exporting %s to %s for runtime use (once per checkpoint)", checkpoint_path, export_format)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
     try:
-        source = cached_export(checkpoint_path, "onnx", root) if export_format == "openvino" else checkpoint_path
-        export_model(source, export_format, tmp / target.name)
+        if precision == "int8":
+            from .quantize import quantize_onnx, quantize_openvino
+
+            fp32 = (cached_export(checkpoint_path, export_format, root) if checkpoint_path.suffix not in FORMAT_OF
+                    else checkpoint_path)
+            (quantize_onnx if export_format == "onnx" else quantize_openvino)(fp32, tmp / target.name, calibration)
+        else:
+            source = cached_export(checkpoint_path, "onnx", root) if export_format == "openvino" else checkpoint_path
+            export_model(source, export_format, tmp / target.name)
         write_manifest(tmp)
         try:
             os.replace(tmp, entry)
@@ -66,13 +78,20 @@ def cached_export(checkpoint_path: str | Path, export_format: str, cache_dir: st
     return target
 
 
-def export_key(checkpoint_path: Path, export_format: str) -> str:
-    """sha256 over what the export depends on (checkpoint, sidecar, format + version, tool versions)."""
+def export_key(checkpoint_path: Path, export_format: str, precision: str = "fp32",
+               calibration: str | Path = "") -> str:
+    """sha256 over what the export depends on (checkpoint, sidecar, format + version, tool versions, precision
+    and, for int8, the calibration set)."""
     digest = hashlib.sha256()
-    for path in (checkpoint_path, checkpoint_path.with_suffix(".json")):
+    for path in (checkpoint_path, checkpoint_path.with_suffix(".json"), checkpoint_path.with_suffix(".bin")):
         if path.is_file():
             digest.update(_sha256(path).encode())
-    facts = {"format": export_format, "format_version": EXPORT_FORMAT_VERSION, "versions": tool_versions()}
+    facts = {"format": export_format, "format_version": EXPORT_FORMAT_VERSION, "versions": tool_versions(),
+             "precision": precision}
+    if precision == "int8":
+        from .quantize import calibration_key
+
+        facts["calibration"] = calibration_key(calibration)
     digest.update(json.dumps(facts, sort_keys=True).encode())
     return digest.hexdigest()
 

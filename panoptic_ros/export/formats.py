@@ -7,15 +7,26 @@ from pathlib import Path
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
 
 
-def export_model(source, export_format: str, out: str | Path) -> Path:
+EXPORT_PRECISIONS = ("fp32", "int8")
+
+
+def export_model(source, export_format: str, out: str | Path, *, precision: str = "fp32",
+                 calibration: str | Path = "") -> Path:
     """Export ``source`` to ``out`` in ``export_format`` (onnx | openvino); returns the written path.
 
-    source: a PanopticModel, a checkpoint path (.safetensors / .pt / .pth with its .json), or for openvino
-    also an exported .onnx.
+    source: a PanopticModel, a checkpoint path (.safetensors / .pt / .pth with its .json), or an exported fp32
+    .onnx (for openvino, or to quantize it). precision: fp32 (weights as trained; bf16 / fp16 are chosen when a
+    runtime compiles the file) or int8 (post-training quantization calibrated on ``calibration``, a folder of
+    images; "" = the default synthetic set; see export/quantize.py).
     """
     from .onnx_export import export_onnx
     from .openvino_export import export_openvino
 
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(f"an export is written in {' or '.join(EXPORT_PRECISIONS)}, not {precision!r} (bf16 and "
+                         "fp16 are chosen when a runtime loads the fp32 export)")
+    if precision == "int8":
+        return _export_int8(source, export_format, Path(out), calibration)
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -26,6 +37,10 @@ def export_model(source, export_format: str, out: str | Path) -> Path:
         if not source.is_file():
             raise FileNotFoundError(f"model not found: {source}")
         if source.suffix in (".onnx", ".xml"):
+            from .quantize import is_int8
+
+            if is_int8(source):
+                raise ValueError(f"{source} is already int8-quantized; export from the checkpoint")
             if export_format == "openvino" and source.suffix == ".onnx":
                 return export_openvino(source, out)
             raise ValueError(f"{source}: an exported {source.suffix} model cannot be exported to {export_format}; "
@@ -33,3 +48,19 @@ def export_model(source, export_format: str, out: str | Path) -> Path:
         from ..modeling.checkpoint import load_checkpoint
         source = load_checkpoint(source, device="cpu")
     return export_onnx(source, out) if export_format == "onnx" else export_openvino(source, out)
+
+
+def _export_int8(source, export_format: str, out: Path, calibration: str | Path) -> Path:
+    """fp32 export in a temporary folder, then quantized into ``out`` (export/quantize.py)."""
+    import tempfile
+
+    from .quantize import quantize_onnx, quantize_openvino
+
+    if export_format not in FORMATS:
+        raise ValueError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}")
+    if out.suffix != FORMATS[export_format]:
+        raise ValueError(f"{out}: {export_format} exports are written as {FORMATS[export_format]} files")
+    with tempfile.TemporaryDirectory(prefix="panoptic_int8_") as tmp:
+        fp32 = export_model(source, export_format, Path(tmp) / f"fp32{FORMATS[export_format]}")
+        quantize = quantize_onnx if export_format == "onnx" else quantize_openvino
+        return quantize(fp32, out, calibration)

@@ -1,7 +1,10 @@
 """PanopticModel -> ONNX: the network alone (forward_raw), dynamic batch and image size, sidecar embedded.
 
 Decoding, NMS and the panoptic head stay outside the graph: the outputs are forward_raw's fixed-layout maps,
-flattened by the naming rule of panoptic_ros.runtime.outputs. Uses torch's TorchScript-based exporter
+flattened by the naming rule of panoptic_ros.export.outputs. Every optional output the model has is exported
+(levelness, borderness, and the pyramid "features" of the RoI mask head, whose small FCN is embedded in the
+description: export/mask_head.py); runtimes fetch the optional ones only when a merge policy asks.
+Uses torch's TorchScript-based exporter
 (``dynamo=False``), which needs only the onnx package; the torch.export-based one would add onnxscript.
 Dynamic H/W is checked by the tests (outputs equal torch at two image sizes).
 """
@@ -13,13 +16,14 @@ from pathlib import Path
 
 import torch
 
-from ..runtime.base import example_input, import_package
-from ..runtime.outputs import FlatOutputs, output_names
+from .common import example_input, import_package
+from .outputs import FlatOutputs, output_names
 from .sidecar import METADATA_KEY, model_sidecar, to_text, write_json
 
 log = logging.getLogger(__name__)
 
 OPSET = 18
+OPTIONAL = ("levelness", "borderness", "features")  # PanopticModel.OPTIONAL_OUTPUTS: all it has are exported
 INPUT_NAME = "images"
 
 
@@ -40,14 +44,14 @@ def export_onnx(model, path: str | Path, *, opset: int = OPSET) -> Path:
     model.eval().to("cpu")
     try:
         with torch.no_grad():
-            names = output_names(model.forward_raw(example))
+            names = output_names(model.forward_raw(example, optional=OPTIONAL))
         dynamic_axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
         dynamic_axes.update({n: {0: "batch", 2: f"{n}_height", 3: f"{n}_width"} for n in names})
         with warnings.catch_warnings():
             # the legacy exporter's deprecation notice and shape-branch TracerWarnings (sizes are multiples
             # of size_divisibility, so the traced branches hold at every padded size)
             warnings.simplefilter("ignore")
-            torch.onnx.export(FlatOutputs(model), (example,), str(path), dynamo=False, opset_version=opset,
+            torch.onnx.export(FlatOutputs(model, OPTIONAL), (example,), str(path), dynamo=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic_axes,
                               do_constant_folding=True)
     finally:

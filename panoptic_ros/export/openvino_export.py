@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def export_openvino(source, path: str | Path) -> Path:
     """Write ``source`` (a PanopticModel or an exported .onnx path) to ``path`` (.xml, with .bin and .json)."""
-    from ..runtime.base import import_package
+    from .common import import_package
     from .onnx_export import export_onnx
 
     ov = import_package("openvino", "OpenVINO export")

@@ -15,7 +15,8 @@ from ..config import to_dict
 
 METADATA_KEY = "panoptic_ros"
 # Bump when the exported graph or its embedded description changes meaning (invalidates cached exports).
-EXPORT_FORMAT_VERSION = 1
+# 2: the RoI mask head's pyramid features are outputs and its FCN is embedded ("mask_head").
+EXPORT_FORMAT_VERSION = 2
 EXPORT_SUFFIXES = (".onnx", ".xml")
 
 
@@ -27,15 +28,22 @@ def model_sidecar(model, output_names: list[str], export_format: str) -> dict:
             "extra": getattr(model, "checkpoint_extra", None) or {},
             "export": {"format": export_format, "format_version": EXPORT_FORMAT_VERSION,
                        "outputs": list(output_names), "versions": tool_versions()}}
-    return json.loads(json.dumps(side, default=_json_default))  # plain JSON types only
+    side = json.loads(json.dumps(side, default=_json_default))  # plain JSON types only
+    from .mask_head import mask_head_description
+
+    mask_head = mask_head_description(model)
+    if mask_head is not None:
+        side["mask_head"] = mask_head
+    return side
 
 
 def tool_versions() -> dict[str, str]:
-    """Versions of the tools an export depends on (torch, onnx, openvino; 'none' when not installed)."""
+    """Versions of the tools an export depends on (torch, onnx, openvino, and the int8 quantizers onnxruntime
+    and nncf; 'none' when not installed)."""
     from importlib import metadata
 
     versions = {}
-    for dist in ("torch", "onnx", "openvino"):
+    for dist in ("torch", "onnx", "openvino", "onnxruntime", "nncf"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -51,7 +59,11 @@ def to_text(sidecar: dict) -> str:
 def write_json(path: str | Path, sidecar: dict) -> Path:
     """The human-readable copy next to an exported file (model.onnx -> model.json)."""
     side = Path(path).with_suffix(".json")
-    side.write_text(json.dumps(sidecar, indent=2))
+    readable = dict(sidecar)
+    if "mask_head" in readable:  # its weights stay in the model file only (base64 is not for people)
+        readable["mask_head"] = {k: v for k, v in readable["mask_head"].items() if k != "weights"}
+        readable["mask_head"]["weights"] = "embedded in the model file"
+    side.write_text(json.dumps(readable, indent=2))
     return side
 
 
@@ -80,7 +92,7 @@ def read_export_sidecar(path: str | Path) -> dict:
 
 def _embedded_text(path: Path) -> str | None:
     if path.suffix == ".onnx":
-        from ..runtime.base import import_package
+        from .common import import_package
 
         onnx = import_package("onnx", "reading an .onnx model")
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,35 @@ def resized_size(height: int, width: int, size: int, max_size: int) -> tuple[int
     if max(height, width) * scale > max_size:
         scale = max_size / max(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def input_limits(cfg, inference=None) -> tuple[int, int]:
+    """(shorter side, longer side limit) of the network input; 0 in the settings means the model's own
+    (its checkpoint's inference setting, else the training resize data.min_size / data.max_size)."""
+    inf = inference or cfg.inference
+    shorter = inf.input_size or cfg.inference.input_size or cfg.data.min_size
+    longer = inf.max_input_size or cfg.inference.max_input_size or cfg.data.max_size
+    return shorter, max(shorter, longer)
+
+
+def resize_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 uint8 resized with OpenCV: area averaging when shrinking, bilinear when enlarging."""
+    if tuple(image.shape[:2]) == tuple(size):
+        return np.ascontiguousarray(image)
+    shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
+    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def network_input(image: np.ndarray, cfg, inference=None) -> torch.Tensor:
+    """One HxWx3 uint8 RGB image -> the network's [1, 3, H, W] input exactly as the pipeline prepares it (resize,
+    normalise, pad); what int8 calibration feeds the network (export must not import the pipeline layer)."""
+    shorter, longer = input_limits(cfg, inference)
+    small = resize_uint8(image, resized_size(image.shape[0], image.shape[1], shorter, longer))
+    im = torch.from_numpy(small).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return batch_images([normalize(im, mean, std)], cfg.model.size_divisibility)
 
 
 def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

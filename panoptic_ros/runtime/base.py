@@ -7,43 +7,34 @@ head never know whether torch, ONNX Runtime or OpenVINO ran the network.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-# optional packages -> what to pip install (the pins of requirements.txt; a test keeps them equal)
-REQUIREMENTS = {"onnx": "onnx==1.23.2", "onnxruntime": "onnxruntime==1.32.0 (or onnxruntime-gpu for CUDA)",
-                "openvino": "openvino==2026.4.1"}
+from ..export.common import REQUIREMENTS, RuntimeNotInstalled, example_input, import_package
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+__all__ = ["CHECKPOINT_SUFFIXES", "PRECISIONS", "REQUIREMENTS", "NetworkRuntime", "RuntimeNotInstalled",
+           "example_input", "import_package"]
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
-class RuntimeNotInstalled(ValueError):
-    """The runtime's Python package is missing; the message names the package to pip install."""
-
-
-def import_package(module: str, purpose: str):
-    """Import an optional package, or raise RuntimeNotInstalled: '<purpose> needs the <module> package: pip
-    install <its REQUIREMENTS entry>' (one line)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise RuntimeNotInstalled(f"{purpose} needs the {module} package: pip install "
-                                  f"{REQUIREMENTS.get(module, module)}") from None
-
-
 class NetworkRuntime:
-    """Base class: attributes name, precision (fp32 | bf16 | fp16), device (torch.device of inputs and
-    outputs), cfg (PanopticConfig), categories (CategoryMap), source (what it was built from)."""
+    """Base class: attributes name, precision (fp32 | bf16 | fp16 | int8), device (torch.device of inputs and
+    outputs), cfg (PanopticConfig), categories (CategoryMap), source (what it was built from), num_threads (the
+    CPU threads its network uses: inference.num_threads, 0 = all cores, resolved by runtime.cpu.thread_count)."""
 
     name: ClassVar[str] = ""
     package: ClassVar[str] = ""             # the module whose import makes the runtime available
     device_types: ClassVar[tuple[str, ...]] = ("cpu",)
     reads: ClassVar[tuple[str, ...]] = CHECKPOINT_SUFFIXES  # model file suffixes from_file accepts
 
-    def __init__(self, cfg, categories, device: torch.device, precision: str, source: str = ""):
+    def __init__(self, cfg, categories, device: torch.device, precision: str, source: str = "",
+                 num_threads: int = 0):
+        from .cpu import thread_count
+
+        self.num_threads = thread_count(num_threads)
         self.cfg = cfg
         self.categories = categories
         self.device = device
@@ -81,13 +72,15 @@ class NetworkRuntime:
 
     # ----------------------------------------------------------------------- building
     @classmethod
-    def from_model(cls, model, *, device: torch.device, precision: str, cache_dir: str | Path = "") -> NetworkRuntime:
-        """A runtime for a PanopticModel instance (exported to a temporary file for foreign runtimes)."""
+    def from_model(cls, model, *, device: torch.device, precision: str, cache_dir: str | Path = "",
+                   num_threads: int = 0, calibration: str | Path = "") -> NetworkRuntime:
+        """A runtime for a PanopticModel instance (exported to a temporary file for foreign runtimes).
+        calibration: int8's calibration image folder ("" = the default synthetic set; export/quantize.py)."""
         raise NotImplementedError
 
     @classmethod
-    def from_file(cls, path: Path, *, device: torch.device, precision: str,
-                  cache_dir: str | Path = "") -> NetworkRuntime:
+    def from_file(cls, path: Path, *, device: torch.device, precision: str, cache_dir: str | Path = "",
+                  num_threads: int = 0, calibration: str | Path = "") -> NetworkRuntime:
         """A runtime for a checkpoint (.safetensors / .pt / .pth) or an exported file this runtime reads."""
         raise NotImplementedError
 
@@ -101,11 +94,16 @@ class NetworkRuntime:
 
     def optional_outputs(self) -> frozenset[str]:
         """The optional outputs (levelness, borderness, features) this runtime can return. Exported graphs: the
-        ones among their output names (export traces levelness and borderness; the pyramid features of the RoI
-        mask head are not exported, so mask_heuristic runs on the torch runtime only)."""
+        ones among their output names; "features" only with the RoI mask head embedded too (mask_logits)."""
         names = getattr(self, "output_names", ()) or ()
         keys = {n.rsplit("_", 1)[0] if n.rsplit("_", 1)[-1].isdigit() else n for n in names}
+        if getattr(self, "mask_head", None) is None:
+            keys.discard("features")
         return frozenset(keys & {"levelness", "borderness", "features"})
+
+    def mask_logits(self, features: list, boxes: list, padded: tuple[int, int]) -> torch.Tensor:
+        """RoI mask head logits [sum Ni, K, 28, 28] from this runtime's "features" (runtimes that offer them)."""
+        raise ValueError(f"runtime {self.name} has no RoI mask head")
 
     def close(self) -> None:
         """Free the network's memory; the runtime cannot be called afterwards."""
@@ -119,19 +117,7 @@ class NetworkRuntime:
     def describe(self) -> dict[str, str]:
         """name / precision / device / source, for logs and benchmark reports."""
         return {"runtime": self.name, "precision": self.precision, "device": str(self.device),
-                "source": str(self.source)}
+                "source": str(self.source), "num_threads": str(self.num_threads)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(precision={self.precision!r}, device={str(self.device)!r})"
-
-
-def example_input(model) -> torch.Tensor:
-    """A [1, 3, H, W] input at the model's nominal input size, padded to size_divisibility (export, warm-up).
-
-    Nominal size: the checkpoint's inference.input_size / max_input_size, else its training resize.
-    """
-    from ..modeling.preprocess import padded_size
-    from ..pipeline.inputs import input_limits
-
-    size = padded_size([input_limits(model.cfg)], model.cfg.model.size_divisibility)
-    return torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))

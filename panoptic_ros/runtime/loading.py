@@ -31,24 +31,26 @@ from pathlib import Path
 import torch
 
 from ..registry import RUNTIMES
+from . import cpu
 from .base import PRECISIONS, NetworkRuntime
 
 log = logging.getLogger(__name__)
 
-# runtime="auto" in fp32, fastest first (measured, see above); runtimes whose auto precision on the device is bf16
-# go before them (openvino before torch): auto_runtime_order()
-FP32_ORDER = {"cpu": ("onnxruntime", "openvino", "torch"), "cuda": ("torch", "onnxruntime")}
+# runtime="auto" on CUDA, fastest first; on a CPU the order is its class's plan (runtime/cpu.py: auto_plan)
+CUDA_ORDER = ("torch", "onnxruntime")
 
 
 def load_runtime(source, *, runtime: str = "auto", device: str | torch.device = "auto", precision: str = "auto",
-                 cache_dir: str | Path = "") -> NetworkRuntime:
+                 cache_dir: str | Path = "", num_threads: int = 0, calibration: str | Path = "") -> NetworkRuntime:
     """A NetworkRuntime for ``source``: a PanopticModel, a checkpoint (.safetensors / .pt / .pth with its
     .json), an exported .onnx, or an OpenVINO .xml (the exported files carry config and categories).
 
     runtime: auto | torch | onnxruntime | openvino (auto: auto_runtime_order and the module docstring).
     device: auto (CUDA when present and the runtime runs on it, else CPU) | cpu | cuda | cuda:N.
-    precision: auto | fp32 | bf16 | fp16 (see resolve_precision). cache_dir: export cache for checkpoints
-    run by onnxruntime / openvino ("" = ~/.cache/panoptic_ros/exports).
+    precision: auto | fp32 | bf16 | fp16 | int8 (see resolve_precision). cache_dir: export cache for checkpoints
+    run by onnxruntime / openvino ("" = ~/.cache/panoptic_ros/exports). num_threads: CPU threads of the network
+    (0 = all cores; runtime.cpu.thread_count). calibration: int8's calibration image folder ("" = the default
+    synthetic set; the quantized export is cached per checkpoint and calibration set).
     Errors (ValueError / FileNotFoundError) are one line: unknown or not installed runtime (naming the pip
     package), a runtime that cannot read the file, an unsupported device / precision combination.
     """
@@ -58,10 +60,14 @@ def load_runtime(source, *, runtime: str = "auto", device: str | torch.device = 
         if not path.is_file():
             raise FileNotFoundError(f"model not found: {path}")
     runtime_cls, device = resolve_runtime(runtime, device, path)
+    if precision == "auto" and _is_int8_export(path):
+        precision = "int8"  # a quantized file runs as what it is
     precision = resolve_precision(runtime_cls, device, precision)
     build = runtime_cls.from_file if path is not None else runtime_cls.from_model
-    loaded = build(path if path is not None else source, device=device, precision=precision, cache_dir=cache_dir)
-    log.info("network runtime %s, %s on %s (%s)", loaded.name, loaded.precision, loaded.device, loaded.source)
+    loaded = build(path if path is not None else source, device=device, precision=precision, cache_dir=cache_dir,
+                   num_threads=num_threads, calibration=calibration)
+    log.info("network runtime %s, %s on %s, %d threads (%s)", loaded.name, loaded.precision, loaded.device,
+             loaded.num_threads, loaded.source)
     return loaded
 
 
@@ -92,23 +98,27 @@ def resolve_runtime(runtime: str, device: str | torch.device = "auto",
 
 
 def auto_runtime_order(device: torch.device) -> tuple[str, ...]:
-    """Runtimes "auto" tries on ``device``, fastest first: on a CPU, those that run bf16 natively there
-    (openvino, then torch), then onnxruntime, openvino, torch in fp32; on CUDA torch, then onnxruntime."""
-    fp32_order = FP32_ORDER.get(device.type, ())
-    bf16 = [n for n in ("openvino", "torch") if n in fp32_order and _auto_is_bf16(n, device)]
-    return tuple(bf16 + [n for n in fp32_order if n not in bf16])
+    """Runtimes "auto" tries on ``device``, fastest first: on a CPU its class's plan (runtime/cpu.py, measurements
+    in this module's docstring), on CUDA torch, then onnxruntime."""
+    if device.type == "cpu":
+        return cpu.auto_plan(cpu.cpu_info()).order
+    return CUDA_ORDER if device.type == "cuda" else ()
 
 
-def _auto_is_bf16(name: str, device: torch.device) -> bool:
-    runtime_cls = RUNTIMES.get(name)
-    return runtime_cls.unavailable_reason() is None and runtime_cls.auto_precision(device) == "bf16"
+def _is_int8_export(path: Path | None) -> bool:
+    from ..export.quantize import is_int8
+    from ..export.sidecar import EXPORT_SUFFIXES
+
+    return path is not None and path.suffix in EXPORT_SUFFIXES and is_int8(path)
 
 
 def resolve_precision(runtime: str | type[NetworkRuntime], device: str | torch.device, requested: str = "auto") -> str:
-    """fp32 | bf16 | fp16 for a runtime on a device; ValueError (one line) for a combination it cannot run.
+    """fp32 | bf16 | fp16 | int8 for a runtime on a device; ValueError (one line) for a combination it cannot run
+    (naming the runtimes that offer the precision there).
 
     auto = the runtime's auto_precision(device): the fastest precision that passes the agreement criterion
-    here (see the module docstring): torch fp16 on CUDA, onnxruntime fp16 with TensorRT on CUDA, else fp32.
+    here (see the module docstring): on a CPU its class's plan (runtime/cpu.py), torch fp16 on CUDA,
+    onnxruntime fp16 with TensorRT on CUDA, else fp32.
     """
     runtime_cls = RUNTIMES.get(runtime) if isinstance(runtime, str) else runtime
     runtime_cls.require()
@@ -119,8 +129,18 @@ def resolve_precision(runtime: str | type[NetworkRuntime], device: str | torch.d
     support = runtime_cls.precisions(device)
     precision = runtime_cls.auto_precision(device) if requested == "auto" else requested
     if support.get(precision, "unknown precision"):
-        raise ValueError(f"precision {precision} with runtime {runtime_cls.name} on {device}: {support[precision]}")
+        offered = [n for n in RUNTIMES.names() if _offers(n, device, precision)]
+        where = f"; {precision} is offered by runtime {', '.join(offered)}" if offered else ""
+        raise ValueError(f"precision {precision} with runtime {runtime_cls.name} on {device}: {support[precision]}"
+                         + where)
     return precision
+
+
+def _offers(name: str, device: torch.device, precision: str) -> bool:
+    runtime_cls = RUNTIMES.get(name)
+    if runtime_cls.unavailable_reason() is not None or device.type not in runtime_cls.device_types:
+        return False
+    return runtime_cls.precisions(device).get(precision) == ""
 
 
 def available_runtimes() -> dict[str, str | None]:

@@ -2,7 +2,9 @@
 
 CPU: channels_last memory format (measured here 1.06-1.3x faster than contiguous NCHW, same outputs to 4e-4);
 bf16 autocast where AMX runs it natively (auto there; 2.1-2.9x faster than fp32, see loading.py), fp32
-elsewhere. CUDA: fp16 autocast (auto), fp32 without TF32 or bf16 on request, channels_last, and one warm-up pass
+elsewhere; no int8 (onnxruntime and openvino offer it). num_threads sets torch's intra-op thread pool, which is
+process-wide (torch.set_num_threads): the last runtime built decides it for the process.
+CUDA: fp16 autocast (auto), fp32 without TF32 or bf16 on request, channels_last, and one warm-up pass
 at the model's nominal input size when built, so the first frame does not pay for cuDNN's algorithm selection.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..registry import RUNTIMES
+from . import cpu
 from .base import CHECKPOINT_SUFFIXES, PRECISIONS, NetworkRuntime, example_input
 from .outputs import map_outputs
 
@@ -30,8 +33,9 @@ class TorchRuntime(NetworkRuntime):
     device_types = ("cpu", "cuda")
 
     def __init__(self, model, *, device: torch.device, precision: str, channels_last: bool = True,
-                 warmup: bool | None = None, source: str = ""):
-        super().__init__(model.cfg, model.categories, device, precision, source or "PanopticModel")
+                 warmup: bool | None = None, source: str = "", num_threads: int = 0):
+        super().__init__(model.cfg, model.categories, device, precision, source or "PanopticModel", num_threads)
+        torch.set_num_threads(self.num_threads)
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model.eval().to(device=device)
@@ -45,9 +49,10 @@ class TorchRuntime(NetworkRuntime):
     @classmethod
     def precisions(cls, device: torch.device) -> dict[str, str]:
         support = {p: "" for p in PRECISIONS}
+        support["int8"] = "runtime torch has no int8 mode"
         if device.type == "cpu":
             support["fp16"] = "torch fp16 runs on CUDA only (on CPU use fp32, or bf16 where the CPU supports it)"
-            if not cpu_has_bf16():
+            if not cpu.cpu_info().torch_bf16:
                 support["bf16"] = "oneDNN has no bf16 kernels for this CPU (needs AVX-512 or ARM bf16); use fp32"
         elif device.type == "cuda" and not torch.cuda.is_bf16_supported():
             support["bf16"] = f"{torch.cuda.get_device_name(device)} has no bf16 support; use fp16 or fp32"
@@ -55,24 +60,25 @@ class TorchRuntime(NetworkRuntime):
 
     @classmethod
     def auto_precision(cls, device: torch.device) -> str:
-        # CUDA: fp16 autocast (tensor cores). CPU: bf16 autocast where AMX runs it natively (measured 2.0-2.9x
-        # faster than fp32 with PQ within 0.05, see loading.py); fp32 elsewhere (emulated bf16 is slower).
+        # CUDA: fp16 autocast (tensor cores). CPU: the CPU class's plan (runtime/cpu.py): bf16 autocast where AMX
+        # runs it natively (measured 2.0-2.9x faster than fp32 with PQ within 0.05, see loading.py), else fp32.
         if device.type == "cuda":
             return "fp16"
-        return "bf16" if cpu_has_amx() else "fp32"
+        return cpu.auto_plan(cpu.cpu_info()).precision.get(cls.name, "fp32")
 
     @classmethod
-    def from_model(cls, model, *, device, precision, cache_dir="") -> TorchRuntime:
-        return cls(model, device=device, precision=precision)
+    def from_model(cls, model, *, device, precision, cache_dir="", num_threads=0, calibration="") -> TorchRuntime:
+        return cls(model, device=device, precision=precision, num_threads=num_threads)
 
     @classmethod
-    def from_file(cls, path: Path, *, device, precision, cache_dir="") -> TorchRuntime:
+    def from_file(cls, path: Path, *, device, precision, cache_dir="", num_threads=0, calibration="") -> TorchRuntime:
         from ..modeling.checkpoint import load_checkpoint
 
         if path.suffix not in CHECKPOINT_SUFFIXES:
             raise ValueError(f"{path}: runtime torch runs checkpoints ({', '.join(CHECKPOINT_SUFFIXES)}); an "
                              f"exported {path.suffix} file runs with runtime onnxruntime or openvino")
-        return cls(load_checkpoint(path, device="cpu"), device=device, precision=precision, source=str(path))
+        return cls(load_checkpoint(path, device="cpu"), device=device, precision=precision, source=str(path),
+                   num_threads=num_threads)
 
     def _precision_context(self):
         dtype = _AUTOCAST_DTYPES.get(self.precision)
@@ -120,12 +126,3 @@ class TorchRuntime(NetworkRuntime):
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN runs bf16 on this CPU at all (AVX-512 core: emulated; AVX-512 BF16 / AMX: native)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def cpu_has_amx() -> bool:
-    """Intel AMX tiles: bf16 matrix units, where bf16 autocast was measured faster than fp32."""
-    return bool(torch.cpu._is_amx_tile_supported())

@@ -7,8 +7,8 @@ import torch
 
 from panoptic_ros.config import to_dict
 from panoptic_ros.export import read_export_sidecar
+from panoptic_ros.export.outputs import output_names
 from panoptic_ros.runtime import load_runtime
-from panoptic_ros.runtime.outputs import output_names
 
 # (batch, H, W): multiples of the shipped model's size_divisibility (32), neither one the traced export size
 SIZES = [(2, 128, 160), (1, 192, 256)]

@@ -8,9 +8,9 @@ import torch
 
 from panoptic_ros.export import cache as export_cache
 from panoptic_ros.export import cached_export, export_model, export_onnx
+from panoptic_ros.export.outputs import flatten_outputs, output_names, unflatten_outputs
 from panoptic_ros.modeling import load_checkpoint
 from panoptic_ros.runtime import RuntimeNotInstalled, load_runtime
-from panoptic_ros.runtime.outputs import flatten_outputs, output_names, unflatten_outputs
 
 
 def test_output_names_flatten_and_rebuild_any_layout():
@@ -31,8 +31,8 @@ def test_export_and_runtimes_follow_whatever_the_network_returns(tiny_checkpoint
     model = load_checkpoint(tiny_checkpoint)
     forward_raw = model.forward_raw
 
-    def with_more_outputs(images):  # another layout: an extra map and a list of 2
-        raw = forward_raw(images)
+    def with_more_outputs(images, optional=None):  # another layout: an extra map and a list of 2
+        raw = forward_raw(images, optional=optional)
         return {**raw, "depth": raw["semantic"][:, :1] * 2, "aux": [raw["offsets"] + 1, raw["offsets"] - 1]}
 
     model.forward_raw = with_more_outputs
@@ -47,9 +47,9 @@ def _count_exports(monkeypatch):
     calls = []
     real = export_cache.export_model
 
-    def counting(source, export_format, out):
+    def counting(source, export_format, out, **options):
         calls.append(export_format)
-        return real(source, export_format, out)
+        return real(source, export_format, out, **options)
 
     monkeypatch.setattr(export_cache, "export_model", counting)
     return calls

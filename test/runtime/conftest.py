@@ -37,3 +37,20 @@ def tiny_checkpoint(tmp_path_factory):
 def images():
     """A normalised, padded batch of 2 at 128x256 (multiples of the smoke config's size_divisibility 128)."""
     return torch.randn(2, 3, 128, 256, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def fake_cpu_class(monkeypatch):
+    """fake_cpu_class("avx2" | "avx512_vnni" | "amx" | ..., flags=extra flags) -> the CpuInfo every capability
+    query of the package now sees (runtime.cpu.cpu_info is the one place they go through)."""
+    from dataclasses import replace
+
+    from panoptic_ros.runtime import cpu
+
+    def fake(cpu_class: str, flags=()):
+        info = cpu.fake_cpu(cpu_class)
+        info = replace(info, flags=info.flags | frozenset(flags))
+        monkeypatch.setattr(cpu, "cpu_info", lambda: info)
+        return info
+
+    return fake

@@ -13,8 +13,8 @@ from panoptic_ros.runtime import (
     RuntimeNotInstalled,
     auto_runtime_order,
     available_runtimes,
+    cpu,
     load_runtime,
-    openvino_runtime,
     resolve_precision,
     resolve_runtime,
     torch_runtime,
@@ -75,15 +75,14 @@ def test_a_checkpoint_on_a_foreign_runtime_is_exported_once(runtime, export_form
     assert raw_diff(first(images), second(images)) == 0.0
 
 
-def test_auto_runtime_on_cpu_is_the_fastest_installed(monkeypatch):
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
-    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: True)
+def test_auto_runtime_on_cpu_is_the_fastest_installed(fake_cpu_class, monkeypatch):
+    fake_cpu_class("amx")
     assert auto_runtime_order(CPU) == ("openvino", "torch", "onnxruntime")  # native bf16 first
     assert resolve_runtime("auto", "cpu")[0].name == "openvino"
-    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: False)
+    fake_cpu_class("avx512_bf16")
     assert auto_runtime_order(CPU) == ("openvino", "onnxruntime", "torch")
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32"])
-    assert auto_runtime_order(CPU) == ("onnxruntime", "openvino", "torch")  # fp32 only: measured order
+    fake_cpu_class("avx2")
+    assert auto_runtime_order(CPU) == ("onnxruntime", "openvino", "torch")  # int8 measured fastest there
     assert auto_runtime_order(torch.device("cuda")) == ("torch", "onnxruntime")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     assert resolve_runtime("auto", "cpu")[0].name == "openvino"
@@ -94,8 +93,8 @@ def test_auto_runtime_on_cpu_is_the_fastest_installed(monkeypatch):
         resolve_runtime("auto", "cpu", Path("m.xml"))
 
 
-def test_auto_runtime_follows_the_file_type(tmp_path, monkeypatch):
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
+def test_auto_runtime_follows_the_file_type(tmp_path, fake_cpu_class):
+    fake_cpu_class("amx")
     assert resolve_runtime("auto", "cpu", Path("m.onnx"))[0].name == "openvino"
     assert resolve_runtime("auto", "cpu", Path("m.safetensors"))[0].name == "openvino"
     assert resolve_runtime("auto", torch.device("cuda"), Path("m.onnx"))[0].name == "onnxruntime"
@@ -122,47 +121,55 @@ def test_a_missing_runtime_package_is_one_line_naming_it(runtime, tiny_checkpoin
     assert available_runtimes()[runtime] == reason
 
 
+@pytest.mark.parametrize("cpu_class", ["avx2", "avx512_vnni", "amx"])
 @pytest.mark.parametrize("runtime,device,precision,message", [
     ("torch", CPU, "fp16", "torch fp16 runs on CUDA only"),
-    ("onnxruntime", CPU, "bf16", "runs fp32 on CPU"),
+    ("onnxruntime", CPU, "bf16", "runs fp32 or int8 on CPU"),
     ("onnxruntime", CPU, "fp16", "fp16 needs CUDA"),
     ("openvino", torch.device("cuda"), "fp32", "runtime openvino runs on cpu, not cuda"),
-    ("torch", CPU, "int8", "unknown precision 'int8'"),
+    ("torch", CPU, "int8", "runtime torch has no int8 mode; int8 is offered by runtime onnxruntime, openvino"),
+    ("torch", CPU, "int4", "unknown precision 'int4'"),
     ("tensorflow", CPU, "fp32", "unknown runtime 'tensorflow'"),
 ])
-def test_unsupported_combinations_are_one_line_value_errors(runtime, device, precision, message):
+def test_unsupported_combinations_are_one_line_value_errors(runtime, device, precision, message, cpu_class,
+                                                            fake_cpu_class):
+    fake_cpu_class(cpu_class)
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         resolve_precision(runtime, device, precision)
     assert "\n" not in str(info.value)
 
 
-def test_reduced_precision_only_where_the_cpu_has_it(monkeypatch):
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16", "FP16"])
-    monkeypatch.setattr(openvino_runtime, "cpu_has_native_fp16", lambda: False)  # listed, but emulated
+def test_reduced_precision_only_where_the_cpu_has_it(fake_cpu_class):
+    fake_cpu_class("amx")  # OpenVINO lists FP16 there, but without AMX-FP16 it is emulated
     with pytest.raises(ValueError, match="no native fp16 compute"):
         resolve_precision("openvino", "cpu", "fp16")
-    monkeypatch.setattr(openvino_runtime, "cpu_has_native_fp16", lambda: True)
-    assert resolve_precision("openvino", "cpu", "fp16") == "fp16"
-    monkeypatch.setattr(torch_runtime, "cpu_has_bf16", lambda: False)
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "INT8"])
+    fake = fake_cpu_class("amx", flags={"amx_fp16"})
+    assert fake.native_fp16 and resolve_precision("openvino", "cpu", "fp16") == "fp16"
+    fake_cpu_class("avx2")
     for runtime in ("torch", "openvino"):
         with pytest.raises(ValueError, match="no bf16"):
             resolve_precision(runtime, "cpu", "bf16")
         assert resolve_precision(runtime, "cpu", "fp32") == "fp32"
-    monkeypatch.setattr(torch_runtime, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
+    with pytest.raises(ValueError) as info:
+        resolve_precision("openvino", "cpu", "bf16")
+    assert "offered by" not in str(info.value)  # no runtime offers bf16 on this class
+    fake_cpu_class("amx")
     assert resolve_precision("torch", "cpu", "bf16") == resolve_precision("openvino", "cpu", "bf16") == "bf16"
 
 
-def test_auto_precision_is_bf16_only_on_cpus_that_run_it_natively(monkeypatch):
-    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: True)
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "BF16"])
+def test_auto_precision_is_bf16_only_on_cpus_that_run_it_natively(fake_cpu_class):
+    fake_cpu_class("amx")
     assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
         "bf16", "fp32", "bf16"]
-    monkeypatch.setattr(torch_runtime, "cpu_has_amx", lambda: False)
-    monkeypatch.setattr(openvino_runtime, "cpu_capabilities", lambda: ["FP32", "FP16"])
+    fake_cpu_class("avx512_bf16")  # no AMX: torch bf16 was not measured faster, OpenVINO bf16 was
+    assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
+        "fp32", "fp32", "bf16"]
+    fake_cpu_class("avx512_vnni")  # int8 unmeasured there: fp32
     assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
         "fp32", "fp32", "fp32"]
+    fake_cpu_class("avx2")  # int8 measured faster and within the agreement criterion
+    assert [resolve_precision(r, "cpu", "auto") for r in ("torch", "onnxruntime", "openvino")] == [
+        "fp32", "int8", "int8"]
     assert torch_runtime.TorchRuntime.auto_precision(torch.device("cuda")) == "fp16"
 
 
@@ -174,8 +181,8 @@ def test_auto_device(monkeypatch):
 
 def test_bf16_runs_where_supported(tiny_model, images, raw_diff, torch_raw):
     """Reduced precision really runs (and differs from fp32 a little, not arbitrarily)."""
-    if not torch_runtime.cpu_has_bf16():
-        pytest.skip("no bf16 on this CPU")
+    if not cpu.cpu_info().torch_bf16:
+        pytest.skip("no bf16 on this CPU (oneDNN needs AVX-512 or ARM bf16)")
     reference = torch_raw(tiny_model, images[:1])
     out = load_runtime(tiny_model, runtime="torch", device="cpu", precision="bf16")(images[:1])
     assert out["semantic"].dtype == torch.float32
