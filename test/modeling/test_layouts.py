@@ -1,6 +1,7 @@
 """Network layouts (model.layout): the fast layout's shapes, losses, training and checkpoints, and the research
-layout unchanged - the shipped checkpoint gives bit-identical raw outputs to the code before the fast layout
-existed (reference tensors in data/research_reference.safetensors, written by data/make_research_reference.py)."""
+layout unchanged - the research-layout checkpoint that shipped until the CPU model replaced it
+(data/research_model.safetensors) gives bit-identical raw outputs to the code before the fast layout existed
+(reference tensors in data/research_reference.safetensors, written by data/make_research_reference.py)."""
 import copy
 import sys
 from pathlib import Path
@@ -10,11 +11,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from panoptic_ros.modeling import build_model, default_model_path, load_checkpoint, save_checkpoint
+from panoptic_ros.modeling import build_model, load_checkpoint, save_checkpoint
 from panoptic_ros.modeling.fold import fold_batchnorm
 from panoptic_ros.modeling.panoptic_model import branch_stride
 
 DATA = Path(__file__).resolve().parent / "data"
+RESEARCH_MODEL = DATA / "research_model.safetensors"   # the shipped model before the CPU model replaced it
 RAW_KEYS = {"semantic", "offsets", "cls_logits", "box_regression", "centerness"}
 
 
@@ -110,13 +112,13 @@ def _reference_input():
     return reference_input()
 
 
-def test_shipped_research_checkpoint_gives_bit_identical_raw_outputs():
-    """The shipped model loads as the research layout, and forward_raw returns exactly the tensors the code before
-    the fast layout computed (same torch build and CPU; elsewhere float rounding of the kernels may differ, so only
-    closeness is checked there). Its network is frozen since then: the policy heads were added on top of it."""
-    model = load_checkpoint(default_model_path())
+def test_research_checkpoint_gives_bit_identical_raw_outputs():
+    """The previously shipped model loads as the research layout, and forward_raw returns exactly the tensors the
+    code before the fast layout computed (same torch build and CPU; elsewhere float rounding of the kernels may
+    differ, so only closeness is checked there)."""
+    model = load_checkpoint(RESEARCH_MODEL)
     assert model.layout == "research"
-    assert read_sidecar_model(default_model_path()).get("layout", "research") == "research"
+    assert read_sidecar_model(RESEARCH_MODEL).get("layout", "research") == "research"
     ref_file = DATA / "research_reference.safetensors"
     reference = load_file(str(ref_file))
     with safe_open(str(ref_file), "pt") as f:

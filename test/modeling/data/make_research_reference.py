@@ -1,4 +1,5 @@
-"""Writes research_reference.safetensors: forward_raw outputs of the shipped model (research layout) on a
+"""Writes research_reference.safetensors: forward_raw outputs of research_model.safetensors (the research-layout
+model that shipped until the CPU model replaced it) on a
 fixed input, computed by the code BEFORE the fast layout existed. test_layouts.py checks that today's code
 still gives bit-identical outputs, so existing checkpoints keep working unchanged.
 
@@ -13,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from panoptic_ros.config import from_dict
 from panoptic_ros.data.categories import CategoryMap
-from panoptic_ros.modeling import PanopticModel, default_model_path
+from panoptic_ros.modeling import PanopticModel
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,8 +26,8 @@ def reference_input() -> torch.Tensor:
 
 
 def load_shipped_without_sidecar_checks() -> PanopticModel:
-    """The shipped model built from its sidecar config (keys of later config versions dropped)."""
-    path = default_model_path()
+    """The previously shipped model built from its sidecar config (keys of later config versions dropped)."""
+    path = HERE / "research_model.safetensors"
     side = json.loads(path.with_suffix(".json").read_text())
     cfg_dict = side["config"]
     cfg_dict["inference"].pop("half", None)
