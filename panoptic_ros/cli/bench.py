@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from ..utils.json_io import write_json
+from .bench_ros import ROS_BENCHMARKS
 
 BENCHMARKS = ["head", "model", "runtimes", "compare", "ros", "soak", "tracking", "train", "cameras", "release"]
 NOT_IN_ALL = {"soak": "long run (10,000 frames by default): run `panoptic bench soak` on its own",
@@ -23,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def load_benchmark(name: str):
-    """The module panoptic_ros.bench.<name>, or None when it does not exist (yet)."""
+    """The module panoptic_ros.bench.<name> (a ROS benchmark: its cli/bench_ros.py entry), or None when it does not
+    exist (yet)."""
+    if name in ROS_BENCHMARKS:
+        return ROS_BENCHMARKS[name]
     module_name = f"panoptic_ros.bench.{name}"
     try:
         return importlib.import_module(module_name)

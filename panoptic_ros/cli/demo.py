@@ -28,7 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-NODE_NAME = "panoptic_node"
+from panoptic_ros.ros import node_process
+from panoptic_ros.ros.names import NODE_NAME
+
 INPUT_TOPIC = "/camera/image_raw"
 SAMPLE_FPS = 10.0
 
@@ -60,7 +62,7 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 def run(args) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    model = _model_path(args.model)
+    model = node_process.model_path(args.model)
     sample = out / "sample"
     bag, gt = sample / "sample_bag", sample / "gt"
     if not (bag / "metadata.yaml").is_file() or not _is_sequence(gt):
@@ -70,12 +72,12 @@ def run(args) -> int:
                     topic=INPUT_TOPIC, force=True, sequence=True)
     else:
         print(f"[demo] using the sample bag in {sample} (delete the folder to make a new one)")
-    params_file = args.params_file or _params_file()
+    params_file = args.params_file or node_process.params_file()
     if not params_file.is_file():
         raise FileNotFoundError(f"parameters file not found: {params_file}")
     node_params = list(args.param) + [f"{name}:={value}" for name, value in
                                       (("runtime", args.runtime), ("precision", args.precision)) if value]
-    values = _node_values(params_file, node_params)  # checks names and values before anything starts
+    values = node_process.node_values(params_file, node_params)  # checks names and values before anything starts
     if args.rate is None:
         fps = _measure_model_fps(model, gt, values)
         # half the measured speed leaves room for the node's conversions, the player and the recorder; at
@@ -105,7 +107,7 @@ def run(args) -> int:
     deadline = time.monotonic() + args.timeout
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        node_cmd = _node_command() + ["--ros-args", "--params-file", str(params_file),
+        node_cmd = node_process.node_command() + ["--ros-args", "--params-file", str(params_file),
                                       "-r", f"image:={INPUT_TOPIC}", "-p", f"model:={model}"]
         for p in node_params:
             node_cmd += ["-p", p]
@@ -134,7 +136,7 @@ def run(args) -> int:
     report = json.loads((out / "report.json").read_text())
     summary = _summary(report, out, model, rate)
     summary.update(_node_runtime(procs.log("node"), values))
-    summary["tracking"] = values.get("tracking", _node_default("tracking"))
+    summary["tracking"] = values.get("tracking", node_process.node_default("tracking"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary)
     return 0 if summary["frames_received"] else 1
@@ -149,12 +151,6 @@ def _is_sequence(gt: Path) -> bool:
         return False
 
 
-def _model_path(model: str | None) -> Path:
-    from panoptic_ros.pipeline import resolve_model_path
-
-    return resolve_model_path(model).resolve()
-
-
 def _node_runtime(node_log: Path, values: dict) -> dict:
     """The runtime and precision the node ran (from its start-up line) and the requested parameter values."""
     import re
@@ -163,69 +159,6 @@ def _node_runtime(node_log: Path, values: dict) -> dict:
     found = re.search(r"ready: model .*?, runtime (\S+), precision ([^,\s]+)", text)
     return {"runtime": found.group(1) if found else None, "precision": found.group(2) if found else None,
             "requested": {"runtime": values.get("runtime", "auto"), "precision": values.get("precision", "auto")}}
-
-
-def _node_default(name: str):
-    """A node parameter's default (None when the node has no such parameter)."""
-    from panoptic_ros.ros.params import parameter_by_name
-
-    param = parameter_by_name().get(name)
-    return getattr(param, "default", None) if param is not None else None
-
-
-def _share_candidates() -> list[Path]:
-    out = [Path(__file__).resolve().parents[2]]  # the source tree (package root)
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        out.append(Path(get_package_share_directory("panoptic_ros")))
-    except Exception:  # not installed through colcon
-        pass
-    return out
-
-
-def _params_file() -> Path:
-    for root in _share_candidates():
-        if (root / "params" / "panoptic.yaml").is_file():
-            return root / "params" / "panoptic.yaml"
-    raise FileNotFoundError("params/panoptic.yaml not found (source tree or installed share/panoptic_ros)")
-
-
-def _node_command() -> list[str]:
-    """The installed executable (what `ros2 run panoptic_ros panoptic_node` starts), else the module."""
-    try:
-        from ament_index_python.packages import get_package_prefix
-        exe = Path(get_package_prefix("panoptic_ros")) / "lib" / "panoptic_ros" / "panoptic_node"
-        if exe.is_file():
-            return [sys.executable, str(exe)]
-    except Exception:  # package not installed through colcon
-        pass
-    return [sys.executable, "-m", "panoptic_ros.ros.node"]
-
-
-def _node_values(params_file: Path, node_params: list[str]) -> dict:
-    """The node's parameter values: the parameters file (its ros__parameters) then the --param overrides."""
-    import yaml
-
-    from panoptic_ros.config import check_value
-    from panoptic_ros.ros.params import parameter_by_name
-
-    known = parameter_by_name()
-    raw = {}
-    data = yaml.safe_load(params_file.read_text()) or {}
-    for key in ("/**", NODE_NAME, f"/{NODE_NAME}"):
-        raw.update((data.get(key) or {}).get("ros__parameters") or {})
-    for item in node_params:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"--param {item!r} must look like name:=value")
-        raw[name.strip()] = yaml.safe_load(value)
-    values = {}
-    for name, value in raw.items():
-        if name not in known:
-            raise ValueError(f"unknown node parameter {name!r} (in {params_file} or --param); "
-                             f"known: {', '.join(known)}")
-        values[name] = check_value(name, known[name].field, value)
-    return values
 
 
 def _measure_model_fps(model_path: Path, gt: Path, values: dict) -> float:
@@ -304,16 +237,7 @@ class _Children:
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
                 continue
-            for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            node_process.stop_process(proc, sigint_wait=15.0)
         for f in self._logs.values():
             f.close()
 

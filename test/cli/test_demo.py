@@ -32,7 +32,7 @@ def test_demo_runs_the_graph_and_scores_pq(tmp_path, monkeypatch, capsys):
     import panoptic_ros.cli.demo as demo
 
     launcher = ROOT / "test" / "ros" / "node_with_test_model.py"
-    monkeypatch.setattr(demo, "_node_command",
+    monkeypatch.setattr(demo.node_process, "node_command",
                         lambda: [sys.executable, str(launcher), "--factory", "bag_oracle_model:load"])
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     code = main(["demo", "--out", str(out), "--model", str(out / "sample" / "gt" / "panoptic.json"),

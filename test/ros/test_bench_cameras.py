@@ -1,12 +1,11 @@
 """`panoptic bench cameras`: registration and the figures it reports (the run itself starts real node processes
 for minutes and is run by hand: docs/robot.md has its numbers)."""
-import argparse
 import math
 
 import pytest
 
-from panoptic_ros.bench.cameras import format_table, summarize
 from panoptic_ros.cli.bench import BENCHMARKS, NOT_IN_ALL, benchmark_parser, load_benchmark
+from panoptic_ros.ros.bench.multi_camera import MultiCameraOptions, format_table, summarize
 
 
 def test_registered_but_not_in_all():
@@ -29,7 +28,7 @@ def test_summarize_rates_latency_and_starvation():
 
 
 def test_bad_arguments_are_refused():
-    from panoptic_ros.bench import cameras
+    from panoptic_ros.ros.bench import multi_camera
 
     with pytest.raises(ValueError, match="--rate"):
-        cameras.run(argparse.Namespace(rate=0.0, seconds=1.0, warmup=0.0, cameras=[1], out="/tmp/x"))
+        multi_camera.run(MultiCameraOptions(out="/tmp/x", rate=0.0, seconds=1.0, warmup=0.0, cameras=[1]))

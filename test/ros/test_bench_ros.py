@@ -1,23 +1,21 @@
 """`panoptic bench ros`: per-frame ROS-side overhead vs model time, JSON + plot."""
-import argparse
 import json
 
 import pytest
 
 pytest.importorskip("rclpy")
-from panoptic_ros.bench import ros as bench_ros  # noqa: E402
-from panoptic_ros.ros.overhead import IN_STAGES, out_stages  # noqa: E402
+from panoptic_ros.cli.bench import benchmark_parser, load_benchmark  # noqa: E402
+from panoptic_ros.ros.bench.overhead import IN_STAGES, out_stages  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 
 def test_bench_ros_writes_json_and_plot(tiny_checkpoint, tmp_path):
-    parser = argparse.ArgumentParser()
-    bench_ros.add_arguments(parser)
-    parser.add_argument("--out")
-    args = parser.parse_args(["--model", str(tiny_checkpoint), "--sizes", "64x48", "96x64", "--repeats", "2",
-                              "--runtime", "torch", "--precision", "fp32", "--out", str(tmp_path)])
-    result = bench_ros.run(args)
+    bench = load_benchmark("ros")
+    args = benchmark_parser("ros", bench).parse_args(
+        ["--model", str(tiny_checkpoint), "--sizes", "64x48", "96x64", "--repeats", "2", "--runtime", "torch",
+         "--precision", "fp32", "--out", str(tmp_path)])
+    result = bench.run(args)
     saved = json.loads((tmp_path / "ros.json").read_text())
     assert (tmp_path / "ros.png").stat().st_size > 0
     assert (saved["runtime"], saved["precision"]) == ("torch", "fp32")
@@ -36,7 +34,5 @@ def test_bench_ros_writes_json_and_plot(tiny_checkpoint, tmp_path):
 
 
 def test_bench_ros_rejects_bad_sizes():
-    parser = argparse.ArgumentParser()
-    bench_ros.add_arguments(parser)
     with pytest.raises(SystemExit):
-        parser.parse_args(["--sizes", "640by480"])
+        benchmark_parser("ros", load_benchmark("ros")).parse_args(["--sizes", "640by480"])

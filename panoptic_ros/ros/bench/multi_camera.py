@@ -10,48 +10,53 @@ stamp -> arrival). Reported per run: total throughput (answers / s over all came
 no camera may starve), latency p50 / p90, and the nodes' mean network batch size (from /diagnostics).
 speedup[N] = batched total / separate total. Writes OUT/cameras.json and OUT/cameras.png; the node logs go to
 OUT/cameras_logs/. Linux; needs rclpy and the built package (tools/run.sh). Every node gets the same parameters
-(params/panoptic.yaml + --param NAME:=VALUE overrides + the model options, --threads).
+(params/panoptic.yaml + --param NAME:=VALUE overrides + the model options, --threads). Options: cli/bench_ros.py.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import random
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .args import image_size
+import numpy as np
+from tqdm import tqdm
+
+from panoptic_ros.utils.json_io import write_json
+
+from .. import node_process
+from ..transport import use_large_message_profile
+from .frames import bgr_scenes
+from .multi_camera_graph import CameraGraph
 
 log = logging.getLogger(__name__)
 TOPIC = "/bench_cam{}/image_raw"
 MODES = ("batched", "separate")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="checkpoint (default: the shipped model)")
-    parser.add_argument("--device", help="node parameter device (default: the params file's)")
-    parser.add_argument("--runtime", help="node parameter runtime (default: the params file's)")
-    parser.add_argument("--precision", help="node parameter precision (default: the params file's)")
-    parser.add_argument("--cameras", nargs="+", type=int, default=[1, 2, 4], help="camera counts (default 1 2 4)")
-    parser.add_argument("--size", type=image_size, default=(640, 480), metavar="WxH", help="frame size (640x480)")
-    parser.add_argument("--rate", type=float, default=30.0, help="frames per second per camera (default 30)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring (default 5)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="OMP_NUM_THREADS of every node process (torch intra-op threads, and so the OpenVINO / "
-                             "ONNX Runtime threads); 0 = inherited (default)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="extra node parameter for every node (repeatable)")
-    parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds to wait for the nodes to start")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+@dataclass
+class MultiCameraOptions:
+    """One `panoptic bench cameras` run (see the module docstring)."""
+    out: Path
+    model: str | None = None
+    device: str | None = None
+    runtime: str | None = None
+    precision: str | None = None
+    cameras: list = field(default_factory=lambda: [1, 2, 4])
+    size: tuple = (640, 480)
+    rate: float = 30.0
+    seconds: float = 20.0
+    warmup: float = 5.0
+    threads: int = 0
+    param: list = field(default_factory=list)
+    start_timeout: float = 300.0
+    seed: int = 0
 
 
 def percentile(values, q: float) -> float:
-    import numpy as np
-
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
@@ -68,11 +73,9 @@ def summarize(answers: dict[str, list[tuple[float, float]]], seconds: float) -> 
 class _Nodes:
     """The node processes of one run (started with the same parameters), stopped on exit."""
 
-    def __init__(self, args, mode: str, cameras: int, logs: Path, env: dict):
-        from panoptic_ros.cli.demo import _model_path, _node_command, _params_file
-
-        base = _node_command() + ["--ros-args", "--params-file", str(_params_file()),
-                                  "-p", f"model:={_model_path(args.model)}"]
+    def __init__(self, args: MultiCameraOptions, mode: str, cameras: int, logs: Path, env: dict):
+        base = node_process.node_command() + ["--ros-args", "--params-file", str(node_process.params_file()),
+                                              "-p", f"model:={node_process.model_path(args.model)}"]
         for name in ("device", "runtime", "precision"):
             if getattr(args, name):
                 base += ["-p", f"{name}:={getattr(args, name)}"]
@@ -96,28 +99,17 @@ class _Nodes:
             self.procs.append((proc, logfile, log_path))
 
     def wait_ready(self, timeout: float) -> None:
-        from .soak import _wait_ready
-
         deadline = time.monotonic() + timeout
         for proc, _, log_path in self.procs:
-            _wait_ready(proc, log_path, max(1.0, deadline - time.monotonic()))
+            node_process.wait_ready(proc, log_path, max(1.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
-        from .soak import _stop
-
         for proc, logfile, _ in self.procs:
-            _stop(proc)
+            node_process.stop_process(proc)
             logfile.close()
 
 
-def run(args) -> dict:
-    from tqdm import tqdm
-
-    from panoptic_ros.ros.camera_bench import BenchGraph
-    from panoptic_ros.ros.transport import use_large_message_profile
-
-    from .soak import _scenes
-
+def run(args: MultiCameraOptions) -> dict:
     if args.rate <= 0 or args.seconds <= 0 or args.warmup < 0 or min(args.cameras) < 1:
         raise ValueError("--rate and --seconds must be > 0, --warmup >= 0, --cameras >= 1")
     out = Path(args.out)
@@ -132,8 +124,8 @@ def run(args) -> dict:
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     use_large_message_profile()
     width, height = args.size
-    images = _scenes(4, width, height, args.seed)
-    graph = BenchGraph(domain)
+    images = bgr_scenes(4, width, height, args.seed)
+    graph = CameraGraph(domain)
     rows = []
     try:
         for cameras in tqdm(args.cameras, desc="cameras", unit="config"):
@@ -169,7 +161,7 @@ def run(args) -> dict:
         batched4 = next(r for r in rows if r["cameras"] == 4 and r["mode"] == "batched")
         result["target_met"] = bool(speedup["4"] >= 1.5 and not batched4["starved"])
     _plot(rows, speedup, png_path)
-    json_path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_json(json_path, result)
     print(format_table(result))
     return result
 
@@ -179,7 +171,6 @@ def _plot(rows: list[dict], speedup: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     counts = sorted({r["cameras"] for r in rows})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

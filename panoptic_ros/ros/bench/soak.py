@@ -13,40 +13,52 @@ seconds. Reported in OUT/soak.json (+ OUT/soak.png, RSS over frames):
   answered_fraction    answers / frames sent (the node keeps only the newest frame: below 1 when the model is
                        slower than --rate; answered_fraction_after_warmup likewise)
 The node is stopped with SIGINT at the end; its exit code and log (OUT/soak_node.log) are kept.
-Linux only (/proc); needs rclpy and the built package (tools/run.sh).
+Linux only (/proc); needs rclpy and the built package (tools/run.sh). Options: cli/bench_ros.py.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
 import random
-import signal
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from tqdm import tqdm
+
+from panoptic_ros.utils.json_io import write_json
+
+from .. import node_process
+from ..bag.reader import header_stamp_ns
+from ..conversions import numpy_to_image_msg
+from ..names import NODE_NAME
+from ..transport import use_large_message_profile
+from .frames import bgr_scenes
 
 INPUT_TOPIC = "/soak/image_raw"
-NODE_NAME = "panoptic_node"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="checkpoint or exported model (default: the shipped model)")
-    parser.add_argument("--frames", type=int, default=10000, help="frames to publish (default 10000)")
-    parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz (default 30)")
-    parser.add_argument("--warmup", type=int, default=100, help="frames before the reference RSS sample")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--scenes", type=int, default=8, help="distinct synthetic scenes, cycled")
-    parser.add_argument("--sample-every", type=float, default=1.0, metavar="S", help="RSS sampling period (s)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
-                        help="node parameter, e.g. --param runtime:=torch (repeatable)")
-    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random 1-100)")
-    parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds for the node to get ready")
-    parser.add_argument("--seed", type=int, default=0)
+@dataclass
+class SoakOptions:
+    """One soak run (see the module docstring; defaults as `panoptic bench soak`)."""
+    out: Path
+    model: str | None = None
+    frames: int = 10000
+    rate: float = 30.0
+    warmup: int = 100
+    width: int = 640
+    height: int = 480
+    scenes: int = 8
+    sample_every: float = 1.0
+    param: list = field(default_factory=list)
+    domain_id: int | None = None
+    start_timeout: float = 120.0
+    seed: int = 0
 
 
 def rss_mb(pid: int) -> float | None:
@@ -62,8 +74,6 @@ def rss_mb(pid: int) -> float | None:
 
 def summarize(samples: list[tuple[int, float, float]], warmup: int) -> dict:
     """samples: (frames sent, seconds, RSS MB) -> the RSS numbers of the report (see the module docstring)."""
-    import numpy as np
-
     if not samples:
         return {"after_warmup": None, "end": None, "max": None, "max_after_warmup": None, "growth_mb": None,
                 "slope_mb_per_1000_frames": None}
@@ -79,24 +89,11 @@ def summarize(samples: list[tuple[int, float, float]], warmup: int) -> dict:
             "growth_mb": round(end - ref, 1), "slope_mb_per_1000_frames": slope}
 
 
-def _scenes(n: int, width: int, height: int, seed: int) -> list:
-    import cv2
-    import numpy as np
-
-    from panoptic_ros.data.synth import render_scene
-
-    rng = np.random.default_rng(seed)
-    return [np.ascontiguousarray(cv2.cvtColor(render_scene(rng, width, height)[0], cv2.COLOR_RGB2BGR))
-            for _ in range(max(1, n))]
-
-
-def _start_node(args, out: Path, env: dict) -> tuple[subprocess.Popen, object]:
-    from panoptic_ros.cli.demo import _model_path, _node_command, _node_values, _params_file
-
-    params_file = _params_file()
-    _node_values(params_file, list(args.param))   # unknown names / bad values: an error before anything starts
-    cmd = _node_command() + ["--ros-args", "--params-file", str(params_file), "-r", f"image:={INPUT_TOPIC}",
-                             "-p", f"model:={_model_path(args.model)}"]
+def _start_node(args: SoakOptions, out: Path, env: dict) -> tuple[subprocess.Popen, object]:
+    params_file = node_process.params_file()
+    node_process.node_values(params_file, list(args.param))   # unknown names / bad values: fail before starting
+    cmd = node_process.node_command() + ["--ros-args", "--params-file", str(params_file), "-r",
+                                         f"image:={INPUT_TOPIC}", "-p", f"model:={node_process.model_path(args.model)}"]
     for p in args.param:
         cmd += ["-p", p]
     logfile = open(out / "soak_node.log", "w")
@@ -104,35 +101,7 @@ def _start_node(args, out: Path, env: dict) -> tuple[subprocess.Popen, object]:
     return proc, logfile
 
 
-def _wait_ready(proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"panoptic_node exited (code {proc.returncode}) before it was ready; see {log_path}")
-        if "ready:" in log_path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"panoptic_node not ready after {timeout:.0f} s; see {log_path}")
-
-
-def _stop(proc: subprocess.Popen) -> int | None:
-    for sig, wait in ((signal.SIGINT, 20.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
-    return proc.poll()
-
-
-def run(args) -> dict:
-    from tqdm import tqdm
-
+def run(args: SoakOptions) -> dict:
     if args.frames < 1 or args.rate <= 0 or args.warmup < 0 or args.sample_every <= 0:
         raise ValueError("--frames must be >= 1, --rate and --sample-every > 0, --warmup >= 0")
     out = Path(args.out)
@@ -141,11 +110,10 @@ def run(args) -> dict:
     env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None else random.randint(1, 100))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env["PYTHONUNBUFFERED"] = "1"
-    from panoptic_ros.ros.transport import use_large_message_profile
     use_large_message_profile(env)
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     use_large_message_profile()
-    images = _scenes(args.scenes, args.width, args.height, args.seed)
+    images = bgr_scenes(args.scenes, args.width, args.height, args.seed)
 
     proc, logfile = _start_node(args, out, env)
     samples: list[tuple[int, float, float]] = []
@@ -153,11 +121,10 @@ def run(args) -> dict:
     sent_stamps: list[int] = []
     t_start = time.monotonic()
     try:
-        _wait_ready(proc, out / "soak_node.log", args.start_timeout)
-        from panoptic_ros.ros.soak_driver import drive  # rclpy lives in panoptic_ros/ros only
-        samples, sent_stamps, answered, wall = drive(args, proc, images, tqdm)
+        node_process.wait_ready(proc, out / "soak_node.log", args.start_timeout)
+        samples, sent_stamps, answered, wall = _drive(args, proc, images)
     finally:
-        code = _stop(proc)
+        code = node_process.stop_process(proc)
         logfile.close()
     warm = set(sent_stamps[args.warmup:])
     result = {
@@ -174,13 +141,81 @@ def run(args) -> dict:
     json_path, png_path = out / "soak.json", out / "soak.png"
     _plot(samples, args.warmup, png_path)
     result.update({"json": str(json_path), "plot": str(png_path)})
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(json_path, result)
     r = result["rss_mb"]
     print(f"soak: {result['frames_sent']} frames at {args.rate:g} Hz, answered {result['frames_answered']} "
           f"({100 * (result['answered_fraction'] or 0):.1f}%); node RSS after warm-up {r['after_warmup']} MB, "
           f"end {r['end']} MB, max {r['max']} MB, growth {r['growth_mb']} MB "
           f"({r['slope_mb_per_1000_frames']} MB / 1000 frames); {json_path}")
     return result
+
+
+def _drive(args: SoakOptions, proc: subprocess.Popen, images: list) -> tuple[list, list, set, float]:
+    """Publish the frames at the rate, count answers, sample the node's RSS."""
+    samples: list[tuple[int, float, float]] = []
+    answered: set[int] = set()
+    sent: list[int] = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("panoptic_soak", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        pub = node.create_publisher(Image, INPUT_TOPIC, qos)
+
+        def on_answer(raw: bytes) -> None:
+            try:
+                answered.add(header_stamp_ns(raw))
+            except ValueError:
+                pass
+        node.create_subscription(Image, f"/{NODE_NAME}/panoptic", on_answer, qos, raw=True)
+        deadline = time.monotonic() + 30.0
+        while pub.get_subscription_count() == 0 or node.count_publishers(f"/{NODE_NAME}/panoptic") == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("panoptic_node's input/output topics did not match within 30 s")
+            executor.spin_once(timeout_sec=0.1)
+        msgs = [numpy_to_image_msg(img, "bgr8") for img in images]
+        period = 1.0 / args.rate
+        t0 = time.monotonic()
+        next_sample = t0
+        bar = tqdm(total=args.frames, desc="soak", unit="frame")
+        for i in range(args.frames):
+            if proc.poll() is not None:
+                raise RuntimeError(f"panoptic_node exited (code {proc.returncode}) after {i} frames")
+            msg = msgs[i % len(msgs)]
+            stamp = 1_000_000_000_000_000_000 + i * int(period * 1e9)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            msg.header.frame_id = "soak"
+            pub.publish(msg)
+            sent.append(stamp)
+            bar.update(1)
+            now = time.monotonic()
+            if now >= next_sample or i == args.warmup:
+                rss = rss_mb(proc.pid)
+                if rss is not None:
+                    samples.append((i, round(now - t0, 2), round(rss, 2)))
+                next_sample = now + args.sample_every
+                bar.set_postfix(rss=f"{rss or 0:.0f}MB", answered=len(answered), refresh=False)
+            target = t0 + (i + 1) * period
+            while True:   # spin until the next frame is due (answers are counted meanwhile)
+                left = target - time.monotonic()
+                if left <= 0:
+                    break
+                executor.spin_once(timeout_sec=min(left, 0.05))
+        bar.close()
+        end = time.monotonic() + 3.0   # the last frames' answers
+        while time.monotonic() < end and not answered.issuperset(sent[-1:]):
+            executor.spin_once(timeout_sec=0.05)
+        rss = rss_mb(proc.pid)
+        if rss is not None:
+            samples.append((args.frames, round(time.monotonic() - t0, 2), round(rss, 2)))
+        wall = time.monotonic() - t0
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    return samples, sent, answered, wall
 
 
 def _plot(samples: list, warmup: int, path: Path) -> None:

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from panoptic_ros.bench.soak import rss_mb, summarize
 from panoptic_ros.cli.bench import BENCHMARKS, NOT_IN_ALL, benchmark_parser, load_benchmark
+from panoptic_ros.ros.bench.soak import rss_mb, summarize
 
 
 def test_summary_separates_warm_up_from_growth():

@@ -1,5 +1,5 @@
-"""The ROS side of `panoptic bench cameras` (panoptic_ros/bench/cameras.py, which imports no ROS module): publish
-camera frames at a rate on several topics and collect the nodes' answers with their latency."""
+"""The ROS graph of `panoptic bench cameras` (multi_camera.py): publish camera frames at a rate on several topics
+and collect the nodes' answers with their latency."""
 from __future__ import annotations
 
 import threading
@@ -13,14 +13,14 @@ from sensor_msgs.msg import Image
 
 from panoptic_ros.msg import PanopticInstanceArray
 
-from .bag.reader import header_stamp_ns
-from .conversions import numpy_to_image_msg
-from .diagnostics import diagnostic_values
+from ..bag.reader import header_stamp_ns
+from ..conversions import numpy_to_image_msg
+from ..diagnostics import diagnostic_values
 
 MATCH_TIMEOUT = 60.0          # s for the nodes' input and output topics to match
 
 
-class BenchGraph:
+class CameraGraph:
     """An rclpy context in the benchmark's ROS domain (one for all runs)."""
 
     def __init__(self, domain: int):
