@@ -127,7 +127,10 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "model.json", out / "model.png"
     first = next(iter(pipelines.values()))
-    result = {"benchmark": "model", "model": str(model_path), "device": str(first.device),
+    from panoptic_ros.runtime.cpu import cpu_info
+
+    result = {"benchmark": "model", "model": str(model_path), "cpu": cpu_info().to_json(),
+              "device": str(first.device),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "backbone": first.cfg.model.backbone, "policy": args.policy or first.cfg.inference.merge_policy,
               "variants": [":".join(v) for v in args.variants], "repeats": args.repeats, "warmup": args.warmup,

@@ -4,6 +4,8 @@ Two networks: the shipped model at its input size (256x352) and the research-siz
 branches 128, 4-conv towers, 133 COCO classes, random weights; --layout research | fast) at 576x864. Each
 variant gets the same input; the table gives median / min ms, the speed-up over torch eager fp32 (plain NCHW,
 no BatchNorm folding: the "before" of the runtimes work) and the largest absolute difference of any output.
+int8 variants are quantized on the default synthetic calibration set (export/quantize.py) before timing.
+The JSON names the CPU (runtime.cpu: model, class, flags), since every number depends on it.
 Which variants pass the agreement rule (PQ within 0.5 of fp32) is tested by test/pipeline/
 test_runtime_agreement.py; reduced precisions are reported here with their logit difference. Runs are
 interleaved (one call of every variant per round) so a busy machine slows all of them alike.
@@ -20,8 +22,8 @@ from .timing import round_robin
 
 log = logging.getLogger(__name__)
 
-VARIANTS = (("torch", "fp32"), ("torch", "bf16"), ("onnxruntime", "fp32"), ("openvino", "fp32"),
-            ("openvino", "bf16"), ("openvino", "fp16"))
+VARIANTS = (("torch", "fp32"), ("torch", "bf16"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
+            ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "fp16"), ("openvino", "int8"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +46,8 @@ def measure(model, size: tuple[int, int], repeats: int) -> dict:
     import numpy as np
     import torch
 
+    from panoptic_ros.export.outputs import flatten_outputs
     from panoptic_ros.runtime import load_runtime
-    from panoptic_ros.runtime.outputs import flatten_outputs
 
     images = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(1))
 
@@ -119,7 +121,10 @@ def run(args) -> dict:
                      r["max_abs_diff"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "runtimes", "threads": torch.get_num_threads(), "torch": torch.__version__,
+    from panoptic_ros.runtime.cpu import cpu_info
+
+    result = {"benchmark": "runtimes", "cpu": cpu_info().to_json(), "threads": torch.get_num_threads(),
+              "torch": torch.__version__,
               "research_layout": args.layout, "repeats": args.repeats, "networks": networks,
               "json": str(out / "runtimes.json"), "plot": str(out / "runtimes.png")}
     plot(result, out / "runtimes.png")

@@ -10,6 +10,7 @@ Calibration set: a folder of images, or by default CALIBRATION_IMAGES synthetic 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -98,8 +99,9 @@ def quantize_onnx(fp32: Path, out: Path, calibration: str | Path = "") -> Path:
     with tempfile.TemporaryDirectory(prefix="panoptic_quant_") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        with _quiet_root_logger():  # one "Axis 1 is out-of-range" warning per rank-1 constant (harmless)
+            quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     sidecar = _int8_sidecar(fp32, calibration, "onnxruntime.quantization.quantize_static (QDQ, per-channel)")
     proto = onnx.load(str(out))
     del proto.metadata_props[:]
@@ -133,6 +135,17 @@ def _int8_sidecar(fp32: Path, calibration: str | Path, method: str) -> dict:
                          "calibration": str(calibration) or f"synthetic ({CALIBRATION_IMAGES} scenes, seed "
                          f"{CALIBRATION_SEED})", "calibration_sha256": calibration_key(calibration)}
     return sidecar
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def is_int8(exported: Path) -> bool:

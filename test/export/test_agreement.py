@@ -35,9 +35,10 @@ def test_exported_fp32_equals_torch_at_two_sizes(shipped, shipped_exports, runti
 def test_openvino_runs_the_precision_it_is_given(shipped, shipped_exports, raw_diff, torch_raw):
     """fp32 agrees with torch to 1e-3 and bf16 does not: the precision hint is applied (OpenVINO's own default
     on a bf16-capable CPU is bf16)."""
-    from panoptic_ros.runtime.openvino_runtime import core, cpu_capabilities
+    from panoptic_ros.runtime.cpu import cpu_info
+    from panoptic_ros.runtime.openvino_runtime import core
 
-    if "BF16" not in cpu_capabilities():
+    if "BF16" not in cpu_info().openvino:
         pytest.skip("this CPU has no bf16 in OpenVINO: fp32 is its only precision")
     default = core().compile_model(str(shipped_exports["openvino"]), "CPU")
     assert str(default.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'bfloat16'>"  # why the hint is needed
