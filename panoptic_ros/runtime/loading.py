@@ -19,9 +19,30 @@ bf16 76.33 (99.98 %), torch bf16 76.34 (99.98 %); val_overlap 64.29 fp32, openvi
 bf16 64.29 (99.95 %). So bf16 passes the criterion (PQ within 0.5 of fp32) and is the auto precision where the
 CPU runs it natively; fp32 stays one setting away. OpenVINO fp16 on this CPU (no AMX-FP16) was no faster than fp32.
 
-Resulting auto rules: runtime auto on a CPU = the installed runtime that is fastest there: openvino when it runs
-bf16 natively, then torch when it does (AMX), then onnxruntime, openvino, torch in fp32 (auto_runtime_order);
-on CUDA torch (fp16 autocast), then onnxruntime. precision auto = each runtime's auto_precision(device).
+AVX2-only CPU (2-core AMD EPYC, AVX2 + FMA, no AVX-512 / VNNI / AMX; the shipped research-layout model,
+256x352, network only). fp32, quiet machine (issue 17): torch 57-67 ms, onnxruntime and openvino fp32 no faster
+than torch; 138 GFLOP/s = 80 % of the cores' fp32 peak, so only fewer bits help. onnxruntime int8 (static QDQ,
+per-channel int8 weights, uint8 activations, MinMax, every layer; export/quantize.py) 57.5 -> 35.9 ms (1.6x;
+issue 17, quiet). Re-measured with this implementation while a nice -15 training run held both cores (so only
+the ratio means anything): onnxruntime int8 vs fp32 2.2x (fastest of 10: 618 vs 1329 ms); semantic argmax equal
+to fp32 on 99.86-99.89 % of output pixels (3 val images); openvino int8 (NNCF): see below. Whole pipeline (PQ,
+closest_center): see INT8_AGREEMENT below.
+
+AVX-512 without VNNI / with VNNI (no bf16): not measured. int8 should gain more with VNNI than on AVX2 (one
+instruction per int8 dot product instead of three), but until measured auto stays fp32 there (onnxruntime first,
+the fastest fp32 runtime on the Xeon above). AVX-512 BF16 without AMX: not measured; openvino bf16 as before
+(OpenVINO lists BF16 only where the CPU has bf16 instructions; its 4.7x was measured with AMX), torch fp32 (torch
+bf16 was measured faster only with AMX). AMX: the table above; int8 on AMX-INT8 is not measured: bf16 stays auto.
+
+Resulting auto rules, ONE table per CPU class (runtime/cpu.py: PLANS, auto_plan(CpuInfo)); the runtime order is
+the order of the fastest measured (runtime, precision) pairs:
+    AVX2:         onnxruntime int8, openvino int8, torch fp32
+    AVX-512(VNNI): onnxruntime fp32, openvino fp32, torch fp32          (int8 unmeasured)
+    AVX-512 BF16: openvino bf16, onnxruntime fp32, torch fp32
+    AMX:          openvino bf16, torch bf16, onnxruntime fp32
+On CUDA torch (fp16 autocast), then onnxruntime. precision auto = each runtime's auto_precision(device), which
+reads that table; an exported file already quantized to int8 runs as int8. int8 is quantized on first use and
+cached (export/cache.py): the first start with int8 takes minutes on two cores, later starts do not.
 """
 from __future__ import annotations
 
