@@ -108,7 +108,10 @@ class Choices:
         return f"Choices({self.registry.kind!r})"
 
 
-MERGE_POLICIES = Registry("merge policy", ("panoptic_ros.panoptic.policies",))
+MERGE_POLICIES = Registry("merge policy", ("panoptic_ros.panoptic.policies",
+                                          "panoptic_ros.panoptic.mask_policies.dense_iou",
+                                          "panoptic_ros.panoptic.mask_policies.paste_borderness",
+                                          "panoptic_ros.panoptic.mask_policies.mask_heuristic"))
 BACKBONES = Registry("backbone", ("panoptic_ros.modeling.backbone", "panoptic_ros.modeling.slim_resnet"))
 RUNTIMES = Registry("runtime", ("panoptic_ros.runtime.torch_runtime", "panoptic_ros.runtime.onnxruntime_runtime",
                                 "panoptic_ros.runtime.openvino_runtime"))

@@ -22,8 +22,25 @@ import argparse
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from statistics import median
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from panoptic_ros.config import load_config
+from panoptic_ros.data.categories import Category, CategoryMap
+from panoptic_ros.data.synth import render_scene
+from panoptic_ros.modeling import build_model
+from panoptic_ros.modeling import detection_head as det
+from panoptic_ros.modeling.fold import fold_batchnorm
+from panoptic_ros.pipeline import build_pipeline
+from panoptic_ros.utils.json_io import write_json
 
 from .args import image_size
 from .timing import round_robin
@@ -73,7 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------- systems
 def research_categories(classes: int, things: int):
     """A COCO-panoptic-shaped category map: ``things`` thing classes first, then stuff."""
-    from panoptic_ros.data.categories import Category, CategoryMap
 
     if not 1 <= things < classes:
         raise ValueError(f"need 1 <= things < classes, got {things} things of {classes}")
@@ -83,10 +99,7 @@ def research_categories(classes: int, things: int):
 def build_ours(layout: str, categories, width: int, height: int, detections: int, fuse_resolution: str | None = None):
     """Our research-size model in ``layout`` (random weights) and inference settings that force
     ``detections`` detections at the given input size (no resize)."""
-    import warnings
 
-    from panoptic_ros.config import load_config
-    from panoptic_ros.modeling import build_model
 
     config = Path(__file__).resolve().parent.parent / "configs" / CONFIGS[layout]
     cfg = load_config(config, ["model.pretrained_backbone=false", "inference.device=cpu",
@@ -100,7 +113,6 @@ def build_ours(layout: str, categories, width: int, height: int, detections: int
 
 
 def _group_norm(channels: int):
-    from torch import nn
     return nn.GroupNorm(32 if channels % 32 == 0 else 1, channels)
 
 
@@ -108,8 +120,6 @@ def panoptic_fpn_semantic_branch(in_channels: int = 256, channels: int = 128, nu
     """Panoptic-FPN's semantic branch (Kirillov et al. 2019): from each of P2..P5, (conv3x3-GN-ReLU + 2x
     bilinear upsample) stages until stride 4 (one conv without upsampling for P2), summed, 1x1 conv to the
     classes, 4x bilinear upsampling to the input."""
-    import torch.nn.functional as F
-    from torch import nn
 
     class SemanticFPN(nn.Module):
         def __init__(self):
@@ -143,7 +153,6 @@ class TwoStage:
     """Mask R-CNN R50-FPN with the Panoptic-FPN semantic branch on the same pyramid (backbone output hooked)."""
 
     def __init__(self, width: int, height: int, detections: int, classes: int, memory_format=None):
-        import torchvision
 
         self.model = torchvision.models.detection.maskrcnn_resnet50_fpn(
             weights=None, weights_backbone=None, box_score_thresh=0.0, box_detections_per_img=detections,
@@ -159,7 +168,6 @@ class TwoStage:
         self._features = output
 
     def __call__(self, image) -> tuple:
-        import torch
         with torch.inference_mode():
             x = _to_float(image)
             detections = self.model([x])
@@ -173,7 +181,6 @@ class FCOS:
     """torchvision FCOS R50-FPN."""
 
     def __init__(self, width: int, height: int, detections: int, memory_format=None):
-        import torchvision
 
         self.model = torchvision.models.detection.fcos_resnet50_fpn(
             weights=None, weights_backbone=None, score_thresh=0.0, detections_per_img=detections,
@@ -182,52 +189,38 @@ class FCOS:
             self.model.to(memory_format=memory_format)
 
     def __call__(self, image) -> list:
-        import torch
         with torch.inference_mode():
             return self.model([_to_float(image)])
 
 
 def _to_float(image):
     """uint8 HxWx3 -> float [3, H, W] in 0..1 (torchvision detectors' input; part of their timed path)."""
-    import torch
     return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
 
 
 class Ours:
-    """One of our layouts end to end: model.predict (torch runtime) or a pipeline on another runtime."""
+    """One of our layouts end to end: a pipeline on the given runtime (torch, onnxruntime, openvino)."""
 
     def __init__(self, model, runtime: str, precision: str):
         self.model = model
         self.inference = model.cfg.inference
         self.inference.precision = precision
-        self.pipeline = None
-        if runtime != "torch":
-            from panoptic_ros.pipeline import build_pipeline
-            self.pipeline = build_pipeline(model, runtime=runtime, precision=precision, device="cpu",
-                                           inference=self.inference)
+        self.pipeline = build_pipeline(model, runtime=runtime, precision=precision, device="cpu",
+                                       inference=self.inference)
 
     def __call__(self, image):
-        if self.pipeline is None:
-            return self.model.predict([image], inference=self.inference)
         return self.pipeline.predict([image])
 
     def staged(self, image):
         """One timed pipeline run: (detections per image, {stage: seconds})."""
-        from panoptic_ros.pipeline import PanopticPipeline, build_pipeline
-
-        pipe = self.pipeline or build_pipeline(self.model, runtime="torch", precision=self.inference.precision,
-                                               device="cpu", inference=self.inference)
-        assert isinstance(pipe, PanopticPipeline)
-        run = pipe.run([image], timed=True)
+        run = self.pipeline.run([image], timed=True)
         return [len(d.scores) for d in run.detections], run.seconds
 
 
 # ---------------------------------------------------------------------------------------------- parts
 def our_parts(model, batch) -> dict:
     """Callables timing our network parts on a prepared batch (each runs its prerequisites untimed once)."""
-    import torch
 
-    from panoptic_ros.modeling import detection_head as det
 
     with torch.inference_mode():
         feats = model.backbone(batch)
@@ -244,7 +237,6 @@ def our_parts(model, batch) -> dict:
 
 
 def fcos_parts(fcos, image) -> dict:
-    import torch
 
     with torch.inference_mode():
         images, _ = fcos.transform([_to_float(image)])
@@ -259,8 +251,6 @@ def fcos_parts(fcos, image) -> dict:
 def count_gmac(call) -> float:
     """Multiply-accumulates (10^9) of one call, counted by torch's FlopCounterMode (convolutions, matrix
     products, ...): a measure of the work that does not depend on the load of a shared machine."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         call()
@@ -269,7 +259,6 @@ def count_gmac(call) -> float:
 
 # ---------------------------------------------------------------------------------------------- run
 def run(args) -> dict:
-    import torch
 
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError("--repeats must be >= 1 and --warmup >= 0")
@@ -283,12 +272,7 @@ def run(args) -> dict:
 
 
 def _run(args) -> dict:
-    import numpy as np
-    import torch
 
-    from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.modeling.fold import fold_batchnorm
-    from panoptic_ros.utils.json_io import write_json
 
     breakdown_repeats = args.repeats if args.breakdown_repeats is None else args.breakdown_repeats
     width, height = args.size

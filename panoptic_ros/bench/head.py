@@ -15,7 +15,16 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from panoptic_ros.data.categories import CategoryMap
+from panoptic_ros.modeling.detection_head import DETECTION_STRIDES
+from panoptic_ros.panoptic import fuse
 from panoptic_ros.panoptic.policies import box_policies
+from panoptic_ros.pipeline import PanopticPipeline, build_pipeline, resolve_model_path
 from panoptic_ros.utils.json_io import write_json
 
 from .args import DEFAULT_SIZES, image_size
@@ -50,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_scene(width: int, height: int, num_classes: int, num_things: int, detections: int, generator, device):
     """Random inputs for fuse(): smooth logits [C, H, W], boxes/scores/labels [N], offsets [2, H, W]."""
-    import torch
-    import torch.nn.functional as F
 
     coarse = torch.randn(1, num_classes, max(1, height // 16), max(1, width // 16), generator=generator) * 3
     logits = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0].contiguous()
@@ -72,7 +79,6 @@ def make_scene(width: int, height: int, num_classes: int, num_things: int, detec
 def _time(fn, repeats: int, warmup: int, device) -> tuple[list[float], list[float]]:
     """Wall-clock and process CPU milliseconds of each timed call (CPU time shows the cost on a busy machine:
     with one thread it stays near the wall time of an idle one)."""
-    import torch
 
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     for _ in range(warmup):
@@ -89,8 +95,6 @@ def _time(fn, repeats: int, warmup: int, device) -> tuple[list[float], list[floa
 
 
 def _summary(times: tuple[list[float], list[float]]) -> dict:
-    import numpy as np
-
     wall, cpu = np.asarray(times[0]), np.asarray(times[1])
     return {"median_ms": float(np.median(wall)), "mean_ms": float(wall.mean()),
             "p90_ms": float(np.percentile(wall, 90)),
@@ -100,7 +104,6 @@ def _summary(times: tuple[list[float], list[float]]) -> dict:
 def linearity(rows: list[dict], key: str = "median_ms") -> dict:
     """How median time scales: a least-squares line in detections per (size, policy) and the time ratio over
     the pixel ratio between the largest and smallest size per (detections, policy) (1.0 = linear)."""
-    import numpy as np
 
     out = {"per_detection": [], "per_pixel": []}
     sizes = sorted({(r["width"], r["height"]) for r in rows}, key=lambda s: s[0] * s[1])
@@ -143,10 +146,6 @@ class SyntheticRuntime:
     name, precision = "synthetic", "fp32"
 
     def __init__(self, cfg, num_classes: int, num_things: int, detections: int, seed: int, device):
-        import torch
-
-        from panoptic_ros.data.categories import CategoryMap
-
         self.cfg, self.device = cfg, torch.device(device)
         self.categories = CategoryMap.from_coco([{"id": i + 1, "name": f"class{i}", "isthing": int(i < num_things)}
                                                  for i in range(num_classes)])
@@ -161,11 +160,6 @@ class SyntheticRuntime:
         return self._cache[key]
 
     def _outputs(self, height: int, width: int) -> dict:
-        import torch
-        import torch.nn.functional as F
-
-        from panoptic_ros.modeling.detection_head import DETECTION_STRIDES
-
         g = self.generator
         h4, w4 = height // 4, width // 4
         coarse = torch.randn(1, self.num_classes, max(1, h4 // 8), max(1, w4 // 8), generator=g) * 3
@@ -198,9 +192,7 @@ def postprocess_share(args, device) -> dict:
     """Issue target: at each size, decoding + mapping + merge of synthetic COCO-scale network outputs (args.classes
     classes, max detections) per fuse resolution, as a share of the shipped model's end-to-end time on its best
     runtime (runtime and precision auto) at the same size. Skipped (with the reason) without the model."""
-    import numpy as np
 
-    from panoptic_ros.pipeline import PanopticPipeline, build_pipeline, resolve_model_path
 
     try:
         model = build_pipeline(resolve_model_path(None), device=str(device))
@@ -260,11 +252,6 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def run(args) -> dict:
-    import torch
-    from tqdm import tqdm
-
-    from panoptic_ros.panoptic import fuse
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if not 0 <= args.things <= args.classes or args.classes < 1:

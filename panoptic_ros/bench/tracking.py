@@ -13,10 +13,21 @@ Writes OUT/tracking.json.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from panoptic_ros.data.synth import CATEGORIES, make_synthetic_sequence, render_sequence
+from panoptic_ros.engine.sequence_eval import evaluate_sequences
+from panoptic_ros.panoptic.result import PanopticResult
+from panoptic_ros.pipeline import build_pipeline
+from panoptic_ros.tracking import PanopticTracker
 from panoptic_ros.utils.json_io import write_json
 
 from .args import image_size
@@ -43,10 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ground_truth_result(frame, categories, seed: int = 0):
     """A SequenceFrame's ground truth as a fuse()-style PanopticResult (ids renumbered 1..K in a random order)."""
-    import numpy as np
-    import torch
 
-    from panoptic_ros.panoptic.result import PanopticResult
 
     ids = [s["id"] for s in frame.segments]
     new = np.random.default_rng(seed).permutation(len(ids)) + 1
@@ -63,7 +71,6 @@ def ground_truth_result(frame, categories, seed: int = 0):
 def objects_for_view(seed: int, frames: int, width: int, height: int, wanted: int) -> int:
     """Objects to place in the scene so that the middle frame shows at least ``wanted`` of them (some start
     outside the view and enter, others leave)."""
-    from panoptic_ros.data.synth import render_sequence
 
     total = wanted
     for _ in range(40):
@@ -76,7 +83,6 @@ def objects_for_view(seed: int, frames: int, width: int, height: int, wanted: in
 
 def every_nth_frame(video: Path, out: Path, n: int) -> Path:
     """A sequence folder with every n-th frame of ``video`` (images and PNGs linked, stamps kept)."""
-    import json
 
     data = json.loads((video / "panoptic.json").read_text())
     keep = {img["id"] for img in data["images"] if img["frame_index"] % n == 0}
@@ -101,16 +107,6 @@ def _quality(m: dict, video: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import time
-
-    import numpy as np
-    from tqdm import tqdm
-
-    from panoptic_ros.data.synth import CATEGORIES, make_synthetic_sequence, render_sequence
-    from panoptic_ros.engine.sequence_eval import evaluate_sequences
-    from panoptic_ros.pipeline import build_pipeline
-    from panoptic_ros.tracking import PanopticTracker
-
     if args.frames < 1 or args.objects < 1 or args.warmup < 0 or args.quality_frames < 0 or args.drop < 0:
         raise ValueError("--frames and --objects must be >= 1, --warmup, --quality-frames and --drop >= 0")
     width, height = args.size

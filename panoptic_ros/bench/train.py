@@ -16,9 +16,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from panoptic_ros.config import load_config
+from panoptic_ros.data import (
+    CocoPanopticDataset,
+    build_transforms,
+    collate_fn,
+    encode_targets,
+    read_image,
+    read_panoptic_png,
+)
+from panoptic_ros.data.coco_like import make_coco_like_dataset
+from panoptic_ros.engine.seed import EpochSeeds, SeededDataset, worker_init_fn
+from panoptic_ros.engine.trainer import build_optimizer
+from panoptic_ros.modeling import build_model, resolve_device
 from panoptic_ros.utils.json_io import write_json
 
 log = logging.getLogger(__name__)
@@ -44,8 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(path: str | None):
-    from panoptic_ros.config import load_config
-
     default = Path(__file__).resolve().parents[1] / "configs" / "research.yaml"
     # random initial weights: the step's cost does not depend on them and nothing may be downloaded
     return load_config(path or default, ["model.pretrained_backbone=false"])
@@ -53,10 +69,7 @@ def _config(path: str | None):
 
 def stage_times(dataset, n: int) -> dict[str, float]:
     """Median ms per stage of preparing one sample in this process (what one worker does per image)."""
-    import numpy as np
-    import torch
 
-    from panoptic_ros.data import encode_targets, read_image, read_panoptic_png
 
     times: dict[str, list[float]] = {k: [] for k in PIPELINE_STAGES}
     times["targets_640x480"] = []
@@ -83,11 +96,7 @@ def stage_times(dataset, n: int) -> dict[str, float]:
 
 def loader_throughput(dataset, workers: int, batch_size: int, seed: int = 0) -> dict:
     """Images/s of a DataLoader over the whole dataset (the first batch, with worker start-up, not timed)."""
-    import torch
-    from torch.utils.data import DataLoader
 
-    from panoptic_ros.data import collate_fn
-    from panoptic_ros.engine.seed import EpochSeeds, SeededDataset, worker_init_fn
 
     sampler = EpochSeeds(torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)), seed)
     loader = DataLoader(SeededDataset(dataset), batch_size=batch_size, sampler=sampler, num_workers=workers,
@@ -106,10 +115,7 @@ def loader_throughput(dataset, workers: int, batch_size: int, seed: int = 0) -> 
 
 def step_throughput(cfg, dataset, batch_size: int, iters: int, device: str) -> dict:
     """Images/s of forward + backward + optimizer step at the configured size on batches held in memory."""
-    import torch
 
-    from panoptic_ros.engine.trainer import build_optimizer
-    from panoptic_ros.modeling import build_model, resolve_device
 
     dev = torch.device(resolve_device(device))
     model = build_model(cfg, dataset.categories).to(dev).train()
@@ -135,7 +141,6 @@ def step_throughput(cfg, dataset, batch_size: int, iters: int, device: str) -> d
         if i:
             seconds.append(time.perf_counter() - t0)
         log.info("training step %d/%d: %.2f s", i, iters, time.perf_counter() - t0)
-    import numpy as np
     med = float(np.median(seconds))
     return {"device": str(dev), "batch_size": batch_size, "input_size": [int(v) for v in images[0].shape[-2:]],
             "step_s_median": med, "steps": len(seconds), "images_per_s": batch_size / med, "amp": use_amp,
@@ -143,13 +148,6 @@ def step_throughput(cfg, dataset, batch_size: int, iters: int, device: str) -> d
 
 
 def run(args) -> dict:
-    import os
-
-    import torch
-
-    from panoptic_ros.data import CocoPanopticDataset, build_transforms
-    from panoptic_ros.data.coco_like import make_coco_like_dataset
-
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -135,12 +135,15 @@ def pipeline_from_args(args: argparse.Namespace, sections: Sequence[str] = ("inf
     pipeline, and its config with the command line's settings applied -> (pipeline, PanopticConfig).
 
     Runtime, precision, device and export cache come from the command line when given, else the pipeline's
-    defaults (auto); the remaining inference settings default to the checkpoint's own.
+    defaults (auto); the remaining inference settings default to the checkpoint's own. The pipeline is built with
+    the command line's inference settings (its merge policy above all), so runtime auto picks a runtime that runs
+    the requested policy.
     """
     from panoptic_ros.pipeline import build_pipeline
 
     entries = config_entries(args, sections)
+    inference = {key.split(".", 1)[1]: value for key, value in entries.items() if key.startswith("inference.")}
     pipeline = build_pipeline(entries.get("node.model") or None, device=entries.get("inference.device"),
                               runtime=entries.get("inference.runtime"), precision=entries.get("inference.precision"),
-                              cache_dir=entries.get("inference.export_cache"))
+                              cache_dir=entries.get("inference.export_cache"), overrides=inference)
     return pipeline, apply_entries(pipeline.cfg, entries)

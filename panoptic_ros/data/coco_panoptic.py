@@ -36,6 +36,7 @@ import torch
 
 from ..utils.json_io import write_json
 from .categories import CategoryMap
+from .image_limits import UnreadableImageHeader, encoded_image_size
 from .targets import encode_targets
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,6 @@ def read_image(path: str | Path, exif_orientation: bool = True) -> np.ndarray:
 
 def png_size(path: str | Path) -> tuple[int, int] | None:
     """(height, width) from a PNG's header without decoding it; None when the header is not a readable PNG."""
-    from .image_limits import UnreadableImageHeader, encoded_image_size
 
     try:
         with open(path, "rb") as f:

@@ -17,7 +17,10 @@ from ..config import DataConfig
 
 
 def resized_shape(height: int, width: int, min_size: int, max_size: int) -> tuple[int, int]:
-    """(h, w) with the shorter side = min_size unless that makes the longer side exceed max_size."""
+    """(h, w) with the shorter side = min_size unless that makes the longer side exceed max_size, aspect kept: the
+    one resize rule of training (ResizeShortestEdge) and inference (modeling.preprocess, the pipeline's stage 1)."""
+    if height < 1 or width < 1:
+        raise ValueError(f"image is empty ({height}x{width})")
     scale = min_size / min(height, width)
     if max(height, width) * scale > max_size:
         scale = max_size / max(height, width)

@@ -10,33 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from tqdm import tqdm
 
+from panoptic_ros.data import CocoPanopticDataset, save_panoptic_json, write_panoptic_png
+from panoptic_ros.data.categories import IGNORE_LABEL
+from panoptic_ros.evaluation import BoxAPEvaluator, PQEvaluator, SemanticEvaluator, result_to_coco
+from panoptic_ros.evaluation.oracle import oracle_prediction
+from panoptic_ros.pipeline import PanopticPipeline, build_pipeline
+from panoptic_ros.registry import MERGE_POLICIES
+
+from ..evaluation.prediction import ImagePrediction
 from ..utils.json_io import write_json
 
 log = logging.getLogger(__name__)
 
-@dataclass
-class ImagePrediction:
-    """Everything the metrics need from one network pass on one image."""
-    results: dict[str, Any]                 # policy -> PanopticResult (channel-index categories)
-    semantic: torch.Tensor                  # int64 [H, W] argmax of the semantic branch (channel index)
-    boxes: torch.Tensor                     # [N, 4] xyxy in original-image pixels
-    scores: torch.Tensor                    # [N]
-    labels: torch.Tensor                    # [N] channel index
-    common_s: float = 0.0                   # preprocess + network + detection post-processing (seconds)
-    fuse_s: dict[str, float] = field(default_factory=dict)  # policy -> fuse time (seconds)
-    stages_s: dict[str, float] = field(default_factory=dict)
-
-
 def as_pipeline(model, inference=None):
     """A PanopticPipeline as given, or a torch-runtime pipeline around a PanopticModel (training's validation)."""
-    from panoptic_ros.pipeline import PanopticPipeline, build_pipeline
 
     if isinstance(model, PanopticPipeline):
         return model
@@ -63,7 +56,6 @@ def run_policies(pipeline, images: list, policies: Sequence[str], inference=None
 def gt_semantic(gt_pan: np.ndarray, segments: list[dict], categories) -> np.ndarray:
     """Channel index per pixel of a ground-truth panoptic map; 255 on void and crowd pixels."""
     ids = np.asarray(gt_pan)
-    from panoptic_ros.data.categories import IGNORE_LABEL
 
     out = np.full(ids.shape, IGNORE_LABEL, dtype=np.int64)
     for seg in segments:
@@ -77,8 +69,6 @@ class DatasetMetrics:
     """Accumulates PQ (per policy), mIoU, box AP and per-image latencies over a dataset."""
 
     def __init__(self, categories, policies: Sequence[str]):
-        from panoptic_ros.evaluation import BoxAPEvaluator, PQEvaluator, SemanticEvaluator
-
         self.categories = categories
         self.policies = list(policies)
         self.pq = {p: PQEvaluator(categories) for p in self.policies}
@@ -91,7 +81,6 @@ class DatasetMetrics:
     def add(self, image_id: Any, gt_pan: np.ndarray, gt_segments: list[dict], pred: ImagePrediction,
             timed: bool = True) -> dict[str, tuple[np.ndarray, list[dict]]]:
         """Add one image; returns policy -> (id map, COCO segments with dataset ids) for writing."""
-        from panoptic_ros.evaluation import result_to_coco
 
         h, w = np.asarray(gt_pan).shape
         coco = {}
@@ -154,13 +143,10 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     oracle: the policies run on ground-truth inputs instead of the network's (evaluation/oracle.py; the time is
     the merge alone, at the image resolution).
     """
-    from tqdm import tqdm
 
-    from panoptic_ros.data import CocoPanopticDataset, save_panoptic_json, write_panoptic_png
 
     inf = inference or model.cfg.inference
     policies = list(policies or [inf.merge_policy])
-    from panoptic_ros.registry import MERGE_POLICIES
     unknown = [p for p in policies if p not in MERGE_POLICIES]
     if unknown or len(set(policies)) != len(policies):
         raise ValueError(f"policies must be distinct names from {', '.join(MERGE_POLICIES.names())}, got {policies}")
@@ -195,8 +181,6 @@ def evaluate_model(model, data: str | Path, *, policies: Sequence[str] | None = 
     for start in bar:
         idxs = list(range(start, min(n, start + batch_size)))
         if oracle:
-            from panoptic_ros.evaluation.oracle import oracle_prediction
-
             gts = [dataset.load_panoptic(i) for i in idxs]
             images = [gt[0] for gt in gts]  # only their sizes are used below
             preds = [oracle_prediction(gt[0], gt[1], model.categories, policies, inf) for gt in gts]

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from panoptic_ros.modeling import resolve_device
+
 log = logging.getLogger(__name__)
 
 
@@ -111,18 +113,5 @@ def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str,
 
 
 def _resolve(device: str | torch.device) -> torch.device:
-    """Device choice; uses the modeling helper when present so the rules stay in one place."""
-    try:
-        from panoptic_ros.modeling import resolve_device
-    except ImportError:  # modeling without the helper: same rules, inline
-        resolve_device = None
-    if resolve_device is not None:
-        return torch.device(resolve_device(device))
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return dev
+    """Device choice by modeling's one rule (a torch.device passes as it is)."""
+    return device if isinstance(device, torch.device) else resolve_device(device)

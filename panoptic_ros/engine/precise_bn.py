@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from panoptic_ros.modeling import preprocess as pre
+
 
 def trainable_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """BatchNorm layers with running statistics in trained parts (model.freeze parts keep theirs)."""
@@ -30,7 +32,6 @@ def update_bn_stats(model: nn.Module, batches: Iterable, num_batches: int) -> in
     """Reset and re-estimate BatchNorm running statistics from up to num_batches (images, targets) batches of
     the training loader; returns the number of batches used (0 when the model has no trainable BatchNorm).
     Under DDP call it on every rank (SyncBatchNorm synchronises)."""
-    from panoptic_ros.modeling import preprocess as pre
 
     bns = trainable_batchnorms(model)
     if not bns or num_batches <= 0:
@@ -49,10 +50,8 @@ def update_bn_stats(model: nn.Module, batches: Iterable, num_batches: int) -> in
         for images, _ in batches:
             if used >= num_batches:
                 break
-            dev = model.pixel_mean.device
-            ims = [pre.normalize(pre.as_float_image(im, dev, i), model.pixel_mean, model.pixel_std)
-                   for i, im in enumerate(images)]
-            model.forward_raw(pre.batch_images(ims, model.cfg.model.size_divisibility))
+            ims = [pre.as_float_image(im, model.device, i) for i, im in enumerate(images)]
+            model.forward_raw(pre.normalized_batch(ims, model.cfg.model.size_divisibility))
             used += 1
     finally:
         for m, momentum in zip(bns, momenta):

@@ -10,13 +10,22 @@ tracker's cost as a share of the pipeline time (both wall time per frame).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
+
+from panoptic_ros.data import CocoPanopticDataset, save_panoptic_json, write_panoptic_png
+from panoptic_ros.data.coco_panoptic import load_json
+from panoptic_ros.evaluation import PQEvaluator, result_to_coco
+from panoptic_ros.evaluation.stq import STQEvaluator
+from panoptic_ros.tracking import PanopticTracker
 
 from ..utils.json_io import write_json
+from .dataset_eval import _check_categories
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +34,6 @@ DEFAULT_FPS = 10.0   # frame rate assumed for stamps when a sequence gives neith
 
 def is_sequence_dataset(data: str | Path) -> bool:
     """True when DIR/panoptic.json describes video frames (frame_index / video_id / stamp, or track_id)."""
-    from panoptic_ros.data.coco_panoptic import load_json
 
     path = Path(data) / "panoptic.json"
     if not path.is_file():
@@ -62,16 +70,9 @@ def evaluate_sequences(pipeline, data: str | Path, *, inference=None, tracking: 
     "tracker_share": mean tracker time / mean pipeline time, "tracker_resets": [...], "model", "data", ...}.
     Predictions (tracked ids when tracking) go to out_dir/predictions/ in COCO panoptic format.
     """
-    import time
 
-    from tqdm import tqdm
 
-    from panoptic_ros.data import CocoPanopticDataset, save_panoptic_json, write_panoptic_png
-    from panoptic_ros.evaluation import PQEvaluator, result_to_coco
-    from panoptic_ros.evaluation.stq import STQEvaluator
-    from panoptic_ros.tracking import PanopticTracker
 
-    from .dataset_eval import _check_categories
 
     inf = inference or pipeline.cfg.inference
     dataset = CocoPanopticDataset(data)

@@ -14,20 +14,26 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
 
 from panoptic_ros.config import PanopticConfig, save_config
 from panoptic_ros.data import build_dataset, collate_fn
+from panoptic_ros.modeling import build_model
+from panoptic_ros.modeling.checkpoint import save_checkpoint
 
 from ..utils.atomic import atomic_copy, atomic_write_text, staged_files
 from ..utils.json_io import write_json
 from . import distributed as dist_utils
 from . import train_state
+from .dataset_eval import evaluate_model
 from .precise_bn import update_bn_stats
 from .seed import (
     EpochSeeds,
@@ -70,6 +76,18 @@ def build_scheduler(cfg: PanopticConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=cfg.solver.lr_gamma)
 
 
+def follow_configured_schedule(scheduler, optimizer: torch.optim.Optimizer, cfg: PanopticConfig) -> None:
+    """After a resume: the learning-rate steps are the config's, not the checkpoint's. A run resumed with a longer
+    schedule (more epochs, later lr_steps) then continues exactly as a fresh run of that config would from the same
+    epoch: lr = solver.lr x lr_gamma ^ (lr_steps passed so far)."""
+    scheduler.milestones = Counter(int(e) for e in cfg.solver.lr_steps)
+    scheduler.gamma = cfg.solver.lr_gamma
+    passed = sum(count for step, count in scheduler.milestones.items() if step <= scheduler.last_epoch)
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base * scheduler.gamma ** passed
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 def _to_device(images, targets, device, channels_last: bool = False):
     nb = device.type == "cuda"
     images = [im.to(device, non_blocking=nb) for im in images]
@@ -94,8 +112,6 @@ class Trainer:
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def _setup(self):
-        from panoptic_ros.modeling import build_model
-
         cfg, opts = self.cfg, self.opts
         self.dist = dist_utils.init_distributed(cfg.inference.device, cfg.solver.dist_timeout,
                                                 cfg.solver.wait_timeout)
@@ -196,6 +212,7 @@ class Trainer:
                              f"changed?): {str(exc).splitlines()[0]}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        follow_configured_schedule(self.scheduler, self.optimizer, self.cfg)
         self.scaler.load_state_dict(state["scaler"])
         rng = state.get("rng") or {}
         if self.dist.rank == 0 and rng:
@@ -271,8 +288,6 @@ class Trainer:
         return summary
 
     def _train_epoch(self, epoch: int) -> tuple[dict, bool]:
-        from tqdm import tqdm
-
         cfg, opts = self.cfg, self.opts
         self.train_model.train()  # frozen parts stay in eval mode (PanopticModel.train)
         meter = LossMeter()
@@ -330,8 +345,6 @@ class Trainer:
 
     # -- files -------------------------------------------------------------------------------------------------
     def _save_epoch(self, epoch: int, train_losses: dict) -> train_state.CheckpointPaths:
-        from panoptic_ros.modeling.checkpoint import save_checkpoint
-
         paths = train_state.epoch_paths(self.output_dir, epoch)
         # all three files are written under temporary names, fsynced, then renamed: a crash leaves either no
         # epoch_NNNN set or a complete one (list_checkpoints ignores incomplete sets)
@@ -361,7 +374,6 @@ class Trainer:
         (BatchNorm running statistics are per rank on CPU between forwards, so only parameters are dumped.)"""
         if not self.opts.dump_weights:
             return
-        from safetensors.torch import save_file
 
         d = Path(self.opts.dump_weights)
         d.mkdir(parents=True, exist_ok=True)
@@ -378,8 +390,6 @@ class Trainer:
         """PQ etc. on cfg.data.val by the main process (the others wait at the barrier)."""
         metrics = None
         if self.dist.is_main:
-            from .dataset_eval import evaluate_model
-
             model = self.model
             was_training = model.training
             model.eval()
@@ -407,7 +417,6 @@ class Trainer:
 
 def _read_checkpoint(paths: train_state.CheckpointPaths) -> tuple[dict, dict]:
     """(weights, training state) of an epoch checkpoint; ValueError names an unreadable file."""
-    from safetensors.torch import load_file
 
     try:
         weights = load_file(str(paths.model), device="cpu")

@@ -5,9 +5,8 @@ What every policy receives, built from the image's panoptic annotation at the im
 - detections: the ground-truth boxes and classes of the (non-crowd) thing instances, all with score 1 (ties go
   to the lower instance index, as for equal network scores);
 - closest_center: the ground-truth center offsets;
-- dense_iou: the box "predicted" at a pixel = its instance's ground-truth box (none off instances);
-- paste_borderness: the predicted border-ness = the ground-truth mask border-ness (the head's training target);
-- mask_heuristic: the ground-truth instance masks RoI-aligned to 28x28 (what the mask head learns), pasted back.
+- a mask-based policy: its own oracle_maps (panoptic/mask_policies/: e.g. dense_iou's box "predicted" at a pixel is
+  its instance's ground-truth box, mask_heuristic's masks are the ground-truth instances RoI-aligned to 28x28).
 The merge runs exactly as in the pipeline (pipeline.merge_image), so the difference to 100 PQ is what the
 policy itself loses.
 """
@@ -20,19 +19,16 @@ import torch
 
 from ..data.categories import IGNORE_LABEL
 from ..data.targets import encode_targets
-from ..modeling import detection_head as det
-from ..modeling.extra_heads import mask_border_distances, mask_roi_targets
-from ..panoptic.mask_merge import box_iou_map, paste_masks
 from ..panoptic.policies import get_policy
+from ..pipeline.mapping import MappedImage
+from ..pipeline.pipeline import Detections, merge_image
+from .prediction import ImagePrediction
 
 ORACLE_LOGIT = 10.0
 
 
 def oracle_prediction(gt_pan, gt_segments: list[dict], categories, policies: Sequence[str], inference):
-    """An ImagePrediction (engine.dataset_eval) of every policy on the image's ground-truth inputs."""
-    from ..engine.dataset_eval import ImagePrediction
-    from ..pipeline.mapping import MappedImage
-    from ..pipeline.pipeline import Detections, merge_image
+    """An ImagePrediction of every policy on the image's ground-truth inputs."""
 
     t = encode_targets(gt_pan, gt_segments, categories)
     semantic, instance_map, boxes = t["semantic"], t["instance_map"], t["boxes"]
@@ -58,21 +54,7 @@ def oracle_prediction(gt_pan, gt_segments: list[dict], categories, policies: Seq
 
 
 def oracle_maps(policy: str, instance_map: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor | None:
-    """The ground-truth stand-in for the optional network output a mask-based policy reads ([N, H, W] or [H, W])."""
+    """The ground-truth stand-in for the optional network output a mask-based policy reads (its oracle_maps:
+    [N, H, W] or [H, W]); None for the box policies."""
     merge = get_policy(policy)
-    if not merge.builds_masks:
-        return None
-    height, width = instance_map.shape
-    on = instance_map >= 0
-    if merge.name == "dense_iou":
-        dense = torch.zeros((4, height, width))
-        if len(boxes):
-            dense[:, on] = boxes[instance_map[on]].t()
-        return box_iou_map(dense, boxes) * on[None]
-    if merge.name == "paste_borderness":
-        ltrb = mask_border_distances(instance_map).permute(1, 2, 0)
-        return det.centerness_targets(ltrb.reshape(-1, 4)).view(height, width) * on
-    if merge.name == "mask_heuristic":
-        masks = mask_roi_targets(instance_map, boxes, torch.arange(len(boxes)))
-        return paste_masks(masks, boxes, height, width)
-    raise ValueError(f"no oracle inputs for merge policy {policy!r}")
+    return merge.oracle_maps(instance_map, boxes) if merge.builds_masks else None

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ..data.categories import CategoryMap
+from ..data.coco_panoptic import PanopticJson, read_panoptic_png
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +293,6 @@ def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path
     Folders default to the JSON path without ``.json`` (panopticapi's convention). Returns the metrics
     dict (fractions). Errors (PQInputError / FileNotFoundError) name the file and image.
     """
-    from ..data.coco_panoptic import PanopticJson, read_panoptic_png
 
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt = PanopticJson.load(gt_json)
@@ -315,7 +316,6 @@ def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path
     stat = PQStat()
     anns = gt.annotations
     if progress:
-        from tqdm import tqdm
         anns = tqdm(anns, desc="pq", unit="img")
     for gt_ann in anns:
         pred_ann = pred_by_image[gt_ann["image_id"]]

@@ -1,12 +1,13 @@
-"""panoptic_ros.modeling: the single-shot panoptic network, its losses, inference and checkpoints.
+"""panoptic_ros.modeling: the single-shot panoptic network, its losses and checkpoints (inference: pipeline).
 
 build_model(cfg, categories) -> PanopticModel; save_checkpoint / load_checkpoint; default_model_path().
 """
 from pathlib import Path
 
+from .build import build_model
 from .checkpoint import CheckpointError, load_checkpoint, read_sidecar, save_checkpoint
 from .device import resolve_device
-from .panoptic_model import PanopticModel, build_model
+from .panoptic_model import PanopticModel
 
 
 def default_model_path() -> Path:

@@ -146,6 +146,20 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, cfg
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device).eval()
 
 
+def load_matching_weights(model: PanopticModel, path: str | Path) -> list[str]:
+    """Copy the tensors of checkpoint ``path`` whose name and shape match into ``model`` (model.init_weights);
+    returns the names of the model's tensors left at their initialisation. ValueError when nothing matches."""
+    state = _read_state_dict(Path(path).expanduser())
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if not fits:
+        raise ValueError(f"model.init_weights: no tensor of {path} fits this model")
+    with torch.no_grad():
+        for k, v in fits.items():
+            own[k].copy_(v.to(own[k].dtype))
+    return sorted(set(own) - set(fits))
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError

@@ -8,11 +8,12 @@ Two network layouts (cfg.model.layout), same raw outputs and losses:
 
 Optional heads (extra_heads.py; model.levelness / borderness / quality / mask_head) serve the merge policies
 dense_iou, paste_borderness and mask_heuristic; forward_raw computes their outputs only when asked.
-model.freeze keeps parts fixed and model.init_weights starts from a checkpoint (how the shipped model got its heads).
+model.freeze keeps parts fixed; model.init_weights (a checkpoint to start from, how the shipped model got its
+heads) is loaded by build_model (modeling/build.py), not by the constructor.
 
-forward(images, targets) -> dict of losses (training); forward_raw(batch) -> the network's dense outputs
-(what runtimes export); predict(images) -> list[PanopticResult] runs panoptic_ros.pipeline end to end with
-this model as its torch runtime.
+The model is the network and its losses: forward(images, targets) -> dict of losses (training); forward_raw(batch)
+-> the network's dense outputs (what runtimes export). Inference goes through the pipeline layer:
+panoptic_ros.pipeline.build_pipeline(model).predict(images).
 """
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import InferenceConfig, PanopticConfig
+from ..config import PanopticConfig
 from ..data.categories import IGNORE_LABEL, CategoryMap
 from . import detection_head as det
 from . import extra_heads as extra
 from . import preprocess as pre
 from .backbone import build_backbone
 from .center_head import CenterHead
+from .fold import folded_for_inference
 from .fpn import FPN
 from .losses import detection_losses, offset_loss, semantic_loss
 from .semantic_head import SemanticHead
@@ -66,7 +68,7 @@ class PanopticModel(nn.Module):
 
         self.backbone = build_backbone(mc.backbone, mc.pretrained_backbone, mc.frozen_bn,
                                        from_checkpoint=from_checkpoint)
-        self.layout = getattr(mc, "layout", "research")
+        self.layout = mc.layout
         if self.layout == "research":
             # module creation order matters: it fixes the random initialisation of a seeded research model
             self.fpn = FPN(self.backbone.out_channels, mc.fpn_channels)
@@ -78,26 +80,24 @@ class PanopticModel(nn.Module):
         else:
             raise ValueError(f"unknown model layout {self.layout!r}; choose research or fast")
         self.detection_head = det.FCOSHead(mc.fpn_channels, len(thing_channels), mc.det_head_convs,
-                                           anchor_point=getattr(mc, "anchor_point", "center"))
+                                           anchor_point=mc.anchor_point)
         # optional heads, created after the others so a seeded model without them initialises as before
-        if getattr(mc, "levelness", False):
+        if mc.levelness:
             self.levelness_head = extra.LevelnessHead(mc.fpn_channels)
-        if getattr(mc, "borderness", False) or getattr(mc, "quality", "centerness") == "borderness":
+        if mc.borderness or mc.quality == "borderness":
             self.borderness_head = nn.Conv2d(mc.fpn_channels, 1, 3, padding=1)
             nn.init.normal_(self.borderness_head.weight, std=0.01)
             nn.init.zeros_(self.borderness_head.bias)
-        if getattr(mc, "mask_head", False):
+        if mc.mask_head:
             names = self.fpn.names[:4 if self.layout == "research" else 3]  # p2..p5 / p3..p5, as Mask R-CNN's FPN
             self.mask_head = extra.MaskHead(mc.fpn_channels, len(thing_channels), names)
-        self.frozen = tuple(getattr(mc, "freeze", None) or ())
+        self.frozen = tuple(mc.freeze or ())
         for part in self.frozen:
             module = getattr(self, part, None) if part in FREEZABLE else None
             if module is None:
                 valid = [p for p in FREEZABLE if getattr(self, p, None) is not None]
                 raise ValueError(f"model.freeze: {part!r} is not a part of this model ({', '.join(valid)})")
             module.requires_grad_(False)
-        if getattr(mc, "init_weights", "") and not from_checkpoint:
-            self.load_matching_weights(mc.init_weights)
 
     def heads(self) -> tuple[str, ...]:
         """The optional heads this model has: levelness, borderness, mask_head."""
@@ -110,23 +110,6 @@ class PanopticModel(nn.Module):
         for part in getattr(self, "frozen", ()):
             getattr(self, part).eval()
         return self
-
-    def load_matching_weights(self, path: str) -> list[str]:
-        """Copy the tensors of checkpoint ``path`` whose name and shape match (model.init_weights); returns the
-        names of this model's tensors left at their initialisation. ValueError when nothing matches."""
-        from pathlib import Path
-
-        from .checkpoint import _read_state_dict
-
-        state = _read_state_dict(Path(path).expanduser())
-        own = self.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
-        if not fits:
-            raise ValueError(f"model.init_weights: no tensor of {path} fits this model")
-        with torch.no_grad():
-            for k, v in fits.items():
-                own[k].copy_(v.to(own[k].dtype))
-        return sorted(set(own) - set(fits))
 
     @property
     def device(self) -> torch.device:
@@ -178,7 +161,6 @@ class PanopticModel(nn.Module):
         runtimes: same forward_raw to float rounding, ~10-15% faster on CPU (a ResNet-50's FrozenBatchNorm2d
         layers are two extra passes over every activation). A copy cached on the model and rebuilt when its
         weights change; the model itself, its state dict and its forward_raw stay as they are."""
-        from .fold import folded_for_inference
         return folded_for_inference(self)
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None) -> dict[str, torch.Tensor]:
@@ -186,13 +168,12 @@ class PanopticModel(nn.Module):
         them -> {"loss_cls", "loss_box", "loss_ctr", "loss_sem", "loss_offset", "loss" (weighted total)}."""
         if targets is None:
             raise ValueError("PanopticModel.forward computes training losses and needs targets; "
-                             "use predict(images) for inference")
+                             "infer through panoptic_ros.pipeline.build_pipeline(model)")
         if len(images) != len(targets):
             raise ValueError(f"got {len(images)} images but {len(targets)} targets")
         images = [pre.as_float_image(im, self.device, i) for i, im in enumerate(images)]
         targets = [self._check_target(t, tuple(im.shape[-2:]), i) for i, (im, t) in enumerate(zip(images, targets))]
-        batch = pre.batch_images([pre.normalize(im, self.pixel_mean, self.pixel_std) for im in images],
-                                 self.cfg.model.size_divisibility)
+        batch = pre.normalized_batch(images, self.cfg.model.size_divisibility)
         raw = self.forward_raw(batch, optional=OPTIONAL_OUTPUTS)
         return self.compute_losses(raw, targets, tuple(batch.shape[-2:]))
 
@@ -285,7 +266,7 @@ class PanopticModel(nn.Module):
                                   for im, sem, t in zip(instance_maps, semantics, targets)])
             out["loss_level"] = extra.levelness_loss(logits, target.view(len(targets), *logits.shape[-2:]))
         if "borderness" in raw:
-            if getattr(self.cfg.loss, "borderness_target", "mask") == "box":   # a retrained centerness (comparisons)
+            if self.cfg.loss.borderness_target == "box":   # a retrained centerness (comparisons)
                 target = torch.stack([a["centerness"] for a in assigned])
             else:
                 target = torch.stack([extra.borderness_targets(points, a["matched"], im,
@@ -311,26 +292,6 @@ class PanopticModel(nn.Module):
             out["loss_mask"] = extra.mask_loss(logits, torch.cat(classes), torch.cat(masks))
         return out
 
-    # ------------------------------------------------------------------------------------ inference
-    def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list:
-        """Panoptic segmentation of each image at its own resolution -> list[PanopticResult].
-
-        images: HxWx3 uint8 RGB numpy arrays or float tensors [3, H, W] in 0..1, any size.
-        inference: thresholds / sizes / merge policy / precision (default: self.cfg.inference).
-        Runs panoptic_ros.pipeline with this model as its torch runtime (the one inference path).
-        """
-        from ..pipeline import PanopticPipeline
-        from ..runtime.loading import load_runtime
-
-        inf = inference or self.cfg.inference
-        was_training = self.training
-        self.eval()
-        try:
-            runtime = load_runtime(self, runtime="torch", device=self.device, precision=inf.precision)
-            return PanopticPipeline(runtime, inference=inf).predict(images)
-        finally:
-            self.train(was_training)
-
 
 def branch_stride(padded: tuple[int, int], branch_size: tuple[int, int]) -> int:
     """Stride (a power of two) of a branch output of spatial size branch_size for a padded input of size
@@ -347,9 +308,3 @@ def _sample_at(mask: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(len(points), dtype=torch.bool, device=mask.device)
     out[inside] = mask[y[inside], x[inside]]
     return out
-
-
-def build_model(cfg: PanopticConfig, categories: CategoryMap) -> PanopticModel:
-    """The model described by cfg.model for the given categories (all classes for semantics, things for
-    detection)."""
-    return PanopticModel(cfg, categories)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.transforms import resized_shape
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -44,16 +46,6 @@ def as_float_image(image, device: torch.device | str = "cpu", index: int = 0) ->
     return image
 
 
-def resized_size(height: int, width: int, size: int, max_size: int) -> tuple[int, int]:
-    """(h, w) with the shorter side = size and the longer side <= max_size, aspect kept."""
-    if height < 1 or width < 1:
-        raise ValueError(f"image is empty ({height}x{width})")
-    scale = size / min(height, width)
-    if max(height, width) * scale > max_size:
-        scale = max_size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def input_limits(cfg, inference=None) -> tuple[int, int]:
     """(shorter side, longer side limit) of the network input; 0 in the settings means the model's own
     (its checkpoint's inference setting, else the training resize data.min_size / data.max_size)."""
@@ -76,11 +68,9 @@ def network_input(image: np.ndarray, cfg, inference=None) -> torch.Tensor:
     """One HxWx3 uint8 RGB image -> the network's [1, 3, H, W] input exactly as the pipeline prepares it (resize,
     normalise, pad); what int8 calibration feeds the network (export must not import the pipeline layer)."""
     shorter, longer = input_limits(cfg, inference)
-    small = resize_uint8(image, resized_size(image.shape[0], image.shape[1], shorter, longer))
-    im = torch.from_numpy(small).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return batch_images([normalize(im, mean, std)], cfg.model.size_divisibility)
+    small = resize_uint8(image, resized_shape(image.shape[0], image.shape[1], shorter, longer))
+    return normalized_batch([torch.from_numpy(small).permute(2, 0, 1).float().div_(255.0)],
+                            cfg.model.size_divisibility)
 
 
 def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -112,6 +102,16 @@ def pad_to(tensor: torch.Tensor, size: tuple[int, int], value: float = 0.0) -> t
     if dh == 0 and dw == 0:
         return tensor
     return F.pad(tensor, (0, dw, 0, dh), value=value)
+
+
+def normalized_batch(images: list[torch.Tensor], divisibility: int) -> torch.Tensor:
+    """Float [3, h, w] images in 0..1 (one device) -> the network's input [B, 3, H, W]: ImageNet-normalised, then
+    zero-padded to a multiple of divisibility (the padding is the mean colour). The one normalise + pad path of
+    training (PanopticModel.forward), inference (pipeline.prepare_batch) and int8 calibration (network_input)."""
+    device = images[0].device
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(3, 1, 1)
+    return batch_images([normalize(im, mean, std) for im in images], divisibility)
 
 
 def batch_images(images: list[torch.Tensor], divisibility: int) -> torch.Tensor:

@@ -1,37 +1,28 @@
-"""The mask-based merge policies (issue 8): per-detection masks on the fuse grid -> one owner map.
+"""Shared parts of the mask-based merge policies (panoptic/mask_policies/): per-detection masks on the fuse grid
+-> one owner map.
 
-Unlike the box-crop policies of fuse.py (a detection's class logit inside its box), these build a mask per
-detection from a network output that only they need, then merge the masks. All functions take the fuse grid's
-semantic logits [C, H, W] (C may be a subset of the classes, labels then index that subset), detections sorted
-by nothing in particular (boxes [N, 4] grid px, scores [N], labels [N] channel) and [N, H, W] per-detection maps,
-and return the int32 owner-code map of postprocess.py (0 unknown, 1 + c stuff channel c, 1 + C + n detection n).
-Pure batched tensor code (no loop over pixels; at most a loop over detections), CPU or CUDA, any float dtype.
-
-- dense_iou (Hou et al., CVPR 2020): mask_n = IoU(box predicted at the pixel, box_n) x P(class_n | pixel) >
-  sigma; a pixel goes to the highest-scoring detection whose mask holds it (pixels outside the box can join);
-  the rest takes stuff from the semantics (unknown where the semantic argmax is a thing class).
-- paste_borderness: a detection's mask = its box's pixels of its class (semantic argmax); in descending score a
-  mask sharing more than ``overlap`` of its area with kept masks is dropped; pixels several kept masks share go to
-  the detection whose geometric border-ness (of its box) at the pixel is closest to the predicted border-ness;
-  the rest as dense_iou.
-- mask_heuristic (de Geus et al. 2018, after Kirillov et al.'s panoptic baseline): full-image instance masks
-  (RoI mask probability > threshold); advanced: overlaps by per-pixel mask probability x score, unclaimed
-  "thing" pixels take the best stuff class when its probability exceeds alpha, else unknown; baseline:
-  overlaps by score, unclaimed thing pixels unknown.
+Unlike the box-crop policies of fuse.py (a detection's class logit inside its box), a mask-based policy builds a
+mask per detection from a network output only it needs, then merges the masks. Its module (one per policy:
+mask_policies/dense_iou.py, paste_borderness.py, mask_heuristic.py) holds its owner-map function; these are the
+pieces they share. Conventions: the fuse grid's semantic logits [C, H, W] (C may be a subset of the classes,
+labels then index that subset), detections in no particular order (boxes [N, 4] grid px, scores [N], labels [N]
+channel), [N, H, W] per-detection maps, and the int32 owner-code map of postprocess.py (0 unknown, 1 + c stuff
+channel c, 1 + C + n detection n). Pure batched tensor code (no loop over pixels), CPU or CUDA, any float dtype.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .fuse import first_argmax
 
 
-def _order(scores: torch.Tensor) -> torch.Tensor:
+def score_order(scores: torch.Tensor) -> torch.Tensor:
     """Detection indices by descending score; equal scores keep detection order."""
     return torch.sort(-scores.detach().double().cpu(), stable=True).indices
 
 
-def _first_true(stack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def first_true(stack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(index of the first True along dim 0, any True) of a bool [N, H, W]."""
     if stack.shape[0] == 0:
         h, w = stack.shape[-2:]
@@ -56,11 +47,11 @@ def stuff_fallback(logits: torch.Tensor, thing_mask: torch.Tensor) -> tuple[torc
     return code, is_thing
 
 
-def _compose(owner: torch.Tensor, has: torch.Tensor, background: torch.Tensor, num_classes: int) -> torch.Tensor:
+def compose(owner: torch.Tensor, has: torch.Tensor, background: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Owner codes: detection owner[p] + 1 + C where ``has``, else the background code."""
     return torch.where(has, owner.to(torch.int32) + (1 + num_classes), background).to(torch.int32)
 
 
-# --------------------------------------------------------------------------------------------- dense_iou
 def box_iou_map(dense_boxes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """IoU [N, H, W] between the box predicted at each pixel (dense_boxes [4, H, W] xyxy) and each box [N, 4]."""
     d = dense_boxes.float()[None]                                               # [1, 4, H, W]
@@ -73,25 +64,8 @@ def box_iou_map(dense_boxes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return inter / (area_d + area_b - inter).clamp(min=1e-6)
 
 
-def dense_iou_owner(logits: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, location_prob: torch.Tensor,
-                    thing_mask: torch.Tensor, *, sigma: float = 0.3) -> torch.Tensor:
-    """Owner map of dense_iou. location_prob [N, H, W]: P_loc = IoU(predicted box at the pixel, box_n) (the
-    caller picks the level: levelness or max over levels). M = P_loc x softmax(logits)[label_n]; mask = M > sigma;
-    each pixel goes to the highest-scoring detection whose mask holds it; the rest takes its stuff class from the
-    semantics (the best stuff class where the argmax is stuff, unknown where it is a thing class)."""
-    num_classes = logits.shape[0]
-    background, is_thing = stuff_fallback(logits, thing_mask)
-    background = background.masked_fill(is_thing, 0)
-    if len(scores) == 0:
-        return background
-    order = _order(scores).to(logits.device)
-    prob = torch.softmax(logits.float(), dim=0).index_select(0, labels.to(logits.device)[order])
-    masks = (location_prob.to(prob.device).float()[order] * prob) > sigma
-    first, has = _first_true(masks)
-    return _compose(order[first], has, background, num_classes)
 
 
-# --------------------------------------------------------------------------------------------- paste_borderness
 def geometric_borderness(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """[N, H, W]: sqrt(min(l,r)/max(l,r) * min(t,b)/max(t,b)) from each pixel center to each box's sides
     (0 outside the box)."""
@@ -115,46 +89,8 @@ def box_masks(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return in_y[:, :, None] & in_x[:, None, :]
 
 
-def paste_borderness_owner(logits: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
-                           predicted_borderness: torch.Tensor, thing_mask: torch.Tensor, *,
-                           overlap: float = 0.3) -> torch.Tensor:
-    """Owner map of paste_borderness. predicted_borderness [N, H, W]: the network's border-ness (0..1) at each
-    pixel as seen by detection n (its level's map), or [H, W] for one map shared by all. Pixels no kept mask takes:
-    stuff from the semantics (best stuff class where the argmax is stuff, unknown where it is a thing class)."""
-    num_classes, height, width = logits.shape
-    background, is_thing = stuff_fallback(logits, thing_mask)
-    background = background.masked_fill(is_thing, 0)
-    if len(scores) == 0:
-        return background
-    device = logits.device
-    order = _order(scores).to(device)
-    boxes = boxes.to(device)[order]
-    semantic = first_argmax(logits, logits.amax(0))
-    masks = box_masks(boxes, height, width) & (semantic[None] == labels.to(device)[order].view(-1, 1, 1))
-    areas = masks.flatten(1).sum(1).tolist()
-    taken = torch.zeros((height, width), dtype=torch.bool, device=device)
-    kept = []
-    for k, area in enumerate(areas):
-        if area == 0:
-            continue
-        shared = int((masks[k] & taken).sum())
-        if shared > overlap * area:
-            continue
-        kept.append(k)
-        taken |= masks[k]
-    if not kept:
-        return background
-    kept_t = torch.tensor(kept, dtype=torch.int64, device=device)
-    pred = predicted_borderness.to(device).float()
-    pred = pred[order][kept_t] if pred.dim() == 3 else pred[None]
-    cost = (geometric_borderness(boxes[kept_t], height, width) - pred).abs()
-    cost = cost.masked_fill(~masks[kept_t], float("inf"))
-    best = cost.amin(0)
-    first = first_argmax(cost, best)                                              # closest; ties: higher score
-    return _compose(order[kept_t[first]], torch.isfinite(best), background, num_classes)
 
 
-# --------------------------------------------------------------------------------------------- mask_heuristic
 def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """[N, H, W]: masks [N, M, M] (probabilities over each box) resampled bilinearly onto the grid's pixel centers
     inside each box, 0 outside. Separable: rows and columns are two small matrix products per detection."""
@@ -176,39 +112,25 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, height: int, width: in
     return wy @ masks.float() @ wx.transpose(1, 2)
 
 
-def mask_heuristic_owner(logits: torch.Tensor, scores: torch.Tensor, mask_prob: torch.Tensor,
-                         thing_mask: torch.Tensor, *, heuristics: str = "advanced", alpha: float = 0.25,
-                         mask_threshold: float = 0.5) -> torch.Tensor:
-    """Owner map of mask_heuristic. mask_prob [N, H, W]: each detection's pasted mask probability.
-    advanced: a pixel in several instance masks (prob > mask_threshold) goes to the highest prob x score;
-    unclaimed pixels whose semantic argmax is a thing class take the best stuff class if its softmax probability
-    exceeds alpha, else unknown. baseline: overlaps go to the higher score; unclaimed thing pixels are unknown.
-    Stuff pixels keep their semantic stuff class; instances take priority over semantics."""
-    if heuristics not in ("advanced", "baseline"):
-        raise ValueError(f"mask_heuristics: {heuristics!r} is not one of advanced, baseline")
-    num_classes = logits.shape[0]
-    background, is_thing = stuff_fallback(logits, thing_mask)
-    if heuristics == "advanced":
-        stuff_channels = torch.nonzero(~thing_mask).flatten().to(logits.device)
-        if stuff_channels.numel():
-            best_stuff = torch.softmax(logits.float(), 0).index_select(0, stuff_channels).amax(0)
-            background = background.masked_fill(is_thing & (best_stuff <= alpha), 0)
-        else:
-            background = background.masked_fill(is_thing, 0)
-    else:
-        background = background.masked_fill(is_thing, 0)
-    if len(scores) == 0:
-        return background
-    device = logits.device
-    prob = mask_prob.to(device).float()
-    inside = prob > mask_threshold
-    if heuristics == "advanced":
-        value = (prob * scores.to(device).float().view(-1, 1, 1)).masked_fill(~inside, -1.0)
-        best = value.amax(0)
-        order = _order(scores).to(device)
-        ordered = value[order]
-        first = first_argmax(ordered, best)                                    # ties: the higher score
-        return _compose(order[first], best >= 0, background, num_classes)
-    order = _order(scores).to(device)
-    first, has = _first_true(inside[order])
-    return _compose(order[first], has, background, num_classes)
+def sample_at(maps: torch.Tensor, stride: float, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """[K, h, w] maps whose cell j covers input pixels [j*stride, (j+1)*stride) -> [K, len(ys), len(xs)] bilinear
+    samples at the input-pixel points (xs, ys) (edge cells repeat beyond the map)."""
+    h, w = maps.shape[-2:]
+    u = 2 * xs.float() / (w * stride) - 1
+    v = 2 * ys.float() / (h * stride) - 1
+    grid = torch.stack(torch.meshgrid(v, u, indexing="ij")[::-1], dim=-1)[None]   # [1, len(ys), len(xs), 2] (x, y)
+    return F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+
+def resample_to_grid(maps: torch.Tensor, stride: float, mapped) -> torch.Tensor:
+    """[K, h, w] maps at ``stride`` -> [K, gh, gw] bilinear samples at the fuse grid's pixel centers."""
+    xs, ys = grid_points(mapped, maps.device)
+    return sample_at(maps, stride, xs, ys)
+
+
+def grid_points(mapped, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input-pixel coordinates (xs [gw], ys [gh]) of the fuse grid's pixel centers."""
+    gh, gw = mapped.grid_size
+    sy, sx = mapped.scale
+    return ((torch.arange(gw, device=device, dtype=torch.float32) + 0.5) / sx,
+            (torch.arange(gh, device=device, dtype=torch.float32) + 0.5) / sy)

@@ -15,8 +15,9 @@ Tie rules (documented in the README):
 - closest_center: the box center nearest to (pixel center + predicted center offset) wins; equal distances ->
   higher score, then lower index.
 
-Mask-based policies (``builds_masks = True``, issue 8; panoptic/mask_merge.py, docs/policies.md) build a mask
-per detection from a network output only they need and merge the masks instead of box crops of class logits:
+Mask-based policies (``builds_masks = True``, issue 8; one module each in panoptic/mask_policies/, shared parts in
+panoptic/mask_merge.py, docs/policies.md) build a mask per detection from a network output only they need and merge
+the masks instead of box crops of class logits:
 - dense_iou: IoU(predicted box at the pixel, detection) x P(class) > sigma; levelness head optional.
 - paste_borderness: box x semantic class, overlap drop, contested pixels by border-ness (border-ness head).
 - mask_heuristic: RoI masks (mask head), advanced / baseline heuristics.
@@ -26,9 +27,13 @@ A policy whose ``required_head`` the loaded model (or its runtime) lacks is refu
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
-from panoptic_ros.registry import MERGE_POLICIES
+from ..config import InferenceConfig
+from ..registry import MERGE_POLICIES
 
 
 def _by_score(scores: torch.Tensor) -> torch.Tensor:
@@ -73,6 +78,11 @@ class MergePolicy:
                     offsets: torch.Tensor | None) -> torch.Tensor:
         """float32 [N, h, w]: pixel_cost of N detections over the same pixels (override to vectorise)."""
         return torch.stack([self.pixel_cost(center, xs, ys, offsets) for center in centers])
+
+    def requested_outputs(self, inference: InferenceConfig) -> tuple[str, ...]:
+        """The optional network outputs this policy reads under these settings (asked of the runtime only while
+        it is active)."""
+        return tuple(self.optional_outputs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -132,42 +142,47 @@ class ClosestCenter(MergePolicy):
         return dx.mul_(dx).add_(dy.mul_(dy))
 
 
+@dataclass
+class BatchOutputs:
+    """What a mask-based policy builds its per-detection maps from: one network pass over a batch (pipeline stage 5a).
+
+    raw: the runtime's outputs (with the optional outputs the policy asked for); detections: per image, boxes
+    [N, 4] network-input px, scores, labels (class channels), levels (pyramid level, 0 = p3); mapped: per image,
+    its fuse grid (pipeline.mapping.MappedImage: semantic, boxes in grid px, scale, input_size, grid_size);
+    padded: the padded network-input size; runtime: the network runtime (``mask_logits`` for RoI heads);
+    thing_channels: the class channel of each detection class; inference: the settings of this run."""
+    raw: dict
+    detections: list
+    mapped: list
+    padded: tuple[int, int]
+    runtime: Any
+    thing_channels: torch.Tensor
+    inference: InferenceConfig
+
+
 class MaskMergePolicy(MergePolicy):
-    """Base of the mask-based policies: visiting order by score (their masks decide the rest)."""
+    """Base of the mask-based policies: visiting order by score (their masks decide the rest). A subclass is one
+    module (panoptic/mask_policies/) implementing the three steps below; docs/extending.md has the recipe."""
 
     builds_masks = True
 
     def order(self, scores, areas):
         return _by_score(scores)
 
+    def detection_maps(self, batch: BatchOutputs) -> list[torch.Tensor]:
+        """Per image: float [N, gh, gw] maps (one per detection, on the fuse grid) the owner map merges."""
+        raise NotImplementedError(f"merge policy {self.name}: detection_maps is not implemented")
 
-@MERGE_POLICIES.register()
-class DenseIoU(MaskMergePolicy):
-    """Real-time panoptic segmentation from dense detections: mask = IoU(box predicted at the pixel, detection) x
-    P(class) > inference.dense_iou_sigma; the levelness head picks the pixel's level (else max over levels)."""
+    def owner_map(self, mapped, scores: torch.Tensor, labels: torch.Tensor, thing_mask: torch.Tensor,
+                  inference: InferenceConfig, maps: torch.Tensor) -> torch.Tensor:
+        """int32 [gh, gw] owner codes (panoptic.mask_merge conventions) of one image from its fuse grid (mapped:
+        semantic logits, boxes in grid px), its detections and their maps; labels index mapped's channels."""
+        raise NotImplementedError(f"merge policy {self.name}: owner_map is not implemented")
 
-    name = "dense_iou"
-    optional_outputs = ("levelness",)
-
-
-@MERGE_POLICIES.register()
-class PasteBorderness(MaskMergePolicy):
-    """Lightweight one-stage panoptic network: paste box x class masks by score, drop a mask overlapping more
-    than inference.paste_overlap of its area, contested pixels to the closest predicted border-ness."""
-
-    name = "paste_borderness"
-    required_head = "borderness"
-    optional_outputs = ("borderness",)
-
-
-@MERGE_POLICIES.register()
-class MaskHeuristic(MaskMergePolicy):
-    """Joint semantic + instance networks (street scenes): RoI-head instance masks over semantics with the
-    advanced (or baseline, inference.mask_heuristics) heuristics."""
-
-    name = "mask_heuristic"
-    required_head = "mask_head"
-    optional_outputs = ("features",)
+    def oracle_maps(self, instance_map: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """The ground-truth stand-in for detection_maps ([N, H, W], or [H, W] shared by all) from an image's
+        instance map (int64 [H, W], -1 off instances) and its instances' boxes (evaluation.oracle)."""
+        raise NotImplementedError(f"merge policy {self.name}: oracle_maps is not implemented")
 
 
 def get_policy(name: str) -> MergePolicy:

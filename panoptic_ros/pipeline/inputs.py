@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
+from ..data.transforms import resized_shape
 from ..modeling import preprocess as pre
+from ..modeling.preprocess import input_limits
 
 
 @dataclass
@@ -24,23 +25,6 @@ class PreparedBatch:
     original_sizes: list[tuple[int, int]]    # each image's (h, w) as given
 
 
-def input_limits(cfg, inference=None) -> tuple[int, int]:
-    """(shorter side, longer side limit) of the network input; 0 in the settings means the model's own
-    (its checkpoint's inference setting, else the training resize data.min_size / data.max_size)."""
-    inf = inference or cfg.inference
-    shorter = inf.input_size or cfg.inference.input_size or cfg.data.min_size
-    longer = inf.max_input_size or cfg.inference.max_input_size or cfg.data.max_size
-    return shorter, max(shorter, longer)
-
-
-def _resized_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if tuple(image.shape[:2]) == tuple(size):
-        return np.ascontiguousarray(image)
-    shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
-    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
 def prepare_batch(images: list, cfg, inference, device: torch.device) -> PreparedBatch:
     """Resize (shorter side inference.input_size), normalise and pad a list of images onto ``device``."""
     if not isinstance(images, (list, tuple)):
@@ -48,23 +32,21 @@ def prepare_batch(images: list, cfg, inference, device: torch.device) -> Prepare
     if not images:
         raise ValueError("predict() got an empty list of images")
     shorter, longer = input_limits(cfg, inference)
-    mean = torch.tensor(pre.IMAGENET_MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(pre.IMAGENET_STD, device=device).view(3, 1, 1)
     resized, input_sizes, original_sizes = [], [], []
     for i, image in enumerate(images):
         if isinstance(image, np.ndarray) and image.dtype == np.uint8:
             if image.ndim != 3 or image.shape[2] != 3:
                 raise ValueError(f"image {i}: expected an HxWx3 RGB array, got shape {image.shape}")
             h, w = image.shape[:2]
-            size = pre.resized_size(h, w, shorter, longer)
-            small = torch.from_numpy(_resized_uint8(image, size)).to(device).permute(2, 0, 1)
+            size = resized_shape(h, w, shorter, longer)
+            small = torch.from_numpy(pre.resize_uint8(image, size)).to(device).permute(2, 0, 1)
             im = small.float().div_(255.0)
         else:
             im = pre.as_float_image(image, device, i)
             h, w = im.shape[-2:]
-            size = pre.resized_size(h, w, shorter, longer)
+            size = resized_shape(h, w, shorter, longer)
             im = pre.resize_image(im, size)
-        resized.append(pre.normalize(im, mean, std))
+        resized.append(im)
         input_sizes.append(tuple(size))
         original_sizes.append((int(h), int(w)))
-    return PreparedBatch(pre.batch_images(resized, cfg.model.size_divisibility), input_sizes, original_sizes)
+    return PreparedBatch(pre.normalized_batch(resized, cfg.model.size_divisibility), input_sizes, original_sizes)

@@ -8,25 +8,23 @@ openvino, ...: panoptic_ros.runtime) is the pluggable part; everything before an
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..config import InferenceConfig
+from ..config import InferenceConfig, set_value
+from ..modeling import default_model_path
 from ..modeling import detection_head as det
-from ..panoptic import mask_merge
+from ..modeling.panoptic_model import PanopticModel
 from ..panoptic.fuse import OwnerMap, fuse_owner_map, segments_of
-from ..panoptic.policies import HEADS, MergePolicy, PolicyUnavailable, get_policy
+from ..panoptic.policies import HEADS, BatchOutputs, MaskMergePolicy, MergePolicy, PolicyUnavailable, get_policy
 from ..panoptic.result import PanopticResult
-from . import policy_inputs
+from ..runtime.loading import load_runtime
 from .inputs import PreparedBatch, prepare_batch
 from .mapping import MappedImage, decision_channels, image_resize, map_image, output_stride, to_image
 from .timing import StageTimer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,7 +84,7 @@ def decode_detections(raw: dict, input_sizes: list[tuple[int, int]], inference: 
 
 def score_quality(inference: InferenceConfig, model_quality: str = "centerness") -> str:
     """The output multiplied into the detection score: inference.score_quality, "model" = model.quality."""
-    want = getattr(inference, "score_quality", "model")
+    want = inference.score_quality
     return model_quality if want == "model" else want
 
 
@@ -108,8 +106,8 @@ def _class_argmax(mapped: MappedImage) -> torch.Tensor:
 
 def merge_image(mapped: MappedImage, detections: Detections, policy: str, inference: InferenceConfig,
                 thing_mask: torch.Tensor, policy_maps: torch.Tensor | None = None) -> PanopticResult:
-    """Stage 5 for one image: the merge policy on the fuse grid (box crops: fuse.py; mask-based: mask_merge.py with
-    the policy's per-detection maps of stage 5a), then segments at the image resolution. thing_mask: bool [C] of
+    """Stage 5 for one image: the merge policy on the fuse grid (box crops: fuse.py; mask-based: the policy's owner
+    map from its per-detection maps of stage 5a), then segments at the image resolution. thing_mask: bool [C] of
     all class channels. Also what the oracle evaluation runs on ground-truth inputs."""
     all_things = thing_mask
     labels = detections.labels
@@ -130,22 +128,12 @@ def merge_image(mapped: MappedImage, detections: Detections, policy: str, infere
     return segments_of(owner, stuff_threshold(inference, mapped.image_size), image_resize(mapped))
 
 
-def mask_owner(merge: MergePolicy, mapped: MappedImage, scores: torch.Tensor, labels: torch.Tensor,
+def mask_owner(merge: MaskMergePolicy, mapped: MappedImage, scores: torch.Tensor, labels: torch.Tensor,
                thing_mask: torch.Tensor, inference: InferenceConfig, maps: torch.Tensor | None) -> torch.Tensor:
-    """Owner codes of a mask-based policy (panoptic/mask_merge.py) from its per-detection maps on the grid."""
-    logits = mapped.semantic
-    gh, gw = mapped.grid_size
+    """Owner codes of a mask-based policy from its per-detection maps on the grid (zeros when it got none)."""
     if maps is None:
-        maps = torch.zeros((len(scores), gh, gw), device=logits.device)
-    if merge.name == "dense_iou":
-        return mask_merge.dense_iou_owner(logits, scores, labels, maps, thing_mask, sigma=inference.dense_iou_sigma)
-    if merge.name == "paste_borderness":
-        return mask_merge.paste_borderness_owner(logits, mapped.boxes, scores, labels, maps, thing_mask,
-                                                 overlap=inference.paste_overlap)
-    if merge.name == "mask_heuristic":
-        return mask_merge.mask_heuristic_owner(logits, scores, maps, thing_mask, heuristics=inference.mask_heuristics,
-                                               alpha=inference.mask_alpha, mask_threshold=inference.mask_threshold)
-    raise ValueError(f"merge policy {merge.name!r} builds masks but the pipeline has no stage for it")
+        maps = torch.zeros((len(scores), *mapped.grid_size), device=mapped.semantic.device)
+    return merge.owner_map(mapped, scores, labels, thing_mask, inference, maps)
 
 
 class PanopticPipeline:
@@ -168,7 +156,6 @@ class PanopticPipeline:
 
     def inference_with(self, overrides: dict | None = None) -> InferenceConfig:
         """A validated copy of the pipeline's inference settings with {name: value} changes (None = keep)."""
-        from ..config import set_value
 
         cfg = copy.deepcopy(self.cfg)
         for name, value in (overrides or {}).items():
@@ -201,21 +188,12 @@ class PanopticPipeline:
 
     def policy_maps(self, merge: MergePolicy, raw: dict, prepared: PreparedBatch, detections: list[Detections],
                     mapped: list[MappedImage], inference: InferenceConfig) -> list[torch.Tensor | None]:
-        """Stage 5a: the per-detection maps a mask-based policy merges, per image, on the fuse grid
-        (pipeline/policy_inputs.py); None per image for the other policies."""
+        """Stage 5a: the per-detection maps a mask-based policy merges, per image, on the fuse grid (the policy's
+        detection_maps, panoptic/mask_policies/); None per image for the other policies."""
         if not merge.builds_masks:
             return [None] * len(mapped)
-        if merge.name == "dense_iou":
-            return [policy_inputs.dense_location_prob(raw, i, d.boxes, m, inference.dense_iou_levelness)
-                    for i, (d, m) in enumerate(zip(detections, mapped))]
-        if merge.name == "paste_borderness":
-            return [policy_inputs.predicted_borderness(raw, i, d.levels, m)
-                    for i, (d, m) in enumerate(zip(detections, mapped))]
-        if merge.name == "mask_heuristic":
-            probs = policy_inputs.roi_mask_probs(self.runtime, raw, detections, tuple(prepared.images.shape[-2:]),
-                                                 self.thing_channels)
-            return [policy_inputs.pasted_masks(p, m) for p, m in zip(probs, mapped)]
-        return [None] * len(mapped)
+        return merge.detection_maps(BatchOutputs(raw, detections, mapped, tuple(prepared.images.shape[-2:]),
+                                                 self.runtime, self.thing_channels, inference))
 
     # ------------------------------------------------------------------------------------ policy checks
     def check_policy(self, name: str) -> MergePolicy:
@@ -226,11 +204,11 @@ class PanopticPipeline:
         if head:
             field, what, output = HEADS[head]
             if output not in self.runtime_outputs():
-                runtime = getattr(self.runtime, "name", "?")
-                if getattr(self.cfg.model, head, False) and runtime != "torch":
+                if getattr(self.cfg.model, head):   # an export made before the head was exportable
+                    runtime = getattr(self.runtime, "name", "?")
                     raise PolicyUnavailable(
-                        f"merge policy {name} needs the {what} ({field}), which runtime {runtime} does not run "
-                        "(its exported graph has no such output); use runtime torch")
+                        f"merge policy {name} needs the {what} ({field}), which the model has but the file runtime "
+                        f"{runtime} runs does not carry (exported before it could be); export it again")
                 raise PolicyUnavailable(f"merge policy {name} needs the {what} ({field}), which the loaded model "
                                         "lacks; load a model trained with it (e.g. the shipped default model)")
         return merge
@@ -242,16 +220,14 @@ class PanopticPipeline:
 
     def requested_outputs(self, merges: Sequence[MergePolicy], inference: InferenceConfig) -> tuple[str, ...]:
         """Optional outputs the given policies (and the score quality) read, of those the runtime has."""
-        want = {o for m in merges for o in m.optional_outputs}
+        want = {o for m in merges for o in m.requested_outputs(inference)}
         if score_quality(inference, self.model_quality) == "borderness":
             want.add("borderness")
-        if not getattr(inference, "dense_iou_levelness", True):
-            want.discard("levelness")  # only dense_iou reads it
         return tuple(sorted(want & self.runtime_outputs()))
 
     @property
     def model_quality(self) -> str:
-        return getattr(self.cfg.model, "quality", "centerness")
+        return self.cfg.model.quality
 
     # ------------------------------------------------------------------------------------ runs
     def run(self, images: list, *, inference: InferenceConfig | None = None, policies: Sequence[str] | None = None,
@@ -273,7 +249,7 @@ class PanopticPipeline:
             with timer.stage("detections"):
                 detections = decode_detections(raw, prepared.input_sizes, inf, self.thing_channels,
                                                score_quality(inf, self.model_quality),
-                                               strict=getattr(inf, "score_quality", "model") != "model")
+                                               strict=inf.score_quality != "model")
             with timer.stage("mapping"):
                 mapped = self.map_outputs(raw, prepared, detections, inf,
                                           with_offsets=any(m.needs_center_offsets for m in merges))
@@ -307,7 +283,7 @@ class PanopticPipeline:
 
 def stuff_threshold(inference: InferenceConfig, image_size: tuple[int, int]) -> int:
     """The stuff-area threshold in image pixels: stuff_area_fraction x pixels when set, else stuff_area_threshold."""
-    fraction = getattr(inference, "stuff_area_fraction", 0.0)
+    fraction = inference.stuff_area_fraction
     if fraction > 0:
         return int(round(fraction * image_size[0] * image_size[1]))
     return inference.stuff_area_threshold
@@ -315,7 +291,6 @@ def stuff_threshold(inference: InferenceConfig, image_size: tuple[int, int]) -> 
 
 def resolve_model_path(path: str | Path | None = None) -> Path:
     """The one model-path resolver: "" / None = the shipped model; FileNotFoundError names the file."""
-    from ..modeling import default_model_path
 
     file = Path(path).expanduser() if path else default_model_path()
     if not file.is_file():
@@ -327,12 +302,12 @@ def resolve_model_path(path: str | Path | None = None) -> Path:
 
 def build_pipeline(source=None, *, device: str | None = None, runtime: str | None = None,
                    precision: str | None = None, inference: InferenceConfig | None = None,
-                   cache_dir: str | None = None) -> PanopticPipeline:
+                   overrides: dict | None = None, cache_dir: str | None = None) -> PanopticPipeline:
     """A ready pipeline for a model: source = None (the shipped model), a path (.safetensors / .pt checkpoint,
     .onnx, OpenVINO .xml) or a PanopticModel. device / runtime / precision / cache_dir default to
-    ``inference``'s fields when given, else "auto"."""
-    from ..modeling.panoptic_model import PanopticModel
-    from ..runtime.loading import load_runtime
+    ``inference``'s fields when given, else "auto" (every runtime runs every merge policy the model has the
+    heads for). inference replaces the model's own inference settings; overrides ({name: value}, validated)
+    change some of them (e.g. the command line's merge_policy)."""
 
     def pick(value, name):
         if value is not None:
@@ -345,28 +320,6 @@ def build_pipeline(source=None, *, device: str | None = None, runtime: str | Non
     options = dict(device=pick(device, "device") or "auto", precision=pick(precision, "precision") or "auto",
                    cache_dir=pick(cache_dir, "export_cache") or "")
     pipeline = PanopticPipeline(load_runtime(source, runtime=chosen, **options), inference=inference)
-    if chosen == "auto" and pipeline.runtime.name != "torch":
-        pipeline = _torch_if_policy_needs_it(pipeline, source, options)
+    if overrides:
+        pipeline.cfg.inference = pipeline.inference_with(overrides)
     return pipeline
-
-
-def _torch_if_policy_needs_it(pipeline: PanopticPipeline, source, options: dict) -> PanopticPipeline:
-    """runtime auto means the fastest runtime that runs the configured merge policy: a policy whose head only the
-    torch runtime computes (mask_heuristic's RoI mask head is not in the exported graph) gets the torch runtime."""
-    from ..runtime.loading import load_runtime
-
-    try:
-        pipeline.check_policy(pipeline.inference.merge_policy)
-        return pipeline
-    except PolicyUnavailable:
-        pass
-    torch_pipeline = PanopticPipeline(load_runtime(source, runtime="torch", **options), inference=pipeline.inference)
-    try:
-        torch_pipeline.check_policy(torch_pipeline.inference.merge_policy)
-    except PolicyUnavailable:   # the model lacks the head: keep the fast runtime, the caller gets the reason
-        torch_pipeline.close()
-        return pipeline
-    log.info("runtime auto: merge policy %s needs a head only the torch runtime runs; using torch instead of %s",
-             pipeline.inference.merge_policy, pipeline.runtime.name)
-    pipeline.close()
-    return torch_pipeline

@@ -100,3 +100,25 @@ def test_per_key_flags_are_gone(command, flag, capsys):
         _subparser(command).parse_args([*REQUIRED[command], flag, "1"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "unrecognized arguments" in err and flag in err
+
+
+@pytest.mark.parametrize("command", ["predict", "eval"])
+def test_the_pipeline_is_built_for_the_requested_policy(command, monkeypatch):
+    """runtime auto chooses for the policy the command runs (issue 17): the command line's inference settings
+    reach build_pipeline, not only the config built after it."""
+    import panoptic_ros.pipeline as pipeline_module
+
+    asked = {}
+
+    def fake_build_pipeline(source=None, **kwargs):
+        asked.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(pipeline_module, "build_pipeline", fake_build_pipeline)
+    args = build_parser().parse_args([command, "--images" if command == "predict" else "--data", "x", "--out", "y",
+                                      "--policy", "mask_heuristic", "inference.score_threshold=0.3"])
+    with pytest.raises(RuntimeError, match="stop here"):
+        options.pipeline_from_args(args)
+    assert asked["overrides"] == {"merge_policy": "mask_heuristic", "score_threshold": 0.3}
+    assert asked["runtime"] is None  # auto
+

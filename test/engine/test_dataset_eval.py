@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from panoptic_ros.data import CocoPanopticDataset, make_synthetic_dataset
-from panoptic_ros.engine.dataset_eval import DatasetMetrics, ImagePrediction, format_summary, gt_semantic
+from panoptic_ros.engine.dataset_eval import DatasetMetrics, format_summary, gt_semantic
+from panoptic_ros.evaluation.prediction import ImagePrediction
 from panoptic_ros.panoptic import PanopticResult
 
 POLICIES = ("highest_confidence", "closest_center")

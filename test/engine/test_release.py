@@ -8,6 +8,7 @@ from panoptic_ros.config import load_config
 from panoptic_ros.data.synth import CATEGORIES, render_scene
 from panoptic_ros.engine.release import release_checkpoint
 from panoptic_ros.modeling import build_model, load_checkpoint, save_checkpoint
+from panoptic_ros.pipeline import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,6 @@ def test_half_release_loads_and_matches(tmp_path):
     for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), name
     image, _, _ = render_scene(np.random.default_rng(0), 160, 120)
-    sem_a = model.predict([image])[0].category_map()
-    sem_b = loaded.predict([image])[0].category_map()
+    sem_a = build_pipeline(model, runtime="torch", device="cpu").predict([image])[0].category_map()
+    sem_b = build_pipeline(loaded, runtime="torch", device="cpu").predict([image])[0].category_map()
     assert (sem_a == sem_b).float().mean() > 0.98

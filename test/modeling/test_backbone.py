@@ -105,12 +105,14 @@ def toy():
 def test_a_registered_backbone_builds_a_working_model(toy, smoke_cfg, categories):
     from panoptic_ros.config import set_value
     from panoptic_ros.modeling import build_model
+    from panoptic_ros.pipeline import build_pipeline
 
     set_value(smoke_cfg, "model.backbone", toy)
     set_value(smoke_cfg, "inference.device", "cpu")
     model = build_model(smoke_cfg, categories).eval()
     assert isinstance(model.backbone.body, _ToyBody) and model.backbone.out_channels == [8, 12, 16, 20]
-    result = model.predict([torch.randint(0, 255, (70, 90, 3), dtype=torch.uint8).numpy()])[0]
+    pipeline = build_pipeline(model, runtime="torch", device="cpu")
+    result = pipeline.predict([torch.randint(0, 255, (70, 90, 3), dtype=torch.uint8).numpy()])[0]
     assert result.panoptic.shape == (70, 90)
 
 

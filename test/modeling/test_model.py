@@ -1,4 +1,4 @@
-"""PanopticModel: training losses and their gradients, input checks, predict() end to end and its mapping
+"""PanopticModel: training losses and their gradients, input checks, build_pipeline(model) end to end and its mapping
 back to the original image resolution."""
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from panoptic_ros.config import PanopticConfig
 from panoptic_ros.modeling import PanopticModel, build_model, resolve_device
 from panoptic_ros.modeling import preprocess as pre
 from panoptic_ros.panoptic import PanopticResult
-from panoptic_ros.pipeline import prepare_batch
+from panoptic_ros.pipeline import build_pipeline, prepare_batch
 
 
 @pytest.fixture
@@ -61,9 +61,7 @@ def test_model_needs_a_thing_category(smoke_cfg):
 
 def test_predict_any_size_returns_results_at_input_resolution(model):
     images = [np.random.randint(0, 256, (70, 90, 3), dtype=np.uint8), torch.rand(3, 50, 161)]
-    model.train()
-    results = model.predict(images)
-    assert model.training  # mode restored
+    results = build_pipeline(model, runtime="torch", device="cpu").predict(images)
     assert len(results) == 2 and all(isinstance(r, PanopticResult) for r in results)
     assert results[0].panoptic.shape == (70, 90) and results[1].panoptic.shape == (50, 161)
     assert results[0].panoptic.dtype == torch.int32
@@ -74,12 +72,13 @@ def test_predict_any_size_returns_results_at_input_resolution(model):
 
 
 def test_predict_rejects_bad_images(model):
+    pipeline = build_pipeline(model, runtime="torch", device="cpu")
     with pytest.raises(TypeError, match="list of images"):
-        model.predict(np.zeros((10, 10, 3), np.uint8))
+        pipeline.predict(np.zeros((10, 10, 3), np.uint8))
     with pytest.raises(ValueError, match="image 1: expected an HxWx3"):
-        model.predict([np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8)])
+        pipeline.predict([np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8)])
     with pytest.raises(ValueError, match="image 0: float pixels must be in 0..1"):
-        model.predict([torch.full((3, 8, 8), 255.0)])
+        pipeline.predict([torch.full((3, 8, 8), 255.0)])
 
 
 def test_stride4_map_is_mapped_exactly_to_the_original_grid():
@@ -125,5 +124,5 @@ def test_other_encoders_and_paddings_train_and_predict(smoke_cfg, categories, sc
     assert model.detection_head.cls_logits.weight.grad.abs().sum() > 0
     prepared = prepare_batch([images[1]], model.cfg, model.cfg.inference, model.device)
     assert all(s % divisibility == 0 for s in prepared.images.shape[-2:])
-    (result,) = model.predict([np.zeros((37, 53, 3), np.uint8)])
+    (result,) = build_pipeline(model, runtime="torch", device="cpu").predict([np.zeros((37, 53, 3), np.uint8)])
     assert result.panoptic.shape == (37, 53)

@@ -1,10 +1,11 @@
-"""The whole network learns: on a fixed tiny batch every loss part falls by a large factor, and predict()
+"""The whole network learns: on a fixed tiny batch every loss part falls by a large factor, and the pipeline
 then finds the objects it was shown."""
 import copy
 
 import pytest
 
 from panoptic_ros.modeling import build_model
+from panoptic_ros.pipeline import build_pipeline
 
 
 @pytest.mark.slow
@@ -24,7 +25,7 @@ def test_losses_drop_on_a_fixed_tiny_batch_and_predict_finds_the_objects(smoke_c
         inference = copy.deepcopy(smoke_cfg.inference)
         inference.input_size = min(image.shape[-2:])
         inference.stuff_area_threshold = 64
-        (result,) = model.predict([image], inference=inference)
+        (result,) = build_pipeline(model, runtime="torch", device="cpu").predict([image], inference=inference)
         assert result.panoptic.shape == image.shape[-2:]
         segments = {s["id"]: s for s in result.segments}
         for (x1, y1, x2, y2), label in zip(target["boxes"].int().tolist(), target["labels"].tolist()):

@@ -10,14 +10,10 @@ from hypothesis import strategies as st
 
 from panoptic_ros.panoptic import fuse, get_policy
 from panoptic_ros.panoptic.fuse import OwnerMap, segments_of
-from panoptic_ros.panoptic.mask_merge import (
-    box_iou_map,
-    dense_iou_owner,
-    geometric_borderness,
-    mask_heuristic_owner,
-    paste_borderness_owner,
-    paste_masks,
-)
+from panoptic_ros.panoptic.mask_merge import box_iou_map, geometric_borderness, paste_masks
+from panoptic_ros.panoptic.mask_policies.dense_iou import dense_iou_owner
+from panoptic_ros.panoptic.mask_policies.mask_heuristic import mask_heuristic_owner
+from panoptic_ros.panoptic.mask_policies.paste_borderness import paste_borderness_owner
 
 # channel 0 thing "a", 1 thing "b", 2 stuff "road", 3 stuff "sky"; owner codes: 1 + c stuff, 5 + n detection n
 THINGS = torch.tensor([True, True, False, False])

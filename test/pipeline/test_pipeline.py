@@ -150,3 +150,15 @@ def test_input_grid_keeps_only_deciding_channels_without_changing_the_result(mod
     full = pipe.predict([image])[0]
     assert (subset.panoptic == full.panoptic).float().mean() > 0.999
     assert len(subset.segments) == len(full.segments)
+
+
+def test_build_pipeline_applies_inference_overrides():
+    from panoptic_ros.config import ConfigError
+    from panoptic_ros.pipeline import build_pipeline
+
+    pipeline = build_pipeline(None, runtime="torch", device="cpu", precision="fp32",
+                              overrides={"merge_policy": "mask_heuristic", "score_threshold": 0.25})
+    assert pipeline.inference.merge_policy == "mask_heuristic" and pipeline.inference.score_threshold == 0.25
+    pipeline.check_policy("mask_heuristic")
+    with pytest.raises(ConfigError, match="merge_policy"):
+        build_pipeline(None, runtime="torch", device="cpu", overrides={"merge_policy": "nope"})
