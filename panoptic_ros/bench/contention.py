@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint, .onnx or OpenVINO .xml (default: the shipped model)")
     parser.add_argument("--runtime", default="auto", help="network runtime (default: auto)")
     parser.add_argument("--precision", default="auto", help="network precision (default: auto)")
-    parser.add_argument("--num-threads", type=int, default=0, help="network threads (0 = all cores)")
+    parser.add_argument("--num-threads", type=int, default=0, help="network threads (0 = all physical cores)")
     parser.add_argument("--frames", type=int, default=30, help="timed frames per phase")
     parser.add_argument("--warmup", type=int, default=3, help="untimed frames before each phase")
     parser.add_argument("--burners", type=int, default=0, help="CPU-burning processes (0 = one per core)")

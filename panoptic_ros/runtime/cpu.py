@@ -11,7 +11,6 @@ PLANS (per CPU class; the measurements behind it are in runtime/loading.py's doc
 from __future__ import annotations
 
 import functools
-import os
 import platform
 from dataclasses import asdict, dataclass, field
 
@@ -151,30 +150,11 @@ def fake_cpu(cpu_class: str, model: str = "") -> CpuInfo:
 
 
 def thread_count(requested: int = 0) -> int:
-    """inference.num_threads -> the thread count every runtime uses: ``requested``, or 0 = all cores this
-    process may run on (its CPU affinity, so a container's or taskset's limit is respected), counting physical
-    cores (hyper-threads share one core's FMA units: torch's own default, and what was measured fastest)."""
+    """inference.num_threads -> the thread count every runtime uses: ``requested``, or 0 = the process's torch
+    intra-op thread count, which is all physical cores the process may use unless the process set it
+    (torch.set_num_threads, e.g. a benchmark's --threads): the same number for torch, onnxruntime and openvino."""
+    import torch
+
     if requested < 0:
         raise ValueError(f"num_threads must be 0 (all cores) or positive, got {requested}")
-    if requested:
-        return int(requested)
-    try:
-        logical = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        logical = os.cpu_count() or 1
-    return max(1, logical // _threads_per_core())
-
-
-@functools.cache
-def _threads_per_core() -> int:
-    """siblings / cpu cores of /proc/cpuinfo (2 with hyper-threading, else 1)."""
-    facts = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("siblings", "cpu cores") and key.strip() not in facts:
-                    facts[key.strip()] = int(value)
-    except (OSError, ValueError):
-        return 1
-    return max(1, facts.get("siblings", 1) // max(1, facts.get("cpu cores", 1)))
+    return int(requested) if requested else torch.get_num_threads()

@@ -35,7 +35,8 @@ class TorchRuntime(NetworkRuntime):
     def __init__(self, model, *, device: torch.device, precision: str, channels_last: bool = True,
                  warmup: bool | None = None, source: str = "", num_threads: int = 0):
         super().__init__(model.cfg, model.categories, device, precision, source or "PanopticModel", num_threads)
-        torch.set_num_threads(self.num_threads)
+        if num_threads:  # 0 keeps the process's setting (all cores by default)
+            torch.set_num_threads(self.num_threads)
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model.eval().to(device=device)
