@@ -1,8 +1,8 @@
 """`panoptic bag eval | play | record-eval | make-sample`: rosbag2 replay tools (see README "Rosbag tools").
 
-eval and make-sample need only rosbags (no ROS graph); play and record-eval talk to a live ROS 2 graph.
-All ROS imports happen inside run(). The options of `bag eval` are parsed here (its module takes a
-BagEvalOptions); the other tools still declare their own.
+eval and make-sample need only rosbags (no ROS graph); play and record-eval talk to a live ROS 2 graph and are
+imported only when run (rclpy). The options are parsed here (bag_options.py); each tool takes an options
+dataclass (or keyword arguments), never the Namespace.
 """
 from __future__ import annotations
 
@@ -10,75 +10,58 @@ import argparse
 import dataclasses
 import importlib
 import json
-from pathlib import Path
 
-from panoptic_ros.ros.bag import offline_eval
-from panoptic_ros.ros.bag.writer import DEFAULT_NAMESPACE
+from panoptic_ros.ros.bag import make_sample, offline_eval
 
-from .options import add_config_options, pipeline_from_args
+from . import bag_options
+from .options import pipeline_from_args
 
-SUBCOMMANDS = {
-    "eval": ("offline_eval", "run the model offline over a bag's images: output bag, report.json, latency.png, PQ "
-                             "(and STQ on a video)"),
-    "play": ("play", "publish a bag's image topics on the ROS graph with their recorded timing"),
-    "record-eval": ("record_eval", "record a running panoptic_node's outputs: end-to-end latency, drops, PQ"),
-    "make-sample": ("make_sample", "write a synthetic sample bag with ground truth (COCO panoptic layout; "
-                                   "--sequence: a video with track ids)"),
-}
 EVAL_SECTIONS = ("inference", "node")   # what bag eval reads from --config / overrides (node: model, overlay_alpha)
-
-
-def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bag", required=True, help="rosbag2 directory, .mcap or .db3 file")
-    p.add_argument("--topic", default=None,
-                   help="image topic (sensor_msgs/Image or CompressedImage); may be left out when the bag has one")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--gt", type=Path, default=None,
-                   help="ground truth in COCO panoptic layout (DIR/panoptic.json, DIR/panoptic/) -> PQ/SQ/RQ")
-    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
-                       flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
-                                           "default: the shipped model",
-                                  "policy": "merge policy (default: the checkpoint's)"})
-    p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace of the output topics")
-    p.add_argument("--no-overlay", action="store_true", help="do not render/write the overlay topic")
-    p.add_argument("--skip-output", action="append", default=[], metavar="NAME",
-                   help="leave an output topic out of the bag (repeatable; --no-overlay = --skip-output overlay)")
-    p.add_argument("--save-overlays", type=int, default=10, metavar="N", help="overlay JPEGs to keep (0 = none)")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = all)")
-    p.add_argument("--warmup", type=int, default=1, help="first frames left out of the latency statistics")
-    p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None,
-                   help="stable segment ids across frames (default: inference.tracking, on)")
-    p.add_argument("--report-every", type=float, default=5.0, metavar="S",
-                   help="rewrite report.json every S seconds during the run (0 = only at the end)")
-
-
-def run_eval(args) -> dict:
-    names = {f.name for f in dataclasses.fields(offline_eval.BagEvalOptions)}
-    options = offline_eval.BagEvalOptions(**{k: v for k, v in vars(args).items() if k in names})
-    return offline_eval.run(options, lambda: pipeline_from_args(args, EVAL_SECTIONS))
+SUBCOMMANDS = {   # command: (help, description, add the arguments)
+    "eval": ("run the model offline over a bag's images: output bag, report.json, latency.png, PQ (and STQ on a "
+             "video)", offline_eval.__doc__, bag_options.add_eval_arguments),
+    "play": ("publish a bag's image topics on the ROS graph with their recorded timing", bag_options.PLAY_HELP,
+             bag_options.add_play_arguments),
+    "record-eval": ("record a running panoptic_node's outputs: end-to-end latency, drops, PQ",
+                    bag_options.RECORD_EVAL_HELP, bag_options.add_record_arguments),
+    "make-sample": ("write a synthetic sample bag with ground truth (COCO panoptic layout; --sequence: a video with "
+                    "track ids)", make_sample.__doc__, bag_options.add_sample_arguments),
+}
 
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help="rosbag2 tools: eval, play, record-eval, make-sample",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True)
-    for cmd, (module, help_text) in SUBCOMMANDS.items():
-        mod = importlib.import_module(f"panoptic_ros.ros.bag.{module}")
-        p = sub.add_parser(cmd, help=help_text, description=(mod.__doc__ or help_text),
+    for cmd, (help_text, description, add_arguments) in SUBCOMMANDS.items():
+        p = sub.add_parser(cmd, help=help_text, description=description or help_text,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if cmd == "eval":
-            add_eval_arguments(p)
-        else:
-            mod.add_arguments(p)
-        p.set_defaults(_bag_module=module)
+        add_arguments(p)
     return parser
 
 
+def _options(options_type, args: argparse.Namespace):
+    """The tool's options dataclass from the parsed arguments of the same names."""
+    names = {f.name for f in dataclasses.fields(options_type)}
+    return options_type(**{k: v for k, v in vars(args).items() if k in names})
+
+
 def run(args) -> int:
-    if args.bag_command == "eval":
-        result = run_eval(args)
+    command = args.bag_command
+    if command == "eval":
+        result = offline_eval.run(_options(offline_eval.BagEvalOptions, args),
+                                  lambda: pipeline_from_args(args, EVAL_SECTIONS))
+    elif command == "make-sample":
+        result = make_sample.make_sample(args.out, frames=args.frames, width=args.width, height=args.height,
+                                         seed=args.seed, fps=args.fps, topic=args.topic, frame_id=args.frame_id,
+                                         encoding=args.encoding, storage=args.storage, overlap=args.overlap,
+                                         force=args.force, sequence=args.sequence)
+    elif command == "play":
+        play = importlib.import_module("panoptic_ros.ros.bag.play")    # rclpy: only when run
+        result = play.run(_options(play.PlayOptions, args))
     else:
-        result = importlib.import_module(f"panoptic_ros.ros.bag.{args._bag_module}").run(args)
+        record_eval = importlib.import_module("panoptic_ros.ros.bag.record_eval")   # rclpy: only when run
+        result = record_eval.run(_options(record_eval.RecordOptions, args))
     print(json.dumps(_summary(result), indent=2))
     signum = result.get("exit_signal") if isinstance(result, dict) else None
     return 128 + int(signum) if signum else 0   # stopped by SIGINT / SIGTERM: partial results, shell convention

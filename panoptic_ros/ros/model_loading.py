@@ -19,6 +19,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from panoptic_ros.pipeline import build_pipeline, resolve_model_path
+from panoptic_ros.runtime import resolve_precision, resolve_runtime
+
+from .params import parameter_by_name
+
+
+def inference_values(values: dict) -> dict:
+    """The node's parameters of the inference section ({field: value}): the pipeline is built with them (runtime
+    auto then picks a runtime for the node's merge policy; num_threads goes to the runtime)."""
+    known = parameter_by_name()
+    return {known[name].key.split(".", 1)[1]: value for name, value in values.items()
+            if name in known and known[name].key.startswith("inference.")}
+
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded; the message names the file and the reason."""
@@ -31,8 +44,6 @@ class PipelineLoader:
     def check(self, values: dict) -> None:
         """Fast checks of a parameter change: the file exists, the runtime is installed and runs the file on the
         device in the precision (no file is read)."""
-        from panoptic_ros.runtime import resolve_precision, resolve_runtime
-
         file = self._file(values)
         try:
             runtime_cls, device = resolve_runtime(values["runtime"], values["device"], file)
@@ -41,20 +52,16 @@ class PipelineLoader:
             raise ModelLoadError(f"cannot load model {file}: {exc}") from None
 
     def load(self, values: dict):
-        from panoptic_ros.pipeline import build_pipeline
-
         file = self._file(values)
         try:
             return build_pipeline(file, device=values["device"], runtime=values["runtime"],
-                                  precision=values["precision"])
+                                  precision=values["precision"], overrides=inference_values(values))
         except Exception as exc:  # noqa: BLE001 - CheckpointError, RuntimeNotInstalled, ValueError, OSError ...
             reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             raise ModelLoadError(f"cannot load model {reason}") from None
 
     @staticmethod
     def _file(values: dict):
-        from panoptic_ros.pipeline import resolve_model_path
-
         try:
             return resolve_model_path(values["model"])
         except FileNotFoundError as exc:

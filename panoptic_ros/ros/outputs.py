@@ -21,6 +21,7 @@ import numpy as np
 
 from panoptic_ros.registry import Registry
 from panoptic_ros.stream import OutputFrame
+from panoptic_ros.visualization import render_overlay
 
 from . import conversions
 
@@ -125,8 +126,6 @@ class OverlayOutput(Output):
     def build(self, frame, kit=conversions.RCLPY):
         if frame.image_rgb is None:
             return None
-        from panoptic_ros.visualization import render_overlay
-
         rgb = render_overlay(frame.image_rgb, frame.panoptic, frame.segments, frame.categories,
                              alpha=frame.overlay_alpha)
         return conversions.rgb_to_bgr8_msg(rgb, frame.header, kit)

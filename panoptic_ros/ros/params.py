@@ -18,12 +18,9 @@ params/panoptic.yaml (every parameter with its default) is generated from the sa
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -203,30 +200,3 @@ def params_file_text() -> str:
         lines.append(f"    # {note}")
         lines.append(f"    {p.name}: {yaml_scalar(p.default)}")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m panoptic_ros.ros.params",
-                                     description="write or check the node parameters file (params/panoptic.yaml)")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", metavar="PATH", help="write the file")
-    group.add_argument("--check", metavar="PATH", help="exit 1 if the file differs from the schema defaults")
-    group.add_argument("--print", action="store_true", help="print the file to stdout")
-    args = parser.parse_args(argv)
-    text = params_file_text()
-    if args.print:
-        sys.stdout.write(text)
-    elif args.write:
-        Path(args.write).write_text(text)
-        print(f"wrote {args.write}")
-    else:
-        path = Path(args.check)
-        if not path.is_file() or path.read_text() != text:
-            print(f"{path} differs from the schema; regenerate with --write {path}", file=sys.stderr)
-            return 1
-        print(f"{path} matches the schema")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,6 @@ Scaled version of "720p outputs at 60 Hz for a minute": 600 frames (10 s of 60 H
 instances messages fed at ~600 Hz with scoring slowed to 20 ms per frame (50 Hz). What is bounded is the number of
 frames held (queue and waiting slots), so the frame size only scales the memory; unbounded, these 600 frames
 would hold >= 140 MB. Memory is traced with tracemalloc (numpy arrays included)."""
-import argparse
 import json
 import time
 import tracemalloc
@@ -14,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from panoptic_ros.ros import outputs as node_outputs
-from panoptic_ros.ros.bag import record_eval
+from panoptic_ros.ros.bag import recorder
 from panoptic_ros.ros.bag.groundtruth import BagPQ
 from panoptic_ros.ros.bag.reader import set_header_stamp
 from panoptic_ros.ros.bag.writer import panoptic_typestore
 from panoptic_ros.ros.conversions import RosbagsMessages
+from panoptic_ros.utils.json_io import write_json
 
 W, H = 320, 180
 NODE = "/panoptic_node"
@@ -33,8 +33,8 @@ def gt(tmp_path_factory):
     return out / "gt"
 
 
-def _args(tmp_path: Path, gt_dir, publish_log, queue_size: int = 16) -> argparse.Namespace:
-    return argparse.Namespace(out=tmp_path / "rec", node=NODE, skip_output=[], publish_log=publish_log,
+def _args(tmp_path: Path, gt_dir, publish_log, queue_size: int = 16) -> recorder.RecordOptions:
+    return recorder.RecordOptions(out=tmp_path / "rec", node=NODE, skip_output=[], publish_log=publish_log,
                               input_topic=None, gt=gt_dir, no_overlay=True, save_overlays=0, bag_name="record",
                               duration=0.0, idle_timeout=1.0, wait_timeout=1.0, ready_file=None,
                               queue_size=queue_size)
@@ -76,7 +76,7 @@ def test_fast_outputs_slow_scoring_missing_publish_log_stay_bounded(gt, tmp_path
     frames = 600
     tracemalloc.start()
     try:
-        rec = record_eval.Recorder(_args(tmp_path, gt, tmp_path / "never_written.jsonl"))
+        rec = recorder.Recorder(_args(tmp_path, gt, tmp_path / "never_written.jsonl"))
         on_pan, on_inst = rec.callback("panoptic"), rec.callback("instances")
         base = tracemalloc.get_traced_memory()[0]
         for i in range(frames):
@@ -89,7 +89,7 @@ def test_fast_outputs_slow_scoring_missing_publish_log_stay_bounded(gt, tmp_path
         report = rec.report()
     finally:
         tracemalloc.stop()
-    record_eval.write_json(tmp_path / "report.json", report)
+    write_json(tmp_path / "report.json", report)
     frame_bytes = W * H * 4
     # queue (16) + frames waiting for a pair (16) or a publish-log line (16) + the frame in hand, + slack
     assert peak_feeding < 50 * frame_bytes + 5e6, f"{peak_feeding / 1e6:.1f} MB held while feeding"
@@ -108,9 +108,9 @@ def test_bad_gt_is_refused_before_the_output_bag_exists(gt, tmp_path):
     bad.mkdir()
     args = _args(tmp_path, bad, None)
     with pytest.raises((FileNotFoundError, ValueError)):
-        record_eval.Recorder(args)
+        recorder.Recorder(args)
     assert not (args.out / "record").exists()
-    rec = record_eval.Recorder(_args(tmp_path, gt, None))   # the next run with the same --out works
+    rec = recorder.Recorder(_args(tmp_path, gt, None))   # the next run with the same --out works
     rec.finish()
     assert (args.out / "record" / "metadata.yaml").is_file()
 
@@ -119,7 +119,7 @@ def test_publish_log_must_be_a_file(gt, tmp_path):
     (tmp_path / "log_dir").mkdir()
     args = _args(tmp_path, None, tmp_path / "log_dir")
     with pytest.raises(ValueError, match="is not a file"):
-        record_eval.Recorder(args)
+        recorder.Recorder(args)
     assert not (args.out / "record").exists()
 
 
@@ -127,7 +127,7 @@ def test_malformed_publish_log_lines_are_skipped_and_counted(tmp_path):
     path = tmp_path / "publish.jsonl"
     path.write_text('{"stamp_ns": 5, "publish_ns": 7, "index": 0}\nnot json\n[1, 2]\n{"index": 3}\n'
                     '{"stamp_ns": "x"}\n{"stamp_ns": 6, "publish_ns": 9, "index": 1}\n{"done": true}\n')
-    log = record_eval.PublishLog(path)
+    log = recorder.PublishLog(path)
     log.poll()
     assert sorted(log.entries) == [5, 6] and log.malformed == 4 and log.done == {"done": True}
 
@@ -139,14 +139,14 @@ def test_under_load_the_queue_keeps_room_for_what_scoring_needs(gt, tmp_path, mo
 
     raw = _raw_outputs(gt)
     release, busy = threading.Event(), threading.Event()
-    real_handle = record_eval.Recorder._handle
+    real_handle = recorder.Recorder._handle
 
     def stuck_handle(self, *item):
         busy.set()
         release.wait(10)
         return real_handle(self, *item)
-    monkeypatch.setattr(record_eval.Recorder, "_handle", stuck_handle)
-    rec = record_eval.Recorder(_args(tmp_path, None, None, queue_size=4))
+    monkeypatch.setattr(recorder.Recorder, "_handle", stuck_handle)
+    rec = recorder.Recorder(_args(tmp_path, None, None, queue_size=4))
     rec.callback("panoptic")(raw["panoptic"])                 # taken by the worker, which then hangs
     assert busy.wait(10)
     for _ in range(4):

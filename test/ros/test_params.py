@@ -63,7 +63,7 @@ def test_descriptors_carry_type_range_choices_and_read_only():
 
 def test_params_file_is_the_generated_schema_defaults():
     assert PARAMS_FILE.read_text() == params.params_file_text(), \
-        "params/panoptic.yaml is stale: python -m panoptic_ros.ros.params --write params/panoptic.yaml"
+        "params/panoptic.yaml is stale: python -m panoptic_ros.cli.node_params --write params/panoptic.yaml"
     data = yaml.safe_load(PARAMS_FILE.read_text())
     values = data["/**"]["ros__parameters"]
     assert values == schema_ros_fields()
@@ -73,7 +73,7 @@ def test_params_file_is_the_generated_schema_defaults():
 
 def test_params_cli_check_and_write(tmp_path):
     out = tmp_path / "p.yaml"
-    run = [sys.executable, "-m", "panoptic_ros.ros.params"]
+    run = [sys.executable, "-m", "panoptic_ros.cli.node_params"]
     assert subprocess.run(run + ["--write", str(out)], capture_output=True, timeout=60).returncode == 0
     assert out.read_text() == params.params_file_text()
     assert subprocess.run(run + ["--check", str(out)], capture_output=True, timeout=60).returncode == 0
@@ -88,7 +88,7 @@ def test_params_cli_check_and_write(tmp_path):
     ("input_size", "large", "expected an integer"),
     ("unknown_undetected_things", "maybe", "expected true/false"),
     ("runtime", "tensorflow", "not one of"),
-    ("precision", "int8", "not one of"),
+    ("precision", "int4", "not one of"),
     ("fuse_resolution", "huge", "not one of"),
     ("score_threshold", float("nan"), "NaN"),
 ])

@@ -22,6 +22,8 @@ import numpy as np
 
 from ...data.categories import CategoryMap
 from ...data.coco_panoptic import PanopticJson, read_panoptic_png, resolve_layout
+from ...evaluation import PQEvaluator
+from ...evaluation.stq import STQEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +101,6 @@ class BagPQ:
     ID switches when the ground truth is a video (``stq`` is None otherwise)."""
 
     def __init__(self, gt: BagGroundTruth):
-        from ...evaluation import PQEvaluator
-        from ...evaluation.stq import STQEvaluator
 
         self.gt = gt
         self.evaluator = PQEvaluator(gt.categories)

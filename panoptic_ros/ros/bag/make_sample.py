@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data import make_synthetic_dataset, read_image
+from ...data.synth import make_synthetic_sequence
+from ..conversions import RosbagsMessages, numpy_to_image_msg
 from .reader import COMPRESSED, IMAGE
 from .writer import BagWriter, find_bag_file
 
@@ -31,38 +34,11 @@ ENCODINGS = ("rgb8", "bgr8", "mono8", "jpeg", "png")
 DEFAULT_START_NS = 1_700_000_000 * 1_000_000_000
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/sample"), help="output folder (sample_bag/, gt/)")
-    p.add_argument("--frames", type=int, default=30, help="number of frames")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fps", type=float, default=10.0, help="recorded camera rate (stamps and bag times)")
-    p.add_argument("--topic", default="/camera/image_raw",
-                   help="image topic (jpeg/png encodings publish CompressedImage on <topic>/compressed)")
-    p.add_argument("--frame-id", default="camera")
-    p.add_argument("--encoding", choices=ENCODINGS, default="rgb8", help="Image encoding or compressed format")
-    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    p.add_argument("--overlap", choices=("normal", "heavy"), default="normal", help="synthetic scene overlap mode")
-    p.add_argument("--sequence", action="store_true",
-                   help="one synthetic video (moving objects, panning camera) with ids consistent across frames "
-                        "(segments_info[].track_id) instead of independent scenes")
-    p.add_argument("--force", action="store_true", help="replace an existing sample in --out")
-
-
-def run(args) -> dict:
-    return make_sample(args.out, frames=args.frames, width=args.width, height=args.height, seed=args.seed,
-                       fps=args.fps, topic=args.topic, frame_id=args.frame_id, encoding=args.encoding,
-                       storage=args.storage, overlap=args.overlap, force=args.force, sequence=args.sequence)
-
-
 def make_sample(out: str | Path, *, frames: int = 30, width: int = 640, height: int = 480, seed: int = 0,
                 fps: float = 10.0, topic: str = "/camera/image_raw", frame_id: str = "camera",
                 encoding: str = "rgb8", storage: str = "mcap", overlap: str = "normal", force: bool = False,
                 start_ns: int = DEFAULT_START_NS, sequence: bool = False) -> dict:
     """Write OUT/sample_bag and OUT/gt; returns a summary dict (paths, topic, frames)."""
-    from ...data import make_synthetic_dataset, read_image
-    from ...data.synth import make_synthetic_sequence
 
     if frames < 1:
         raise ValueError(f"--frames must be at least 1, got {frames}")
@@ -128,6 +104,5 @@ def image_message(T, header, rgb: np.ndarray, encoding: str):
         arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     else:
         arr = rgb
-    from ..conversions import RosbagsMessages, numpy_to_image_msg
 
     return numpy_to_image_msg(arr, encoding, header, RosbagsMessages(T))

@@ -42,10 +42,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ...stream import FrameProcessor, StreamTracks
+from ...utils.json_io import write_json
 from .. import outputs as node_outputs
 from .groundtruth import BagGroundTruth, BagPQ, channel_to_category_ids
 from .reader import BagError, ImageBagReader
-from .report import FrameFailures, latency_stats, plot_latency, write_json
+from .report import FrameFailures, latency_stats, plot_latency
 from .signals import StopOnSignal
 from .writer import DEFAULT_NAMESPACE, OutputBagWriter, find_bag_file
 

@@ -1,50 +1,41 @@
-"""`panoptic bag play`: publish a bag's image topics on the live ROS graph with their recorded timing.
-
-Messages go out exactly as recorded (serialized bytes, no decode/re-encode), spaced by their bag timestamps
-divided by --rate, so a running panoptic_node sees what the camera produced. QoS: RELIABLE, keep last 10
-by default: a reliable publisher reaches reliable and best-effort subscribers, and reliable delivery gets
-every camera-sized frame across processes. The process uses the package's Fast DDS profile (a large
-shared-memory segment, see panoptic_ros/ros/transport.py) so even --qos best_effort, which reproduces a
-best-effort camera driver, delivers 640x480 and 1280x720 frames.
-
---publish-log FILE writes one JSON line per published frame ({"index", "topic", "stamp_ns" (as published),
-"bag_stamp_ns" (as recorded), "publish_ns" (time.time_ns() just before publish)}) and a last line
-{"done": true, ...}: `panoptic bag record-eval --publish-log FILE` uses it for end-to-end latency and to map
-received outputs back to bag indices (ground truth).
+"""`panoptic bag play` on the ROS graph: a bag's image messages published as recorded (serialized bytes, no
+decode), spaced by their bag times / rate, with a publish log for record-eval. What it does is described with the
+command (cli/bag_options.py).
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from rclpy.duration import Duration
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
 from .reader import COMPRESSED, IMAGE, BagError, ImageBagReader, header_stamp_ns, set_header_stamp
+from .session import RosSession
 
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--bag", required=True, help="rosbag2 directory, .mcap or .db3 file")
-    p.add_argument("--topic", action="append", default=None,
-                   help="image topic to play (repeatable; default: every image topic of the bag)")
-    p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                   help="publish a bag topic under another name, e.g. /camera/image_raw:=/cam/image (repeatable)")
-    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (2 = twice as fast)")
-    p.add_argument("--loop", action="store_true",
-                   help="play again and again until interrupted; each loop shifts header stamps past the "
-                        "previous loop so stamps stay unique")
-    p.add_argument("--restamp", action="store_true", help="set each header stamp to the wall-clock publish time")
-    p.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable",
-                   help="publisher reliability (default reliable: camera-sized frames arrive)")
-    p.add_argument("--depth", type=int, default=10, help="publisher keep-last depth")
-    p.add_argument("--wait-subscribers", type=int, default=0, metavar="N",
-                   help="wait until every played topic has N subscribers before starting")
-    p.add_argument("--wait-timeout", type=float, default=60.0, help="seconds to wait for subscribers")
-    p.add_argument("--start-delay", type=float, default=0.0,
-                   help="seconds to wait after discovery (lets subscriptions match)")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after this many messages (0 = all)")
-    p.add_argument("--publish-log", type=Path, default=None, help="JSON lines of published frames (see above)")
+@dataclass
+class PlayOptions:
+    """One `panoptic bag play` run (the options are described in cli/bag_options.py)."""
+    bag: str
+    topic: list | None = None
+    remap: list = field(default_factory=list)
+    rate: float = 1.0
+    loop: bool = False
+    restamp: bool = False
+    qos: str = "reliable"
+    depth: int = 10
+    wait_subscribers: int = 0
+    wait_timeout: float = 60.0
+    start_delay: float = 0.0
+    max_frames: int = 0
+    publish_log: Path | None = None
 
 
 def parse_remaps(items: list[str]) -> dict[str, str]:
@@ -57,7 +48,7 @@ def parse_remaps(items: list[str]) -> dict[str, str]:
     return out
 
 
-def run(args) -> dict:
+def run(args: PlayOptions) -> dict:
     if args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
     remaps = parse_remaps(args.remap)
@@ -68,19 +59,13 @@ def run(args) -> dict:
         reader.close()
 
 
-def _qos(reliability: str, depth: int):
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-
+def _qos(reliability: str, depth: int) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable"
                       else ReliabilityPolicy.BEST_EFFORT)
 
 
-def play(reader: ImageBagReader, args, remaps: dict[str, str]) -> dict:
-    from sensor_msgs.msg import CompressedImage, Image
-
-    from .session import RosSession
-
+def play(reader: ImageBagReader, args: PlayOptions, remaps: dict[str, str]) -> dict:
     types = {IMAGE: Image, COMPRESSED: CompressedImage}
     logfile = None
     if args.publish_log is not None:
@@ -177,8 +162,6 @@ def _wait_for_subscribers(ros, pubs: dict, count: int, timeout: float) -> None:
 
 def _wait_acked(pubs: dict, timeout: float = 2.0) -> None:
     """Give reliable publishers a moment to deliver the last frames before the process exits."""
-    from rclpy.duration import Duration
-
     for pub in pubs.values():
         wait = getattr(pub, "wait_for_all_acked", None)
         if wait is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...data.image_limits import ImageTooLarge
+from ..conversions import compressed_msg_to_rgb, image_msg_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,6 @@ def decode_image(msg, msgtype: str, max_pixels: int = 0) -> np.ndarray:
     """A rosbags Image/CompressedImage as H x W x 3 uint8 RGB with the node's own decoders and checks
     (ImageConversionError, a ValueError naming the problem, for bad input; ImageTooLarge above max_pixels,
     checked before decoding)."""
-    from ..conversions import compressed_msg_to_rgb, image_msg_to_rgb
 
     if msgtype == COMPRESSED:
         return compressed_msg_to_rgb(msg, max_pixels)

@@ -1,11 +1,8 @@
-"""Latency statistics, the latency plot, per-frame failure counts and (atomic) JSON output shared by bag eval and
-record-eval."""
+"""Latency statistics, the latency plot and per-frame failure counts shared by bag eval and record-eval (their
+report.json goes through panoptic_ros.utils.json_io: atomic, NaN as null)."""
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -49,32 +46,6 @@ def plot_latency(path: Path, series: dict[str, list[float]], title: str) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
-
-
-def _clean(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _clean(obj.item())
-    return obj
-
-
-def write_json(path: Path, data: dict) -> Path:
-    """Write atomically (temporary file, fsync, rename): a kill during the write leaves the previous report,
-    never a truncated one (the bag tools rewrite their report while they run)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(_clean(data), indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 
+from ..transport import use_large_message_profile
+
 
 class RosSession:
     def __init__(self, node_name: str):
@@ -23,7 +25,6 @@ class RosSession:
     def __enter__(self) -> RosSession:
         import rclpy
 
-        from ..transport import use_large_message_profile
         use_large_message_profile()  # camera-sized frames over Fast DDS shared memory (see transport.py)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):

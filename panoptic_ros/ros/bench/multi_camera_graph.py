@@ -25,7 +25,7 @@ class CameraGraph:
 
     def __init__(self, domain: int):
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
+        rclpy.init(args=[], context=self.context, domain_id=domain)  # not our argv
 
     def close(self) -> None:
         rclpy.try_shutdown(context=self.context)

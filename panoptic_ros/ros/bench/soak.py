@@ -156,7 +156,7 @@ def _drive(args: SoakOptions, proc: subprocess.Popen, images: list) -> tuple[lis
     answered: set[int] = set()
     sent: list[int] = []
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    rclpy.init(args=[], context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))  # not our argv
     node = rclpy.create_node("panoptic_soak", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
