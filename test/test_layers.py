@@ -7,7 +7,7 @@
 - rclpy, ROS messages and rosbags are imported in ros/ only (cli/ may reach them inside a function);
 - imports of panoptic_ros modules sit at the top of a module (cli/ may import inside run() for start-up speed).
 
-KNOWN_* list what other sessions are still moving (ros/, runtime/, export/, bench/contention.py, bench/model.py,
+KNOWN_* list what other sessions are still moving (runtime/, export/, bench/contention.py, bench/model.py,
 bench/runtimes.py);
 an entry that no longer occurs fails too, so the lists only shrink.
 """
@@ -51,8 +51,7 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 # modules outside cli/ and bench/ still using argparse (none left)
 KNOWN_ARGPARSE: set[str] = set()
 # modules outside cli/ still importing panoptic_ros modules inside functions (their owners hoist them:
-# bench/contention.py, bench/model.py, bench/runtimes.py, export/, runtime/ the runtime helper; ros/ the
-# ros helper)
+# bench/contention.py, bench/model.py, bench/runtimes.py, export/, runtime/: the runtime helper)
 KNOWN_LAZY = {
     "panoptic_ros.bench.contention", "panoptic_ros.bench.model", "panoptic_ros.bench.runtimes",
     "panoptic_ros.export.cache", "panoptic_ros.export.common", "panoptic_ros.export.formats",
@@ -60,8 +59,6 @@ KNOWN_LAZY = {
     "panoptic_ros.export.sidecar",
     "panoptic_ros.runtime.base", "panoptic_ros.runtime.exported", "panoptic_ros.runtime.loading",
     "panoptic_ros.runtime.onnxruntime_runtime", "panoptic_ros.runtime.torch_runtime",
-    "panoptic_ros.ros.bag.groundtruth", "panoptic_ros.ros.bag.reader", "panoptic_ros.ros.bag.session",
-    "panoptic_ros.ros.model_loading", "panoptic_ros.ros.outputs",
 }
 
 
