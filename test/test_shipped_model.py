@@ -1,5 +1,11 @@
 """The shipped model (panoptic_ros/weights/default.safetensors) as users get it: it loads, it segments unseen
-synthetic scenes above a PQ floor, and its sidecar says it was trained with configs/synth_default.yaml.
+synthetic scenes at the quality it was released with, and its sidecar says it was trained with
+configs/synth_default.yaml.
+
+The quality floors sit just under what the model measures on N_IMAGES unseen scenes (fixed seed): the scenes are
+fixed, so the margin only has to absorb float rounding between CPUs and torch builds (PQ moved < 0.1 between the
+runtimes' fp32 paths), not sampling noise. A model whose weights carry 20 % relative noise (or a retrain that lost
+quality) falls below them; test_the_floor_catches_a_noisy_model shows it.
 
 The comparison with the YAML is generic (every value the YAML sets must be the checkpoint's, and the whole
 architecture section must equal what the YAML builds), so retraining with a changed YAML keeps this test valid;
@@ -20,9 +26,12 @@ PACKAGE = Path(panoptic_ros.__file__).resolve().parent
 YAML = PACKAGE / "configs" / "synth_default.yaml"
 # set by tools/train_default_model.sh from its environment (DATA, OUT), not by the YAML
 RUN_PATHS = {("data", "train"), ("data", "val"), ("solver", "output_dir")}
-N_IMAGES = 3
-PQ_FLOOR = 0.5          # measured 0.82 on these scenes; the release measured ~0.75 on 100 val scenes
-PQ_THINGS_FLOOR = 0.25  # measured 0.67 here, ~0.5 there; a model that finds no instances scores 0
+N_IMAGES = 20
+# measured on these 20 scenes (torch fp32, closest_center, AMD EPYC AVX2): PQ 0.800, things 0.637, stuff 0.963.
+# With 5 % relative weight noise: 0.785 / 0.610 / 0.959; 10 %: 0.751 / 0.555 / 0.947; 20 %: 0.578 / 0.250 / 0.906.
+PQ_FLOOR = 0.785
+PQ_THINGS_FLOOR = 0.615
+PQ_STUFF_FLOOR = 0.955
 
 
 def test_the_shipped_model_file_and_sidecar_exist():
@@ -71,19 +80,39 @@ def test_shipped_model_segments_unseen_scenes_above_a_pq_floor(scenes, tmp_path)
     (tmp_path / "pq.json").write_text(json.dumps(pq))
     assert pq["All"]["pq"] >= PQ_FLOOR, pq["All"]
     assert pq["Things"]["pq"] >= PQ_THINGS_FLOOR, pq["Things"]
-    assert pq["Stuff"]["pq"] >= PQ_FLOOR, pq["Stuff"]
+    assert pq["Stuff"]["pq"] >= PQ_STUFF_FLOOR, pq["Stuff"]
 
 
-def test_the_floor_catches_a_broken_model(scenes):
-    """The PQ check can fail: the same evaluation with the semantic classifier negated falls below the floor."""
-    import torch
-
+def _evaluate(model, scenes) -> dict:
     from panoptic_ros.engine.dataset_eval import evaluate_model
     from panoptic_ros.pipeline import build_pipeline
 
-    model = load_checkpoint(default_model_path())
-    with torch.no_grad():
-        model.semantic_head.predictor.weight.mul_(-1.0)
-    result = evaluate_model(build_pipeline(model, device="cpu", runtime="torch"), scenes, warmup=0, max_images=1,
+    result = evaluate_model(build_pipeline(model, device="cpu", runtime="torch"), scenes, warmup=0,
                             write_predictions=False, progress=False)
-    assert next(iter(result.values()))["pq"]["All"]["pq"] < PQ_FLOOR
+    return next(iter(result.values()))["pq"]
+
+
+def test_the_floor_catches_a_noisy_model(scenes):
+    """The floors can fail: the shipped weights with 20 % relative Gaussian noise fall below them."""
+    import torch
+
+    model = load_checkpoint(default_model_path())
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.mul_(1 + 0.2 * torch.randn(tensor.shape, generator=generator))
+    pq = _evaluate(model, scenes)
+    assert (pq["All"]["pq"] < PQ_FLOOR or pq["Things"]["pq"] < PQ_THINGS_FLOOR
+            or pq["Stuff"]["pq"] < PQ_STUFF_FLOOR), pq["All"]
+
+
+def test_the_floor_catches_a_broken_semantic_branch(scenes):
+    """The semantic classifier negated: the stuff segmentation collapses far below the floor."""
+    import torch
+
+    model = load_checkpoint(default_model_path())
+    classifier = model.decoder.semantic if model.layout == "fast" else model.semantic_head.predictor
+    with torch.no_grad():
+        classifier.weight.mul_(-1.0)
+    assert _evaluate(model, scenes)["All"]["pq"] < PQ_FLOOR

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="auto", help="runtime of both pipelines (default: auto, each model's "
                         "default path)")
     parser.add_argument("--precision", default="auto", help="precision of both pipelines (default: auto)")
+    parser.add_argument("--baseline-runtime", help="the baseline's runtime when it differs (e.g. the path it had "
+                        "before; default: --runtime)")
+    parser.add_argument("--baseline-precision", help="the baseline's precision when it differs (default: --precision)")
     parser.add_argument("--policy", default="closest_center", help="merge policy (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds per size (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds per size (default: %(default)s)")
@@ -102,7 +105,9 @@ def run(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"baseline": resolve_model_path(args.baseline), "model": resolve_model_path(args.model)}
-    pipelines = {name: build_pipeline(path, runtime=args.runtime, precision=args.precision)
+    paths = {"baseline": (args.baseline_runtime or args.runtime, args.baseline_precision or args.precision),
+             "model": (args.runtime, args.precision)}
+    pipelines = {name: build_pipeline(path, runtime=paths[name][0], precision=paths[name][1])
                  for name, path in files.items()}
     inference = {name: pipe.inference_with({"merge_policy": args.policy}) for name, pipe in pipelines.items()}
     described = {name: {"file": str(files[name]), "runtime": pipe.runtime.name, "precision": pipe.runtime.precision,
@@ -139,8 +144,11 @@ def cpu_description() -> dict:
 
 
 def format_table(result: dict) -> str:
-    lines = [f"CPU: {result['cpu'].get('model', '?')}",
-             f"{'size':>10} {'baseline ms':>12} {'model ms':>9} {'speed-up':>9}"]
+    models = result["models"]
+    lines = [f"CPU: {result['cpu'].get('model', '?')}"]
+    lines += [f"{name}: {m['file']} ({m['runtime']} {m['precision']}, {m['backbone']}, {m['layout']} layout)"
+              for name, m in models.items()]
+    lines.append(f"{'size':>10} {'baseline ms':>12} {'model ms':>9} {'speed-up':>9}")
     for r in result["speed"]:
         lines.append(f"{r['width']}x{r['height']:<5}".rjust(10) + f" {r['baseline']['total_ms']:12.1f}"
                      f" {r['model']['total_ms']:9.1f} {r['speedup']:8.2f}x")

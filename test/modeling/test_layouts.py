@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from panoptic_ros.modeling import build_model, load_checkpoint, save_checkpoint
+from panoptic_ros.modeling import build_model, default_model_path, load_checkpoint, save_checkpoint
 from panoptic_ros.modeling.fold import fold_batchnorm
 from panoptic_ros.modeling.panoptic_model import branch_stride
 
@@ -192,3 +192,32 @@ def test_fpn_from_c3_skips_the_stride_4_level():
     assert out["p3"].shape == (1, 16, 8, 12) and out["p7"].shape == (1, 16, 1, 1)
     with pytest.raises(ValueError, match="first_level"):
         FPN(widths, 16, first_level=4)
+
+
+def test_shipped_checkpoint_gives_bit_identical_raw_outputs():
+    """The shipped model (fast layout, every optional output) returns exactly the tensors it was released with
+    (data/shipped_reference.safetensors; same torch build, CPU kind and thread count; close elsewhere)."""
+    sys.path.insert(0, str(DATA))
+    try:
+        from make_shipped_reference import OPTIONAL, flat_outputs
+    finally:
+        sys.path.remove(str(DATA))
+    ref_file = DATA / "shipped_reference.safetensors"
+    reference = load_file(str(ref_file))
+    with safe_open(str(ref_file), "pt") as f:
+        meta = f.metadata()
+    exact = meta["torch"] == torch.__version__ and meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    model = load_checkpoint(default_model_path()).eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(meta["threads"]))
+    try:
+        with torch.inference_mode():
+            got = flat_outputs(model.forward_raw(_reference_input(), optional=OPTIONAL))
+    finally:
+        torch.set_num_threads(threads)
+    assert set(got) == set(reference)
+    for key, ref in reference.items():
+        if exact:
+            assert torch.equal(got[key], ref), (key, (got[key] - ref).abs().max())
+        else:
+            torch.testing.assert_close(got[key], ref, rtol=1e-4, atol=1e-4)
