@@ -9,7 +9,7 @@
 #      a few MB) with the evaluation report in its sidecar, and write OUT/report.json.
 # Environment: DATA (default runs/synth), OUT (runs/default_model), NUM_TRAIN (1000), NUM_VAL (100),
 # MODELS (panoptic_ros/weights: where default.safetensors goes). About 40 minutes on 2 quiet AVX2 cores
-# (0.75 s per iteration of 4 images); with --resume auto (extra argument) an interrupted run continues.
+# (0.75 s per iteration of 4 images).
 set -eo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
