@@ -108,7 +108,7 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.boxplot([result["quiet_ms"], result["loaded_ms"]], vert=False)
+    ax.boxplot([result["quiet_ms"], result["loaded_ms"]], orientation="horizontal")
     ax.set_yticks([1, 2], ["quiet", f"{result['burners']} burners"])
     ax.set(xlabel="ms per frame", title=f"{result['runtime']} {result['precision']}: x{result['ratio']:.2f} "
            f"under load ({result['cpu']['model']})")
