@@ -75,8 +75,9 @@ def test_image_resolution_path_is_fuse_on_upsampled_logits(model, scenes):
     raw = runtime(run.prepared.images)
     in_size, out_size = run.prepared.input_sizes[0], run.prepared.original_sizes[0]
     sy, sx = in_size[0] / out_size[0], in_size[1] / out_size[1]
-    semantic = pre.stride_to_image(raw["semantic"][0], in_size, out_size, 4)
-    offsets = pre.stride_to_image(raw["offsets"][0], in_size, out_size, 4) / torch.tensor([sx, sy]).view(2, 1, 1)
+    stride = model.output_stride                              # 4 (research layout) or 8 (fast layout)
+    semantic = pre.stride_to_image(raw["semantic"][0], in_size, out_size, stride)
+    offsets = pre.stride_to_image(raw["offsets"][0], in_size, out_size, stride) / torch.tensor([sx, sy]).view(2, 1, 1)
     d = run.detections[0]
     assert len(d.scores) > 0
     expected = fuse(semantic, d.boxes / torch.tensor([sx, sy, sx, sy]), d.scores, d.labels,
