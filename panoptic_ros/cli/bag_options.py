@@ -57,7 +57,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--gt", type=Path, default=None,
                    help="ground truth in COCO panoptic layout (DIR/panoptic.json, DIR/panoptic/) -> PQ/SQ/RQ")
-    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
+    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device", "threads"),
                        flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
                                            "default: the shipped model",
                                   "policy": "merge policy (default: the checkpoint's)"})

@@ -24,7 +24,7 @@ def add_parser(subparsers, name: str = "eval") -> argparse.ArgumentParser:
                     "inference.input_size=320 (default: the checkpoint's).")
     p.add_argument("--data", required=True, help="dataset folder in COCO panoptic layout")
     p.add_argument("--out", required=True, help="output folder")
-    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
+    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device", "threads"),
                        extra_choices={"policy": ("all",)},
                        flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
                                            "default: the shipped model",

@@ -32,6 +32,7 @@ SHORT_FLAGS = {
     "runtime": "inference.runtime",
     "precision": "inference.precision",
     "device": "inference.device",
+    "threads": "inference.num_threads",
 }
 
 

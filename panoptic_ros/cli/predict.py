@@ -31,7 +31,7 @@ def add_parser(subparsers, name: str = "predict") -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="an image file, a folder of images, a glob ('dir/*.png') or a "
                                                     f"video file ({', '.join(VIDEO_SUFFIXES)})")
     p.add_argument("--out", required=True, help="output folder")
-    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device"),
+    add_config_options(p, flags=("model", "policy", "runtime", "precision", "device", "threads"),
                        flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
                                            "default: the shipped model",
                                   "policy": "merge policy (default: the checkpoint's)"})

@@ -304,21 +304,25 @@ def build_pipeline(source=None, *, device: str | None = None, runtime: str | Non
                    precision: str | None = None, inference: InferenceConfig | None = None,
                    overrides: dict | None = None, cache_dir: str | None = None) -> PanopticPipeline:
     """A ready pipeline for a model: source = None (the shipped model), a path (.safetensors / .pt checkpoint,
-    .onnx, OpenVINO .xml) or a PanopticModel. device / runtime / precision / cache_dir default to
-    ``inference``'s fields when given, else "auto" (every runtime runs every merge policy the model has the
+    .onnx, OpenVINO .xml) or a PanopticModel. device / runtime / precision / cache_dir (and the network's
+    num_threads and int8 calibration folder) default to ``overrides``' or ``inference``'s fields when given, else
+    "auto" / the runtime's defaults (every runtime runs every merge policy the model has the
     heads for). inference replaces the model's own inference settings; overrides ({name: value}, validated)
     change some of them (e.g. the command line's merge_policy)."""
 
     def pick(value, name):
         if value is not None:
             return value
+        if overrides and name in overrides:
+            return overrides[name]
         return getattr(inference, name) if inference is not None else None
 
     if not isinstance(source, PanopticModel):
         source = resolve_model_path(source)
     chosen = pick(runtime, "runtime") or "auto"
     options = dict(device=pick(device, "device") or "auto", precision=pick(precision, "precision") or "auto",
-                   cache_dir=pick(cache_dir, "export_cache") or "")
+                   cache_dir=pick(cache_dir, "export_cache") or "", num_threads=pick(None, "num_threads") or 0,
+                   calibration=pick(None, "calibration") or "")
     pipeline = PanopticPipeline(load_runtime(source, runtime=chosen, **options), inference=inference)
     if overrides:
         pipeline.cfg.inference = pipeline.inference_with(overrides)

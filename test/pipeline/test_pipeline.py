@@ -163,3 +163,15 @@ def test_build_pipeline_applies_inference_overrides():
     pipeline.check_policy("mask_heuristic")
     with pytest.raises(ConfigError, match="merge_policy"):
         build_pipeline(None, runtime="torch", device="cpu", overrides={"merge_policy": "nope"})
+
+
+def test_build_pipeline_hands_the_configured_thread_count_to_the_runtime():
+    """inference.num_threads (config, --threads, the node's num_threads parameter) reaches the network runtime, from
+    a whole InferenceConfig as from the command line's overrides."""
+    from panoptic_ros.config import InferenceConfig
+    from panoptic_ros.pipeline import build_pipeline
+
+    pipe = build_pipeline(None, runtime="onnxruntime", precision="fp32", inference=InferenceConfig(num_threads=1))
+    assert pipe.runtime.num_threads == 1 and pipe.runtime.session_options.intra_op_num_threads == 1
+    pipe = build_pipeline(None, runtime="torch", precision="fp32", overrides={"num_threads": 1})
+    assert pipe.runtime.num_threads == 1
