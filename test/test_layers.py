@@ -50,16 +50,8 @@ LAZY_UNITS = ("cli",)
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 # modules outside cli/ and bench/ still using argparse (none left)
 KNOWN_ARGPARSE: set[str] = set()
-# modules outside cli/ still importing panoptic_ros modules inside functions (their owners hoist them:
-# bench/contention.py, bench/model.py, bench/runtimes.py, export/, runtime/: the runtime helper)
-KNOWN_LAZY = {
-    "panoptic_ros.bench.contention", "panoptic_ros.bench.model", "panoptic_ros.bench.runtimes",
-    "panoptic_ros.export.cache", "panoptic_ros.export.common", "panoptic_ros.export.formats",
-    "panoptic_ros.export.mask_head", "panoptic_ros.export.openvino_export", "panoptic_ros.export.quantize",
-    "panoptic_ros.export.sidecar",
-    "panoptic_ros.runtime.base", "panoptic_ros.runtime.exported", "panoptic_ros.runtime.loading",
-    "panoptic_ros.runtime.onnxruntime_runtime", "panoptic_ros.runtime.torch_runtime",
-}
+# modules outside cli/ still importing panoptic_ros modules inside functions (none left)
+KNOWN_LAZY: set[str] = set()
 
 
 class Import:

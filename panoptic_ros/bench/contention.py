@@ -17,6 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from panoptic_ros.data.synth import render_scene
+from panoptic_ros.pipeline import PanopticPipeline, resolve_model_path
+from panoptic_ros.runtime import cpu, load_runtime
+from panoptic_ros.utils.json_io import write_json
+
 log = logging.getLogger(__name__)
 
 TARGET_RATIO = 2.5
@@ -65,11 +70,6 @@ def frame_times(pipeline, image, frames: int, warmup: int) -> list[float]:
 def run(args) -> dict:
     import numpy as np
 
-    from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.pipeline import PanopticPipeline, resolve_model_path
-    from panoptic_ros.runtime import load_runtime
-    from panoptic_ros.runtime.cpu import cpu_info, thread_count
-    from panoptic_ros.utils.json_io import write_json
 
     if args.frames < 1 or args.warmup < 0:
         raise ValueError("--frames must be >= 1 and --warmup >= 0")
@@ -88,8 +88,9 @@ def run(args) -> dict:
     quiet_ms, loaded_ms = float(np.median(quiet)), float(np.median(loaded))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "contention", "model": str(model_path), "cpu": cpu_info().to_json(),
-              "runtime": runtime.name, "precision": runtime.precision, "num_threads": thread_count(args.num_threads),
+    result = {"benchmark": "contention", "model": str(model_path), "cpu": cpu.cpu_info().to_json(),
+              "runtime": runtime.name, "precision": runtime.precision,
+              "num_threads": cpu.thread_count(args.num_threads),
               "burners": count, "frames": args.frames, "quiet_ms": quiet, "loaded_ms": loaded,
               "quiet_median_ms": quiet_ms, "loaded_median_ms": loaded_ms, "ratio": loaded_ms / quiet_ms,
               "target_ratio": TARGET_RATIO, "json": str(out / "contention.json"), "plot": str(out / "contention.png")}

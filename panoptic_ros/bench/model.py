@@ -15,7 +15,13 @@ import logging
 import time
 from pathlib import Path
 
+from panoptic_ros.data.synth import render_scene
+from panoptic_ros.pipeline import build_pipeline, resolve_model_path
+from panoptic_ros.runtime import cpu
+from panoptic_ros.utils.json_io import write_json
+
 from .args import DEFAULT_SIZES, image_size
+from .plotting import stacked_stage_plot
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +85,6 @@ def benchmark_variant(pipeline, image, inference, repeats: int, warmup: int) -> 
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    from .plotting import stacked_stage_plot
-
     labels = [f"{r['width']}x{r['height']}\n{r['runtime']} {r['precision']}\nfuse@{r['fuse_resolution']}"
               for r in rows]
     stacked_stage_plot(path, labels, {s: [r["stages_ms"][s] for r in rows] for s in STAGES},
@@ -92,10 +96,6 @@ def plot(rows: list[dict], path: Path) -> None:
 def run(args) -> dict:
     import numpy as np
     import torch
-
-    from panoptic_ros.data.synth import render_scene
-    from panoptic_ros.pipeline import build_pipeline, resolve_model_path
-    from panoptic_ros.utils.json_io import write_json
 
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError("--repeats must be >= 1 and --warmup >= 0")
@@ -127,9 +127,7 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "model.json", out / "model.png"
     first = next(iter(pipelines.values()))
-    from panoptic_ros.runtime.cpu import cpu_info
-
-    result = {"benchmark": "model", "model": str(model_path), "cpu": cpu_info().to_json(),
+    result = {"benchmark": "model", "model": str(model_path), "cpu": cpu.cpu_info().to_json(),
               "device": str(first.device),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "backbone": first.cfg.model.backbone, "policy": args.policy or first.cfg.inference.merge_policy,

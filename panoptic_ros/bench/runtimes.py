@@ -18,6 +18,12 @@ import logging
 import tempfile
 from pathlib import Path
 
+from panoptic_ros.export.outputs import flatten_outputs
+from panoptic_ros.modeling import default_model_path, load_checkpoint
+from panoptic_ros.runtime import cpu, load_runtime
+from panoptic_ros.utils.json_io import write_json
+
+from .compare import build_ours, research_categories
 from .timing import round_robin
 
 log = logging.getLogger(__name__)
@@ -36,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def research_model(layout: str, size: tuple[int, int]):
     """The research-size network of configs/research*.yaml with random weights (133 COCO-like classes, 80 things),
     as `panoptic bench compare` builds it."""
-    from .compare import build_ours, research_categories
-
     return build_ours(layout, research_categories(133, 80), size[1], size[0], 100)
 
 
@@ -45,9 +49,6 @@ def measure(model, size: tuple[int, int], repeats: int) -> dict:
     """Median / min ms, speed-up and max abs output difference of every available variant on one network."""
     import numpy as np
     import torch
-
-    from panoptic_ros.export.outputs import flatten_outputs
-    from panoptic_ros.runtime import load_runtime
 
     images = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(1))
 
@@ -101,9 +102,6 @@ def plot(result: dict, path: Path) -> None:
 def run(args) -> dict:
     import torch
 
-    from panoptic_ros.modeling import default_model_path, load_checkpoint
-    from panoptic_ros.utils.json_io import write_json
-
     if args.repeats < 1:
         raise ValueError("--repeats must be >= 1")
     if args.threads:
@@ -121,9 +119,7 @@ def run(args) -> dict:
                      r["max_abs_diff"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from panoptic_ros.runtime.cpu import cpu_info
-
-    result = {"benchmark": "runtimes", "cpu": cpu_info().to_json(), "threads": torch.get_num_threads(),
+    result = {"benchmark": "runtimes", "cpu": cpu.cpu_info().to_json(), "threads": torch.get_num_threads(),
               "torch": torch.__version__,
               "research_layout": args.layout, "repeats": args.repeats, "networks": networks,
               "json": str(out / "runtimes.json"), "plot": str(out / "runtimes.png")}

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import quantize
 from .formats import FORMATS, export_model
 from .sidecar import EXPORT_FORMAT_VERSION, tool_versions
 
@@ -59,11 +60,10 @@ def cached_export(checkpoint_path: str | Path, export_format: str, cache_dir: st
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
     try:
         if precision == "int8":
-            from .quantize import quantize_onnx, quantize_openvino
-
             fp32 = (cached_export(checkpoint_path, export_format, root) if checkpoint_path.suffix not in FORMAT_OF
                     else checkpoint_path)
-            (quantize_onnx if export_format == "onnx" else quantize_openvino)(fp32, tmp / target.name, calibration)
+            quantizer = quantize.quantize_onnx if export_format == "onnx" else quantize.quantize_openvino
+            quantizer(fp32, tmp / target.name, calibration)
         else:
             source = cached_export(checkpoint_path, "onnx", root) if export_format == "openvino" else checkpoint_path
             export_model(source, export_format, tmp / target.name)
@@ -89,9 +89,7 @@ def export_key(checkpoint_path: Path, export_format: str, precision: str = "fp32
     facts = {"format": export_format, "format_version": EXPORT_FORMAT_VERSION, "versions": tool_versions(),
              "precision": precision}
     if precision == "int8":
-        from .quantize import calibration_key
-
-        facts["calibration"] = calibration_key(calibration)
+        facts["calibration"] = quantize.calibration_key(calibration)
     digest.update(json.dumps(facts, sort_keys=True).encode())
     return digest.hexdigest()
 

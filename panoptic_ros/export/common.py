@@ -6,6 +6,8 @@ import importlib
 
 import torch
 
+from ..modeling.preprocess import input_limits, padded_size
+
 # optional packages -> what to pip install (the pins of requirements.txt; a test keeps them equal)
 REQUIREMENTS = {"onnx": "onnx==1.23.2", "onnxruntime": "onnxruntime==1.32.0 (or onnxruntime-gpu for CUDA)",
                 "openvino": "openvino==2026.4.1", "nncf": "nncf==3.4.0"}
@@ -30,7 +32,5 @@ def example_input(model) -> torch.Tensor:
 
     Nominal size: the checkpoint's inference.input_size / max_input_size, else its training resize.
     """
-    from ..modeling.preprocess import input_limits, padded_size
-
     size = padded_size([input_limits(model.cfg)], model.cfg.model.size_divisibility)
     return torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))

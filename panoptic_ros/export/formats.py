@@ -3,6 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..modeling.checkpoint import load_checkpoint
+from . import quantize
+from .onnx_export import export_onnx
+from .openvino_export import export_openvino
+
 # format name -> suffix of the file that names the export (OpenVINO writes a .bin beside the .xml)
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}
 
@@ -19,9 +24,6 @@ def export_model(source, export_format: str, out: str | Path, *, precision: str 
     runtime compiles the file) or int8 (post-training quantization calibrated on ``calibration``, a folder of
     images; "" = the default synthetic set; see export/quantize.py).
     """
-    from .onnx_export import export_onnx
-    from .openvino_export import export_openvino
-
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"an export is written in {' or '.join(EXPORT_PRECISIONS)}, not {precision!r} (bf16 and "
                          "fp16 are chosen when a runtime loads the fp32 export)")
@@ -37,15 +39,12 @@ def export_model(source, export_format: str, out: str | Path, *, precision: str 
         if not source.is_file():
             raise FileNotFoundError(f"model not found: {source}")
         if source.suffix in (".onnx", ".xml"):
-            from .quantize import is_int8
-
-            if is_int8(source):
+            if quantize.is_int8(source):
                 raise ValueError(f"{source} is already int8-quantized; export from the checkpoint")
             if export_format == "openvino" and source.suffix == ".onnx":
                 return export_openvino(source, out)
             raise ValueError(f"{source}: an exported {source.suffix} model cannot be exported to {export_format}; "
                              "export from the checkpoint (.safetensors)")
-        from ..modeling.checkpoint import load_checkpoint
         source = load_checkpoint(source, device="cpu")
     return export_onnx(source, out) if export_format == "onnx" else export_openvino(source, out)
 
@@ -54,13 +53,11 @@ def _export_int8(source, export_format: str, out: Path, calibration: str | Path)
     """fp32 export in a temporary folder, then quantized into ``out`` (export/quantize.py)."""
     import tempfile
 
-    from .quantize import quantize_onnx, quantize_openvino
-
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}")
     if out.suffix != FORMATS[export_format]:
         raise ValueError(f"{out}: {export_format} exports are written as {FORMATS[export_format]} files")
     with tempfile.TemporaryDirectory(prefix="panoptic_int8_") as tmp:
         fp32 = export_model(source, export_format, Path(tmp) / f"fp32{FORMATS[export_format]}")
-        quantize = quantize_onnx if export_format == "onnx" else quantize_openvino
-        return quantize(fp32, out, calibration)
+        quantizer = quantize.quantize_onnx if export_format == "onnx" else quantize.quantize_openvino
+        return quantizer(fp32, out, calibration)

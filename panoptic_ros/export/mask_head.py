@@ -14,6 +14,8 @@ import base64
 
 import torch
 
+from ..modeling.extra_heads import MaskHead
+
 
 def mask_head_description(model) -> dict | None:
     """{"level_names", "channels", "num_classes", "num_convs", "weights"} of a model's mask head, else None."""
@@ -32,8 +34,6 @@ def mask_head_description(model) -> dict | None:
 def build_mask_head(description: dict):
     """The torch MaskHead (eval mode, CPU) of an export's "mask_head" description."""
     from safetensors.torch import load
-
-    from ..modeling.extra_heads import MaskHead
 
     head = MaskHead(description["channels"], description["num_classes"], tuple(description["level_names"]),
                     num_convs=description["num_convs"])

@@ -10,6 +10,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+from .common import import_package
+from .onnx_export import export_onnx
 from .sidecar import METADATA_KEY, read_export_sidecar, to_text, write_json
 
 log = logging.getLogger(__name__)
@@ -17,9 +19,6 @@ log = logging.getLogger(__name__)
 
 def export_openvino(source, path: str | Path) -> Path:
     """Write ``source`` (a PanopticModel or an exported .onnx path) to ``path`` (.xml, with .bin and .json)."""
-    from .common import import_package
-    from .onnx_export import export_onnx
-
     ov = import_package("openvino", "OpenVINO export")
     path = Path(path)
     if path.suffix != ".xml":

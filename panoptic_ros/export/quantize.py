@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.synth import render_scene
+from ..modeling.checkpoint import sidecar_config
+from ..modeling.preprocess import network_input
 from .common import import_package
 from .sidecar import METADATA_KEY, read_export_sidecar, to_text, write_json
 
@@ -31,8 +34,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 def calibration_images(folder: str | Path = "") -> list[np.ndarray]:
     """uint8 HxWx3 RGB images: every image file of ``folder`` (sorted by name), or the default synthetic set."""
     if not str(folder):
-        from ..data.synth import render_scene
-
         return [render_scene(np.random.default_rng([CALIBRATION_SEED, i]), 640, 480,
                              "heavy" if i % 2 else "normal")[0] for i in range(CALIBRATION_IMAGES)]
     import cv2
@@ -71,9 +72,6 @@ def _image_files(folder: str | Path) -> list[Path]:
 
 def calibration_batches(exported: Path, folder: str | Path = "") -> list[np.ndarray]:
     """The network inputs [1, 3, H, W] float32 of the calibration set for an exported model (its own config)."""
-    from ..modeling.checkpoint import sidecar_config
-    from ..modeling.preprocess import network_input
-
     cfg = sidecar_config(read_export_sidecar(exported), exported)
     return [network_input(image, cfg).numpy() for image in calibration_images(folder)]
 

@@ -12,6 +12,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..config import to_dict
+from ..modeling.checkpoint import FORMAT
+from ..utils import json_io
+from .common import import_package
+from .mask_head import mask_head_description
 
 METADATA_KEY = "panoptic_ros"
 # Bump when the exported graph or its embedded description changes meaning (invalidates cached exports).
@@ -22,15 +26,11 @@ EXPORT_SUFFIXES = (".onnx", ".xml")
 
 def model_sidecar(model, output_names: list[str], export_format: str) -> dict:
     """The sidecar of a PanopticModel's export: its config, categories, checkpoint extra and export facts."""
-    from ..modeling.checkpoint import FORMAT, _json_default
-
     side = {"format": FORMAT, "config": to_dict(model.cfg), "categories": model.categories.to_list(),
             "extra": getattr(model, "checkpoint_extra", None) or {},
             "export": {"format": export_format, "format_version": EXPORT_FORMAT_VERSION,
                        "outputs": list(output_names), "versions": tool_versions()}}
-    side = json.loads(json.dumps(side, default=_json_default))  # plain JSON types only
-    from .mask_head import mask_head_description
-
+    side = json_io.to_jsonable(side)  # plain JSON types only
     mask_head = mask_head_description(model)
     if mask_head is not None:
         side["mask_head"] = mask_head
@@ -63,7 +63,7 @@ def write_json(path: str | Path, sidecar: dict) -> Path:
     if "mask_head" in readable:  # its weights stay in the model file only (base64 is not for people)
         readable["mask_head"] = {k: v for k, v in readable["mask_head"].items() if k != "weights"}
         readable["mask_head"]["weights"] = "embedded in the model file"
-    side.write_text(json.dumps(readable, indent=2))
+    json_io.write_json(side, readable)
     return side
 
 
@@ -92,8 +92,6 @@ def read_export_sidecar(path: str | Path) -> dict:
 
 def _embedded_text(path: Path) -> str | None:
     if path.suffix == ".onnx":
-        from .common import import_package
-
         onnx = import_package("onnx", "reading an .onnx model")
         try:
             proto = onnx.load(str(path), load_external_data=False)

@@ -203,13 +203,3 @@ def _few(keys: list[str], n: int = 5) -> str:
         return "none"
     more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
     return ", ".join(keys[:n]) + more
-
-
-def _json_default(obj):  # export/sidecar.py's until it uses utils.json_io.to_jsonable
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"cannot store {type(obj).__name__} in the checkpoint sidecar")

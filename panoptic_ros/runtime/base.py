@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..export.common import REQUIREMENTS, RuntimeNotInstalled, example_input, import_package
+from . import cpu
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 __all__ = ["CHECKPOINT_SUFFIXES", "PRECISIONS", "REQUIREMENTS", "NetworkRuntime", "RuntimeNotInstalled",
@@ -32,9 +33,7 @@ class NetworkRuntime:
 
     def __init__(self, cfg, categories, device: torch.device, precision: str, source: str = "",
                  num_threads: int = 0):
-        from .cpu import thread_count
-
-        self.num_threads = thread_count(num_threads)
+        self.num_threads = cpu.thread_count(num_threads)
         self.cfg = cfg
         self.categories = categories
         self.device = device

@@ -18,6 +18,12 @@ from pathlib import Path
 
 import torch
 
+from ..export import cached_export, export_model
+from ..export.formats import FORMATS
+from ..export.mask_head import build_mask_head
+from ..export.quantize import is_int8
+from ..export.sidecar import read_export_sidecar
+from ..modeling.checkpoint import sidecar_categories, sidecar_config
 from .base import CHECKPOINT_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -33,10 +39,6 @@ def exported_file(source, export_format: str, readable: tuple[str, ...], runtime
     with one of the readable suffixes. The temporary export of a model instance is deleted when the
     block ends (load it inside the block).
     """
-    from ..export import cached_export, export_model
-    from ..export.formats import FORMATS
-    from ..export.quantize import is_int8
-
     file_precision = "int8" if precision == "int8" else "fp32"
     if not isinstance(source, (str, Path)):
         with tempfile.TemporaryDirectory(prefix="panoptic_runtime_") as tmp:
@@ -65,18 +67,12 @@ def exported_file(source, export_format: str, readable: tuple[str, ...], runtime
 
 def embedded_config(path: Path):
     """(PanopticConfig, CategoryMap) from an exported file's embedded description (or its .json)."""
-    from ..export.sidecar import read_export_sidecar
-    from ..modeling.checkpoint import sidecar_categories, sidecar_config
-
     side = read_export_sidecar(path)
     return sidecar_config(side, path), sidecar_categories(side, path)
 
 
 def embedded_mask_head(path: Path):
     """The torch RoI mask head embedded in an export (export/mask_head.py), or None when it has none."""
-    from ..export.mask_head import build_mask_head
-    from ..export.sidecar import read_export_sidecar
-
     description = read_export_sidecar(path).get("mask_head")
     if not description:
         return None

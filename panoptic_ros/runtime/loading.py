@@ -58,6 +58,9 @@ from pathlib import Path
 
 import torch
 
+from ..export.quantize import is_int8
+from ..export.sidecar import EXPORT_SUFFIXES
+from ..modeling.device import resolve_device
 from ..registry import RUNTIMES
 from . import cpu
 from .base import PRECISIONS, NetworkRuntime
@@ -102,8 +105,6 @@ def load_runtime(source, *, runtime: str = "auto", device: str | torch.device = 
 def resolve_runtime(runtime: str, device: str | torch.device = "auto",
                     path: Path | None = None) -> tuple[type[NetworkRuntime], torch.device]:
     """(runtime class, torch.device) for a runtime name (or auto) and a device string (or auto)."""
-    from ..modeling.device import resolve_device
-
     if runtime != "auto":
         runtime_cls = RUNTIMES.get(runtime)  # ValueError listing the registered names
         runtime_cls.require()
@@ -134,9 +135,6 @@ def auto_runtime_order(device: torch.device) -> tuple[str, ...]:
 
 
 def _is_int8_export(path: Path | None) -> bool:
-    from ..export.quantize import is_int8
-    from ..export.sidecar import EXPORT_SUFFIXES
-
     return path is not None and path.suffix in EXPORT_SUFFIXES and is_int8(path)
 
 
@@ -178,8 +176,6 @@ def available_runtimes() -> dict[str, str | None]:
 
 def _resolve(device: str | torch.device, runtime_cls: type[NetworkRuntime]) -> torch.device:
     """device "auto" for a known runtime: CUDA when present and the runtime runs on CUDA, else CPU."""
-    from ..modeling.device import resolve_device
-
     if isinstance(device, torch.device):
         return device
     if str(device or "auto").strip().lower() == "auto":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..export import default_cache_dir
 from ..export.outputs import unflatten_outputs
 from ..registry import RUNTIMES
 from . import cpu
@@ -85,8 +86,6 @@ class OnnxRuntime(ExportedMaskHead, NetworkRuntime):
         """Execution providers, best first: TensorRT (when present), CUDA, CPU on cuda; CPU on cpu."""
         if device.type == "cpu":
             return [CPU_PROVIDER]
-        from ..export import default_cache_dir
-
         index = device.index or 0
         chain: list = []
         if TENSORRT_PROVIDER in _available_providers():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..modeling.checkpoint import load_checkpoint
 from ..registry import RUNTIMES
 from . import cpu
 from .base import CHECKPOINT_SUFFIXES, PRECISIONS, NetworkRuntime, example_input
@@ -73,8 +74,6 @@ class TorchRuntime(NetworkRuntime):
 
     @classmethod
     def from_file(cls, path: Path, *, device, precision, cache_dir="", num_threads=0, calibration="") -> TorchRuntime:
-        from ..modeling.checkpoint import load_checkpoint
-
         if path.suffix not in CHECKPOINT_SUFFIXES:
             raise ValueError(f"{path}: runtime torch runs checkpoints ({', '.join(CHECKPOINT_SUFFIXES)}); an "
                              f"exported {path.suffix} file runs with runtime onnxruntime or openvino")
