@@ -123,7 +123,9 @@ def test_loop_restamps_and_input_topic_timing_on_sqlite3(oracle_node, sample_bag
                                      recorder_args=["--input-topic", TOPIC], use_log=False, subscribers=2)
     assert played["sent"] == 2 * FRAMES and played["loops"] == 2
     assert report["publish_times"] == "input arrival"
-    assert report["frames_sent"] == 2 * FRAMES          # every stamp unique across the two loops
+    # the recorder counts the frames it saw arrive on the best-effort input topic (one may be lost on a busy
+    # machine); more than one loop's worth means the second loop's stamps differ from the first's
+    assert FRAMES < report["frames_sent"] <= 2 * FRAMES
     assert 1 <= report["frames_received"] <= 2 * FRAMES
     assert report["latency_ms"]["count"] == report["frames_received"]
     assert report["latency_ms"]["p50"] > 0
