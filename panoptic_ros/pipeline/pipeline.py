@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,7 +242,7 @@ class PanopticPipeline:
         merges = [self.check_policy(p) for p in policies]  # unknown / unavailable policies fail before any work
         optional = self.requested_outputs(merges, inf)
         timer = StageTimer(self.device, enabled=timed)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.host_threads()):
             with timer.stage("preprocess"):
                 prepared = prepare_batch(images, self.cfg, inf, self.device)
             with timer.stage("network"):
@@ -261,6 +262,12 @@ class PanopticPipeline:
             sem = [to_image(_class_argmax(m), m).cpu() for m in mapped] if semantic else None
         return PipelineRun(results, detections, prepared, sem, dict(timer.seconds))
 
+    def host_threads(self) -> int:
+        """torch threads for the stages around the network: the runtime's choice (NetworkRuntime.host_threads);
+        a stand-in runtime without one (tests, bench head) keeps the process's setting."""
+        choose = getattr(self.runtime, "host_threads", None)
+        return choose() if choose is not None else torch.get_num_threads()
+
     def predict(self, images: list, *, inference: InferenceConfig | None = None) -> list[PanopticResult]:
         """Panoptic segmentation of each image at its own resolution -> list[PanopticResult].
 
@@ -279,6 +286,20 @@ class PanopticPipeline:
     def __repr__(self) -> str:
         return (f"PanopticPipeline(runtime={getattr(self.runtime, 'name', '?')}, "
                 f"precision={getattr(self.runtime, 'precision', '?')}, device={self.device})")
+
+
+@contextmanager
+def torch_threads(count: int):
+    """torch's intra-op thread count set to ``count`` inside the block (process-wide), restored after it."""
+    before = torch.get_num_threads()
+    if count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def stuff_threshold(inference: InferenceConfig, image_size: tuple[int, int]) -> int:

@@ -104,6 +104,14 @@ class NetworkRuntime:
         """RoI mask head logits [sum Ni, K, 28, 28] from this runtime's "features" (runtimes that offer them)."""
         raise ValueError(f"runtime {self.name} has no RoI mask head")
 
+    def host_threads(self) -> int:
+        """torch threads for the work around this network (pre- and post-processing in the pipeline): 1. Next to
+        a network that torch does not run, torch only runs small per-frame ops; its OpenMP workers busy-wait
+        between them, and on a CPU shared with other work every op then waits for a descheduled worker
+        (`panoptic bench contention`, 2-core AVX2 EPYC, onnxruntime int8 at 2 threads: 8.8x slower per frame with
+        one busy process per core when torch had 2 threads, 1.3x with 1; quiet cost 1-2 ms per frame)."""
+        return 1
+
     def close(self) -> None:
         """Free the network's memory; the runtime cannot be called afterwards."""
 

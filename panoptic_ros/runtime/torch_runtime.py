@@ -109,6 +109,10 @@ class TorchRuntime(NetworkRuntime):
         return frozenset({"levelness": "levelness", "borderness": "borderness", "mask_head": "features"}[h]
                          for h in heads)
 
+    def host_threads(self) -> int:
+        """The process's torch threads: here torch runs the network itself, which wants every thread."""
+        return torch.get_num_threads()
+
     def mask_logits(self, features: list, boxes: list, padded: tuple[int, int]) -> torch.Tensor:
         """The RoI mask head (PanopticModel.mask_logits) on this runtime's features, in its precision."""
         with torch.inference_mode(), self._precision_context():

@@ -175,3 +175,44 @@ def test_build_pipeline_hands_the_configured_thread_count_to_the_runtime():
     assert pipe.runtime.num_threads == 1 and pipe.runtime.session_options.intra_op_num_threads == 1
     pipe = build_pipeline(None, runtime="torch", precision="fp32", overrides={"num_threads": 1})
     assert pipe.runtime.num_threads == 1
+
+
+class RecordingRuntime(CountingRuntime):
+    """CountingRuntime that records the torch thread count it ran under (no preference of its own)."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.seen = []
+
+    def __call__(self, images):
+        self.seen.append(torch.get_num_threads())
+        return super().__call__(images)
+
+
+class SingleThreadHostRuntime(RecordingRuntime):
+    """A runtime whose network is not torch: it asks for 1 torch thread around it."""
+
+    def host_threads(self):
+        return 1
+
+
+def test_the_stages_around_a_foreign_network_run_on_the_torch_threads_the_runtime_asks_for(model, scenes):
+    """Pre- and post-processing run on runtime.host_threads() torch threads (1 next to onnxruntime / openvino:
+    OpenMP workers that busy-wait lose badly on a shared CPU), and the process's setting comes back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        single, plain = SingleThreadHostRuntime(model), RecordingRuntime(model)
+        PanopticPipeline(single).run(scenes[:1])
+        assert single.seen == [1] and torch.get_num_threads() == 2
+        PanopticPipeline(plain).run(scenes[:1])      # no preference: the process's setting
+        assert plain.seen == [2]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_exported_runtimes_want_one_host_thread_and_torch_keeps_its_own():
+    from panoptic_ros.pipeline import build_pipeline
+
+    assert build_pipeline(None, runtime="onnxruntime", precision="fp32").host_threads() == 1
+    assert build_pipeline(None, runtime="torch", precision="fp32").host_threads() == torch.get_num_threads()
