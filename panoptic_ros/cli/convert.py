@@ -48,7 +48,8 @@ def parse_map(text: str) -> dict[int, int]:
 
 
 def read_categories(path: str | Path):
-    """The CategoryMap of a COCO panoptic JSON (or DIR/panoptic.json)."""
+    """The CategoryMap of a COCO panoptic JSON (or DIR/panoptic.json), or of panopticapi's categories file (a bare
+    list of {"id", "name", "isthing", "color"})."""
     import json
 
     from panoptic_ros.data.categories import CategoryMap
@@ -62,9 +63,11 @@ def read_categories(path: str | Path):
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    cats = data.get("categories") if isinstance(data, dict) else None
+    # a COCO panoptic JSON's "categories", or panopticapi's panoptic_coco_categories.json (the bare list)
+    cats = data.get("categories") if isinstance(data, dict) else data
     if not isinstance(cats, list) or not cats:
-        raise ValueError(f"{path}: no 'categories' list (expected a COCO panoptic JSON)")
+        raise ValueError(f"{path}: no 'categories' list (expected a COCO panoptic JSON or panopticapi's "
+                         "categories file)")
     try:
         return CategoryMap.from_coco(cats)
     except (KeyError, TypeError, ValueError) as exc:

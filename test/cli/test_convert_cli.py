@@ -90,3 +90,16 @@ def test_offline_without_weights_names_the_file_to_fetch(categories, tmp_path, c
     err = one_line_error(capsys, ["convert", "--from", "torchvision-fcos", "--categories", str(categories),
                                   "--out", str(tmp_path / "x.safetensors")])
     assert "fcos_resnet50_fpn_coco" in err and "--weights" in err
+
+
+def test_panopticapi_categories_file_is_read_like_a_coco_json(categories, tmp_path):
+    """panopticapi ships its classes as a bare list (panoptic_coco_categories.json): same CategoryMap."""
+    from panoptic_ros.cli.convert import read_categories
+
+    bare = tmp_path / "panoptic_coco_categories.json"
+    bare.write_text(json.dumps(CATEGORIES))
+    assert read_categories(bare).to_list() == read_categories(categories).to_list()
+    assert [c.id for c in read_categories(bare).categories] == [1, 3, 26, 149]
+    (tmp_path / "empty.json").write_text("[]")
+    with pytest.raises(ValueError, match="no 'categories' list"):
+        read_categories(tmp_path / "empty.json")
