@@ -1,5 +1,6 @@
 """Checkpoints: safetensors + JSON sidecar round trip, torch .pt state dicts, and clear errors."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -155,5 +156,27 @@ def test_save_checkpoint_failing_mid_write_keeps_the_previous_pair(model, tmp_pa
     monkeypatch.setattr(safetensors.torch, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, model, cfg, extra={"epoch": 2})
+    assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+
+
+def test_save_checkpoint_failing_mid_sidecar_keeps_the_previous_pair(model, tmp_path, monkeypatch):
+    """A crash while the sidecar is written (after the weights) still leaves the old pair: the new weights must
+    not be renamed into place before the sidecar is complete (issue 19 item 2)."""
+    from panoptic_ros.modeling.checkpoint import sidecar_path
+
+    path = save_checkpoint(tmp_path / "m.safetensors", model, model.cfg)
+    before = (path.read_bytes(), sidecar_path(path).read_bytes())
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)   # the new weights differ from the old ones
+
+    def crash(self, text, *args, **kwargs):
+        with open(self, "w") as f:
+            f.write(text[:10])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, model.cfg, extra={"epoch": 2})
     assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
