@@ -25,8 +25,8 @@ def add_parser(subparsers, name: str = "convert") -> argparse.ArgumentParser:
                    help="torch.save(model.state_dict()) of torchvision's fcos_resnet50_fpn (read with "
                         "weights_only=True); default: torchvision's COCO weights from the torch hub cache")
     p.add_argument("--categories", required=True, metavar="PANOPTIC_JSON|DIR",
-                   help="the panoptic dataset's JSON (its 'categories' are the model's classes), or a dataset "
-                        "folder holding panoptic.json")
+                   help="the panoptic dataset's JSON (its 'categories' are the model's classes), a dataset "
+                        "folder holding panoptic.json, or panopticapi's categories file (a bare list)")
     p.add_argument("--out", required=True, metavar="CKPT.safetensors", help="the checkpoint to write (+ .json)")
     p.add_argument("--map", default="", metavar="ID=COCO_ID,...",
                    help="thing category ids of the dataset taken from another COCO class, comma-separated "
@@ -47,36 +47,10 @@ def parse_map(text: str) -> dict[int, int]:
     return out
 
 
-def read_categories(path: str | Path):
-    """The CategoryMap of a COCO panoptic JSON (or DIR/panoptic.json), or of panopticapi's categories file (a bare
-    list of {"id", "name", "isthing", "color"})."""
-    import json
-
-    from panoptic_ros.data.categories import CategoryMap
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "panoptic.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"categories: {path} not found (a COCO panoptic JSON or a folder with panoptic.json)")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    # a COCO panoptic JSON's "categories", or panopticapi's panoptic_coco_categories.json (the bare list)
-    cats = data.get("categories") if isinstance(data, dict) else data
-    if not isinstance(cats, list) or not cats:
-        raise ValueError(f"{path}: no 'categories' list (expected a COCO panoptic JSON or panopticapi's "
-                         "categories file)")
-    try:
-        return CategoryMap.from_coco(cats)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: bad categories: {exc}") from None
-
-
 def run(args) -> int:
     import panoptic_ros
     from panoptic_ros.config import load_config
+    from panoptic_ros.data.category_file import read_categories
     from panoptic_ros.modeling import convert_fcos as cf
     from panoptic_ros.modeling import save_checkpoint
 

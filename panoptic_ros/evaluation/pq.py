@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ..data.categories import CategoryMap
 from ..data.coco_panoptic import PanopticJson, read_panoptic_png
+from . import pq_hotcoco
 
 log = logging.getLogger(__name__)
 
@@ -287,15 +288,18 @@ def result_to_coco(result: Any, categories: CategoryMap) -> tuple[np.ndarray, li
 
 
 def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path | None = None,
-               pred_folder: str | Path | None = None, progress: bool = True) -> dict:
+               pred_folder: str | Path | None = None, progress: bool = True,
+               categories: CategoryMap | Iterable[Mapping] | None = None, engine: str = "auto") -> dict:
     """PQ of a prediction folder against a ground-truth folder, both in COCO panoptic format.
 
-    Folders default to the JSON path without ``.json`` (panopticapi's convention). Returns the metrics
-    dict (fractions). Errors (PQInputError / FileNotFoundError) name the file and image.
+    Folders default to the JSON path without ``.json`` (panopticapi's convention). categories: the category list
+    to score with instead of the ground-truth JSON's (e.g. panopticapi's categories file; then the JSON may have
+    none). engine: "auto" (hotcoco when installed), "hotcoco" or "reference" (this module). Returns the metrics
+    dict (fractions). Errors (PQInputError / FileNotFoundError) name the file and image, whatever the engine.
     """
-
+    engine = pq_hotcoco.resolve(engine)
     gt_json, pred_json = Path(gt_json), Path(pred_json)
-    gt = PanopticJson.load(gt_json)
+    gt = PanopticJson.load(gt_json, require_categories=categories is None)
     pred = PanopticJson.load(pred_json, require_categories=False)
     gt_folder = Path(gt_folder) if gt_folder is not None else gt_json.with_suffix("")
     pred_folder = Path(pred_folder) if pred_folder is not None else pred_json.with_suffix("")
@@ -303,7 +307,7 @@ def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path
                                                                          pred_folder)):
         if not folder.is_dir():
             raise FileNotFoundError(f"{what} not found: {folder}")
-    categories = categories_dict(gt.categories)
+    categories = categories_dict(categories if categories is not None else gt.categories)
     pred_by_image = {ann["image_id"]: ann for ann in pred.annotations}
     missing = [ann["image_id"] for ann in gt.annotations if ann["image_id"] not in pred_by_image]
     if missing:
@@ -312,6 +316,16 @@ def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path
     extra = len(pred_by_image) - len(gt.annotations)
     if extra > 0:
         log.warning("%s: %d predictions for images not in the ground truth are ignored", pred_json, extra)
+
+    if engine == "hotcoco":
+        _check_json_segments(gt.annotations, pred_by_image, categories)
+        try:
+            return pq_hotcoco.evaluate({"annotations": gt.annotations, "images": list(gt.images.values())},
+                                       {"annotations": [pred_by_image[a["image_id"]] for a in gt.annotations]},
+                                       str(gt_folder), str(pred_folder), categories)
+        except (ValueError, OSError, RuntimeError, KeyError) as exc:
+            # the reference below names the image and file (or, if it accepts the input, gives the numbers)
+            log.debug("hotcoco refused the input (%s): running the reference evaluator", exc)
 
     stat = PQStat()
     anns = gt.annotations
@@ -324,3 +338,16 @@ def pq_compute(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path
                           pred_ann["segments_info"], categories, image=f"image {gt_ann['image_id']!r}",
                           gt_file=str(gt_path), pred_file=str(pred_path))
     return summarize(stat, categories)
+
+
+def _check_json_segments(gt_annotations: list[dict], pred_by_image: Mapping[Any, dict],
+                         categories: Mapping[int, Mapping]) -> None:
+    """The checks hotcoco does not make, on the JSONs alone: integer ids, no id 0 or id listed twice, ground-truth
+    categories known (the reference's messages)."""
+    for gt_ann in gt_annotations:
+        image = f"image {gt_ann['image_id']!r}"
+        for sid, seg in _segments_by_id(gt_ann["segments_info"], f"{image}: ground truth segments").items():
+            if seg["category_id"] not in categories:
+                raise PQInputError(f"{image}: ground-truth segment {sid} has unknown category_id "
+                                   f"{seg['category_id']}")
+        _segments_by_id(pred_by_image[gt_ann["image_id"]]["segments_info"], f"{image}: predicted segments")

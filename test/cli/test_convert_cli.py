@@ -94,7 +94,7 @@ def test_offline_without_weights_names_the_file_to_fetch(categories, tmp_path, c
 
 def test_panopticapi_categories_file_is_read_like_a_coco_json(categories, tmp_path):
     """panopticapi ships its classes as a bare list (panoptic_coco_categories.json): same CategoryMap."""
-    from panoptic_ros.cli.convert import read_categories
+    from panoptic_ros.data.category_file import read_categories
 
     bare = tmp_path / "panoptic_coco_categories.json"
     bare.write_text(json.dumps(CATEGORIES))

@@ -87,3 +87,23 @@ def test_bad_predictions_exit_2_with_one_line(gt, tmp_path, capsys, kind, messag
 def test_missing_json_is_named(gt, tmp_path, capsys):
     assert main(["pq", "--gt-json", str(gt / "panoptic.json"), "--pred-json", str(tmp_path / "none.json")]) == 2
     assert "none.json" in capsys.readouterr().err
+
+
+def test_categories_from_panopticapis_file(gt, tmp_path, capsys):
+    """`--categories panoptic_coco_categories.json` (panopticapi's bare list) scores a GT JSON without categories."""
+    data = json.loads((gt / "panoptic.json").read_text())
+    cats = data.pop("categories")
+    (tmp_path / "gt.json").write_text(json.dumps(data))
+    (tmp_path / "panoptic_coco_categories.json").write_text(json.dumps(cats))
+    a = ["pq", "--gt-json", str(tmp_path / "gt.json"), "--gt-folder", str(gt / "panoptic"),
+         "--pred-json", str(gt / "panoptic.json"), "--pred-folder", str(gt / "panoptic"), "--no-progress"]
+    assert main(a) == 2 and "needs a 'categories' list" in capsys.readouterr().err
+    for engine in ("reference", "auto"):
+        out = tmp_path / f"{engine}.json"
+        assert main(a + ["--categories", str(tmp_path / "panoptic_coco_categories.json"), "--engine", engine,
+                         "--out", str(out)]) == 0
+        m = json.loads(out.read_text())
+        assert m["All"]["pq"] == 1.0 and set(m["per_class"]) == {str(c["id"]) for c in cats}
+    (tmp_path / "empty.json").write_text("{}")
+    assert main(a + ["--categories", str(tmp_path / "empty.json")]) == 2
+    assert "no 'categories' list" in capsys.readouterr().err
