@@ -87,6 +87,24 @@ def test_paste_drops_a_mask_over_the_overlap_fraction(stuffed, kept):
     assert (own[:, :6] == DET).all()
 
 
+
+@pytest.mark.parametrize("a_cols, b_cols, kept", [
+    ((0, 10), (5, 25), True),     # 20 shared of B's 80 = exactly 0.25: not *more than*; of A's 40 it would be 0.5
+    ((0, 10), (4, 24), False),    # 24 of 80 > 0.25
+    ((0, 20), (15, 25), False),   # 20 of B's 40 > 0.25; of A's (the kept masks') 80 it would be exactly 0.25
+])
+def test_paste_overlap_is_more_than_the_fraction_of_the_masks_own_area(a_cols, b_cols, kept):
+    """The drop rule's boundary (shared > overlap x area, not >=) and its denominator (the later mask's own area,
+    not the kept masks'): the masks differ in area and one case sits exactly on the boundary (issue 19 item 5)."""
+    width = max(a_cols[1], b_cols[1])
+    logits = logits_of(torch.zeros(4, width, dtype=torch.int64))       # thing "a" everywhere, 4 rows
+    boxes = torch.tensor([[a_cols[0], 0.0, a_cols[1], 4.0], [b_cols[0], 0.0, b_cols[1], 4.0]])
+    own = paste_borderness_owner(logits, boxes, torch.tensor([0.9, 0.8]), torch.tensor([0, 0]),
+                                 torch.zeros(4, width), THINGS, overlap=0.25)
+    b_only = own[:, a_cols[1]:b_cols[1]]
+    assert bool((b_only == DET + 1).all()) == kept and bool((b_only == 0).all()) == (not kept)
+    assert (own[:, a_cols[0]:b_cols[0]] == DET).all()
+
 def test_paste_contested_pixel_goes_to_the_closest_borderness():
     logits, boxes, scores, labels = _paste_case(15)
     geometric = geometric_borderness(boxes, 10, 16)
@@ -110,12 +128,19 @@ def _two_masks():
     return logits_of(classes), torch.tensor([0.9, 0.6]), prob
 
 
-def test_mask_heuristic_per_pixel_score_decides_overlaps():
+@pytest.mark.parametrize("a_prob, advanced_owner", [
+    (0.6, DET + 1),   # 0.6 x 0.9 = 0.54 < 1.0 x 0.6: the score alone would pick A
+    (0.9, DET),       # 0.9 x 0.9 = 0.81 > 1.0 x 0.6: the mask probability alone would pick B
+])
+def test_mask_heuristic_per_pixel_score_decides_overlaps(a_prob, advanced_owner):
+    """advanced: the overlap pixel goes to mask probability x score; each case's answer differs from what one
+    factor alone would give (issue 19 item 6). baseline: the higher score."""
     logits, scores, prob = _two_masks()
+    prob[0, 0, :2] = a_prob
     advanced = mask_heuristic_owner(logits, scores, prob, THINGS, heuristics="advanced")
     baseline = mask_heuristic_owner(logits, scores, prob, THINGS, heuristics="baseline")
-    assert advanced.tolist() == [[DET, DET + 1, DET + 1]]   # 0.6 x 0.9 = 0.54 < 1.0 x 0.6
-    assert baseline.tolist() == [[DET, DET, DET + 1]]       # the higher score
+    assert advanced.tolist() == [[DET, advanced_owner, DET + 1]]
+    assert baseline.tolist() == [[DET, DET, DET + 1]]
 
 
 @pytest.mark.parametrize("stuff_prob, expected", [(0.3, STUFF_ROAD), (0.2, 0)])
