@@ -105,3 +105,24 @@ def test_point_cloud_and_bad_input():
         Intrinsics.from_matrix(np.zeros(9), W, H)
     with pytest.raises(ValueError, match="low <= high"):
         segments_3d(depth, K, labels, low=90, high=10)
+
+
+def test_anisotropic_focal_lengths_are_not_swapped():
+    """fx scales columns and fy rows: with fx = 100 and fy = 400 each hand-computed point differs from its
+    swapped value by 4x (the other tests use fx ~ fy, where a swap hides; issue 19 item 8)."""
+    k = Intrinsics.from_matrix([100.0, 0.0, 3.5, 0.0, 400.0, 2.5, 0.0, 0.0, 1.0], 8, 6)
+    assert (k.fx, k.fy, k.cx, k.cy) == (100.0, 400.0, 3.5, 2.5)
+    depth = np.full((6, 8), 2.0, np.float32)
+    corner, other = (0, 7), (5, 0)                                     # (row, column)
+    expected = {corner: [(7 - 3.5) / 100 * 2, (0 - 2.5) / 400 * 2, 2.0],    # [0.07, -0.0125, 2]
+                other: [(0 - 3.5) / 100 * 2, (5 - 2.5) / 400 * 2, 2.0]}     # [-0.07, 0.0125, 2]
+    points = back_project(depth, k)
+    for pixel, xyz in expected.items():
+        np.testing.assert_allclose(points[pixel], xyz, rtol=1e-6)
+    labels = np.zeros((6, 8), np.int32)
+    labels[corner], labels[other] = 1, 2
+    out = segments_3d(depth, k, labels)
+    for seg_id, pixel in ((1, corner), (2, other)):
+        np.testing.assert_allclose(out.record(seg_id)["centroid"], expected[pixel], rtol=1e-6)
+    pts, ids = segment_points(depth, k, labels, ids=[1, 2], stride=1)
+    np.testing.assert_allclose(pts[np.asarray(ids) == 1][0], expected[corner], rtol=1e-6)
