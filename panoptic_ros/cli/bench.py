@@ -15,7 +15,7 @@ from ..utils.json_io import write_json
 from .bench_ros import ROS_BENCHMARKS
 
 BENCHMARKS = ["head", "model", "runtimes", "compare", "ros", "soak", "tracking", "train", "cameras", "release",
-              "contention"]
+              "contention", "pq"]
 NOT_IN_ALL = {"soak": "long run (10,000 frames by default): run `panoptic bench soak` on its own",
               "cameras": "starts 14 node processes (about 5 minutes): run `panoptic bench cameras` on its own",
               "release": "compares with a model file of your choice: run `panoptic bench release --baseline FILE`"}
