@@ -195,6 +195,26 @@ class InferenceConfig:
                                ros=True)
     track_iou_pixels: int = param(10000, "tracking: masks are compared on a regular grid of about this many pixels "
                                   "(a stride in each direction); 0 = every pixel", range=(0, 10**8), runtime=True)
+    track_reid: bool = param(True, "tracking: re-identification: a new segment that matches no live track is "
+                             "compared with recently lost tracks (class, predicted position, colour) and takes the "
+                             "old id on a confident, unambiguous match (needs the image)", runtime=True, ros=True)
+    track_reid_age: float = param(6.0, "tracking: seconds a lost track stays in the re-identification memory "
+                                  "(counted from when it was last seen)", range=(0.0, 3600.0), runtime=True, ros=True)
+    track_reid_similarity: float = param(0.6, "tracking: minimum appearance similarity (colour histogram "
+                                         "Bhattacharyya coefficient x size ratio) to re-identify", range=(0.0, 1.0),
+                                         runtime=True, ros=True)
+    track_reid_distance: float = param(1.0, "tracking: re-identification position gate: the reappearing segment's "
+                                       "centre lies within this x the object's size x (1 + seconds lost) of where "
+                                       "the lost track is predicted (own and camera motion)", range=(0.0, 100.0),
+                                       runtime=True, ros=True)
+    track_reid_margin: float = param(0.15, "tracking: a re-identification is refused (new id) when a second "
+                                     "candidate's cost (0..1) is within this of the best: wrong merges are worse "
+                                     "than new ids", range=(0.0, 1.0), runtime=True, ros=True)
+    track_reid_depth: float = param(0.3, "tracking with depth: a re-identified segment's mean depth differs from "
+                                    "the lost track's by at most this fraction of it; 0 = depth not used",
+                                    range=(0.0, 10.0), runtime=True, ros=True)
+    track_reid_memory: int = param(200, "tracking: most lost tracks kept for re-identification (the oldest go "
+                                   "first)", range=(0, 100000), runtime=True)
 
 
 @dataclass

@@ -348,6 +348,7 @@ class _Mover:
     spin: float            # radians per frame
     depth: float           # drawing order: larger is in front
     light_seed: int
+    path: np.ndarray | None = None   # [frames, 2] world positions when not start + velocity x frame (re-entering)
 
 
 def _movers(rng: np.random.Generator, world_w: int, h: int, frames: int, scale: float, count: int) -> list[_Mover]:
@@ -390,15 +391,38 @@ def _movers(rng: np.random.Generator, world_w: int, h: int, frames: int, scale: 
     return out
 
 
+@dataclass(frozen=True)
+class ReidOptions:
+    """What re-identification needs in a synthetic video (all off by default: the video is then unchanged).
+
+    pan_back: seconds the camera pans away (at ``pan``) before it pans back over the same time, then stays;
+    reenter: objects that leave the view, stay out 1-3 s and come back; occluders: wide stationary walls in front of
+    the objects, each with two objects passing behind it (hidden 1-3 s); lookalike: every object of a class has
+    the same shape, size and colour (appearance alone cannot tell them apart).
+    """
+    pan_back: float = 0.0
+    reenter: int = 0
+    occluders: int = 0
+    lookalike: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.pan_back > 0 or self.reenter > 0 or self.occluders > 0 or self.lookalike
+
+
 def render_sequence(seed: int, frames: int, width: int = 640, height: int = 480, *, fps: float = 10.0,
-                    objects: int | None = None, pan: float = 4.0, min_area: int = 64):
+                    objects: int | None = None, pan: float = 4.0, min_area: int = 64,
+                    reid: ReidOptions | None = None):
     """The SequenceFrames of one synthetic video, as an iterator (deterministic per seed and size).
 
     pan: camera speed in pixels per frame at 640x480 (scaled with the image); the scene is as wide as the view
-    plus the whole pan. objects: things in the scene (default: about 6 per view width).
+    plus the whole pan. objects: things in the scene (default: about 6 per view width). reid: ReidOptions.
     """
     _check_sequence_args(frames, width, height, fps, objects)
-    return _sequence_frames(seed, frames, width, height, fps, objects, pan, min_area)
+    reid = reid or ReidOptions()
+    if reid.pan_back < 0 or reid.reenter < 0 or reid.occluders < 0:
+        raise ValueError("--pan-back, --reenter and --occluders must be >= 0")
+    return _sequence_frames(seed, frames, width, height, fps, objects, pan, min_area, reid)
 
 
 def _check_sequence_args(frames: int, width: int, height: int, fps: float, objects: int | None) -> None:
@@ -412,26 +436,54 @@ def _check_sequence_args(frames: int, width: int, height: int, fps: float, objec
         raise ValueError(f"objects must be >= 0, got {objects}")
 
 
+def _camera_path(frames: int, step: float, width: int, fps: float, pan_back: float) -> tuple[np.ndarray, int]:
+    """Left edge of the view in the world for each frame, and the world width. Eased in and out: across the whole
+    pan, or with pan_back away for pan_back seconds, back in as long, then still."""
+    i = np.arange(frames, dtype=np.float64)
+    if pan_back <= 0:
+        world_w = width + int(round(step * (frames - 1)))
+        return np.round((world_w - width) * (0.5 - 0.5 * np.cos(np.pi * i / max(frames - 1, 1)))).astype(int), world_w
+    away = max(1, int(round(pan_back * fps)))
+    world_w = width + int(round(step * away))
+    phase = np.clip(i / away, 0, 2)                   # 0..1 away, 1..2 back
+    x = (world_w - width) * (0.5 - 0.5 * np.cos(np.pi * phase))
+    return np.round(x).astype(int), world_w
+
+
 def _sequence_frames(seed: int, frames: int, width: int, height: int, fps: float, objects: int | None, pan: float,
-                     min_area: int):
+                     min_area: int, reid: ReidOptions):
     rng = np.random.default_rng([seed, 900])
     scale = min(width / 640.0, height / 480.0)
     step = max(0.0, float(pan)) * scale
-    world_w = width + int(round(step * (frames - 1)))
+    cam_x, world_w = _camera_path(frames, step, width, fps, reid.pan_back)
     stuff = _stuff_layout(rng, height, world_w)
     texture = _stuff_texture(rng, stuff, scale)
     count = int(objects) if objects is not None else max(4, int(round(6 * world_w / width)))
-    movers = sorted(_movers(rng, world_w, height, frames, scale, count), key=lambda m: m.depth)
+    movers = _movers(rng, world_w, height, frames, scale, count)
+    walls: list[tuple[int, int]] = []
+    if reid.active:
+        extra = np.random.default_rng([seed, 902])
+        walls = _reid_movers(extra, movers, reid, cam_x, width, height, frames, fps, scale)
+        stuff, texture = stuff.copy(), texture.copy()
+        for x0w, x1w in walls:
+            stuff[:, x0w:x1w] = WALL
+            texture[:, x0w:x1w] = _wall_band(extra, height, x1w - x0w)
+    movers = sorted(movers, key=lambda m: m.depth)
     for i in range(frames):
-        # ease in and out: the camera accelerates and slows down (x from 0 to world_w - width)
-        x0 = int(round((world_w - width) * (0.5 - 0.5 * np.cos(np.pi * i / max(frames - 1, 1)))))
+        x0 = int(cam_x[i])
         img = texture[:, x0:x0 + width].copy()
         id_map = stuff[:, x0:x0 + width] * 1000
         for m in movers:
             a = m.spin * i
             c, s = np.cos(a), np.sin(a)
-            pts = m.shape @ np.array([[c, s], [-s, c]]) + m.start + m.velocity * i - [x0, 0]
+            where = m.path[i] if m.path is not None else m.start + m.velocity * i
+            pts = m.shape @ np.array([[c, s], [-s, c]]) + where - [x0, 0]
             _draw_thing(np.random.default_rng(m.light_seed), img, id_map, pts, m.sid, m.color, m.size)
+        for x0w, x1w in walls:              # walls stand in front of every object
+            a, b = max(x0w - x0, 0), min(x1w - x0, width)
+            if a < b:
+                img[:, a:b] = texture[:, x0 + a:x0 + b]
+                id_map[:, a:b] = WALL * 1000
         frame_rng = np.random.default_rng([seed, 901, i])
         img += frame_rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32) * 4.0
         image = np.clip(img, 0, 255, out=img).astype(np.uint8)
@@ -441,21 +493,92 @@ def _sequence_frames(seed: int, frames: int, width: int, height: int, fps: float
         yield SequenceFrame(i, i / fps, image, id_map.astype(np.int32), segments)
 
 
+def _reid_movers(rng: np.random.Generator, movers: list[_Mover], opts: ReidOptions, cam_x: np.ndarray, width: int,
+                 height: int, frames: int, fps: float, scale: float) -> list[tuple[int, int]]:
+    """Add the re-entering objects and the passers behind walls to ``movers`` (look-alikes: unify each class);
+    returns the walls as world x ranges."""
+    speed = 2.5 * scale                                           # pixels per frame
+    lo, hi = max(12.0, 24 * scale), max(24.0, 70 * scale)
+    counters = {c: max([m.sid % 1000 for m in movers if m.cat == c], default=0) for c in THING_COLORS}
+
+    def add(cat, path, size):
+        counters[cat] += 1
+        color = np.clip(np.array(THING_COLORS[cat], np.float32) * rng.uniform(0.72, 1.12) + rng.uniform(-18, 18, 3),
+                        0, 255).astype(np.float32)
+        movers.append(_Mover(cat, cat * 1000 + counters[cat], _polygon(rng, cat, 0.0, 0.0, size), size, color,
+                             path[0], np.zeros(2), 0.0, float(rng.uniform(0, 1)), int(rng.integers(2**31)), path))
+
+    for _ in range(opts.reenter):   # leaves the view at one side, stays out 1-3 s, comes back
+        cat, size = int(rng.choice(list(THING_COLORS))), float(rng.uniform(lo, hi))
+        side = 1 if rng.random() < 0.5 else -1
+        out_frames = int(round(rng.uniform(1.0, 3.0) * fps))
+        start_f = int(rng.integers(0, max(1, frames // 3)))
+        y = rng.uniform(0.25, 0.8) * height
+        path = np.zeros((frames, 2))
+        x = cam_x[start_f] + width / 2 + side * rng.uniform(0.1, 0.3) * width
+        v, outside = side * speed * rng.uniform(1.0, 1.6), 0
+        for f in range(frames):
+            view_x = x - cam_x[f]
+            if view_x < -size / 2 or view_x > width + size / 2:
+                outside += 1
+                if outside == out_frames // 2:
+                    v = -v                        # turn around out of view: back in after about out_frames
+            else:
+                outside = 0
+            path[f] = (x, y)
+            x += v if f >= start_f else 0.0
+        add(cat, path, size)
+    walls = []
+    for k in range(opts.occluders):   # a wall in the view's middle part; two objects pass behind it
+        center = cam_x[0] + width * (k + 1) / (opts.occluders + 1)
+        size = float(rng.uniform(lo, hi))
+        hidden = rng.uniform(1.0, 3.0)                            # seconds fully behind it at the passers' speed
+        wall_w = int(round(size + speed * fps * hidden))
+        x0w = int(round(center - wall_w / 2))
+        walls.append((x0w, x0w + wall_w))
+        for sign in (1, -1):
+            cat = int(rng.choice(list(THING_COLORS)))
+            y = rng.uniform(0.25, 0.8) * height
+            reach = rng.uniform(0.3, 0.7) * frames                # frame at which it is behind the wall's middle
+            v = sign * speed
+            xs = center + v * (np.arange(frames) - reach)
+            add(cat, np.stack([xs, np.full(frames, y)], 1), size)
+    if opts.lookalike:                # every object of a class: the first one's shape, size and colours
+        first: dict[int, _Mover] = {}
+        for m in movers:
+            if m.depth > 1:           # occluders keep their size
+                continue
+            f = first.setdefault(m.cat, m)
+            m.shape, m.size, m.color, m.light_seed, m.spin = f.shape, f.size, f.color, f.light_seed, f.spin
+    return walls
+
+
+def _wall_band(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """float32 [height, width, 3] texture of a wall standing in front of the scene (bricks, shaded)."""
+    base = np.array((170, 105, 80), np.float32) * rng.uniform(0.8, 1.1)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    mortar = ((yy % 16) < 2) | (((xx + 12 * ((yy // 16) % 2)) % 24) < 2)
+    tex = np.broadcast_to(base, (height, width, 3)).copy()
+    tex[mortar] *= 0.7
+    return tex * (0.9 + 0.2 * (xx / max(width, 1)))[..., None]
+
+
 def make_synthetic_sequence(out: str | Path, frames: int, seed: int = 0, *, width: int = 640, height: int = 480,
                             fps: float = 10.0, objects: int | None = None, pan: float = 4.0, min_area: int = 64,
-                            progress: bool = False) -> Path:
+                            progress: bool = False, reid: ReidOptions | None = None) -> Path:
     """Write one synthetic video to ``out`` in COCO panoptic layout (frames 000001.jpg, ...); return out.
 
     Ground truth ids are consistent across frames: each segment's ``track_id`` (= its id) names the object in
     every frame; each image has ``frame_index`` (0-based), ``video_id`` and ``stamp`` (seconds, frame / fps).
     """
     _check_sequence_args(frames, width, height, fps, objects)
+    reid = reid or ReidOptions()
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "panoptic").mkdir(parents=True, exist_ok=True)
     video_id = f"synth-{seed}"
     images, annotations = [], []
-    it = render_sequence(seed, frames, width, height, fps=fps, objects=objects, pan=pan, min_area=min_area)
+    it = render_sequence(seed, frames, width, height, fps=fps, objects=objects, pan=pan, min_area=min_area, reid=reid)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, total=frames, desc="synth sequence", unit="frame")
@@ -469,6 +592,8 @@ def make_synthetic_sequence(out: str | Path, frames: int, seed: int = 0, *, widt
     info = {"description": "panoptic_ros synthetic sequence", "seed": seed, "sequence": True, "frames": frames,
             "fps": fps, "pan": pan, "objects": objects, "video_id": video_id, "width": width, "height": height,
             "track_id_field": "segments_info[].track_id: the object's id, the same in every frame"}
+    if reid.active:
+        info.update(pan_back=reid.pan_back, reenter=reid.reenter, occluders=reid.occluders, lookalike=reid.lookalike)
     save_panoptic_json(out / "panoptic.json", annotations, CATEGORIES, images, info=info)
     log.info("wrote a %d-frame synthetic sequence to %s", frames, out)
     return out

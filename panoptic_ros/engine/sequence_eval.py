@@ -108,7 +108,7 @@ def evaluate_sequences(pipeline, data: str | Path, *, inference=None, tracking: 
         pipeline_s.append(time.perf_counter() - t0)
         result = raw
         if tracking:
-            result = tracker.update(raw, stamp)
+            result = tracker.update(raw, stamp, image=image)
             tracker_s.append(tracker.last_update_s)
             if tracker.last_reset:
                 resets.append({"video": video_id, "stamp": stamp, "reason": tracker.last_reset})
@@ -116,9 +116,9 @@ def evaluate_sequences(pipeline, data: str | Path, *, inference=None, tracking: 
         sample = dataset.samples[idx]
         pan, segs = result_to_coco(result, cats)
         pq.add(gt_pan, gt_segments, pan, segs, image_id=sample.image_id)
-        stq_raw.add(gt_pan, gt_segments, *result_to_coco(raw, cats), sequence=video_id)
+        stq_raw.add(gt_pan, gt_segments, *result_to_coco(raw, cats), sequence=video_id, stamp=stamp)
         if stq_tracked is not None:
-            stq_tracked.add(gt_pan, gt_segments, pan, segs, sequence=video_id)
+            stq_tracked.add(gt_pan, gt_segments, pan, segs, sequence=video_id, stamp=stamp)
         if pred_dir is not None:
             stem = Path(sample.file_name).stem
             write_panoptic_png(pred_dir / "panoptic" / f"{stem}.png", pan)
@@ -137,14 +137,18 @@ def evaluate_sequences(pipeline, data: str | Path, *, inference=None, tracking: 
         "tracker_resets": resets, "model": model_name, "data": str(data), "policy": inf.merge_policy,
         "runtime": getattr(pipeline.runtime, "name", ""), "precision": getattr(pipeline.runtime, "precision", ""),
         "device": str(pipeline.device),
-        "track_settings": {k: getattr(inf, k) for k in ("track_max_age", "track_min_iou", "track_motion",
-                                                        "track_iou_pixels")},
+        "track_settings": track_settings(inf),
     }
     if out_dir is not None:
         if pred_dir is not None:
             save_panoptic_json(pred_dir / "panoptic.json", annotations, cats, images_json)
         write_json(out_dir / "metrics.json", results)
     return results
+
+
+def track_settings(inference) -> dict:
+    """The tracker's settings (every ``track_*`` field of the inference section)."""
+    return {k: v for k, v in vars(inference).items() if k.startswith("track_")}
 
 
 def _stats(ms: np.ndarray) -> dict[str, float]:
@@ -167,7 +171,20 @@ def format_sequence_summary(results: dict) -> str:
         lines.append(f"{name:12s} STQ {100 * m['stq']:.1f}  AQ {100 * m['aq']:.1f}  SQ {100 * m['sq']:.1f}  "
                      f"ID switches/100 frames {m['id_switches_per_100']:.1f}  ids kept "
                      f"{'-' if keep != keep else f'{100 * keep:.1f} %'} of {m['id_keep']['pairs']}")
+        lines.append(" " * 13 + format_identity(m.get("identity") or {}))
     if results.get("tracker_share") is not None:
         lines.append(f"tracker {results['tracker_ms']['mean']:.2f} ms/frame = {100 * results['tracker_share']:.1f} % "
                      f"of the pipeline's {results['pipeline_ms']['mean']:.1f} ms")
     return "\n".join(lines)
+
+
+def format_identity(ident: dict) -> str:
+    """One line: IDF1, HOTA, AssA, re-identified returns, wrong merges."""
+    if not ident:
+        return ""
+    reid, merges = ident["reid"], ident["wrong_merges"]
+    rate = reid["rate"]
+    return (f"IDF1 {100 * ident['idf1']:.1f}  HOTA {100 * ident['hota']:.1f}  AssA {100 * ident['assa']:.1f}  "
+            f"re-identified {reid['reidentified']}/{reid['returns']} returns"
+            f"{'' if rate != rate else f' ({100 * rate:.0f} %)'}  wrong merges {merges['at_return']} at returns, "
+            f"{merges['ids']} ids")

@@ -27,6 +27,9 @@ Also (not part of STQ): a ground-truth thing matches a prediction of its class i
 (unique, as in PQ). An ID switch is a matched track whose predicted id differs from the one it had at its previous
 match; ``id_switches_per_100`` = 100 x switches / frames. ``id_keep`` is the fraction of tracks matched in two
 consecutive frames whose predicted id is the same in both.
+
+With them, ``summarize()["identity"]``: IDF1, HOTA / AssA, the re-identification rate and wrong merges
+(:mod:`panoptic_ros.evaluation.idmetrics`), from the same frames (``stamp``: seconds; default frame index / 10).
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ from typing import Any
 import numpy as np
 
 from ..data.categories import CategoryMap
+from .idmetrics import IdentityMetrics
+
+DEFAULT_FPS = 10.0   # frame rate assumed for the identity metrics' stamps when add() gets none
 
 
 class STQInputError(ValueError):
@@ -63,6 +69,7 @@ class STQEvaluator:
         self.categories = categories
         self.num_classes = len(categories)
         self.sequences: dict[Any, _Sequence] = {}
+        self.identity = IdentityMetrics()
 
     def _lookup(self, segments: list[dict], what: str, frame: str):
         """id -> (channel, is thing, is crowd, track key) for the listed segments."""
@@ -78,8 +85,10 @@ class STQEvaluator:
             out[int(s["id"])] = (ch, bool(cat.isthing), bool(int(s.get("iscrowd", 0))), (int(cat.id), int(track)))
         return out
 
-    def add(self, gt_pan, gt_segments: list[dict], pred_pan, pred_segments: list[dict], sequence: Any = 0) -> None:
-        """Add one frame of ``sequence`` (frames of a video in order)."""
+    def add(self, gt_pan, gt_segments: list[dict], pred_pan, pred_segments: list[dict], sequence: Any = 0,
+            stamp: float | None = None) -> None:
+        """Add one frame of ``sequence`` (frames of a video in order); stamp: seconds (for re-identification's
+        absence times; default frame index / DEFAULT_FPS)."""
         gt = np.asarray(gt_pan.cpu() if hasattr(gt_pan, "cpu") else gt_pan).astype(np.int64, copy=False)
         pred = np.asarray(pred_pan.cpu() if hasattr(pred_pan, "cpu") else pred_pan).astype(np.int64, copy=False)
         seq = self.sequences.setdefault(sequence, _Sequence())
@@ -120,6 +129,14 @@ class STQEvaluator:
         # IoU > 0.5 matches of the frame: ID switches and ids kept across consecutive frames
         gt_area = joint.sum(1)
         pred_area = joint.sum(0)
+        rows = [a for a in np.nonzero(gt_thing)[0] if gt_area[a] > 0]
+        cols = [b for b in np.nonzero(pred_thing)[0] if pred_area[b] > 0]
+        inter = joint[np.ix_(rows, cols)]
+        union = gt_area[rows][:, None] + pred_area[cols][None, :] - inter
+        same = np.array([[gt_keys[a][0] == pred_keys[b][0] for b in cols] for a in rows], dtype=bool)
+        iou = np.where(same.reshape(inter.shape), inter / np.maximum(union, 1), 0.0)
+        self.identity.add(sequence, seq.frames / DEFAULT_FPS if stamp is None else float(stamp),
+                          [gt_keys[a] for a in rows], [pred_keys[b] for b in cols], iou)
         current: dict[tuple, tuple] = {}
         for a, b in zip(*np.nonzero(joint * gt_thing[:, None] * pred_thing[None, :])):
             if gt_keys[a][0] != pred_keys[b][0]:
@@ -161,7 +178,7 @@ class STQEvaluator:
                                        "tracks": seq_tracks, "id_switches": seq.switches}
         aq = aq_sum / tracks if tracks else 0.0
         sq, ious = _miou(total, self.num_classes)
-        return {"stq": float(np.sqrt(aq * sq)), "aq": float(aq), "sq": float(sq),
+        return {"stq": float(np.sqrt(aq * sq)), "aq": float(aq), "sq": float(sq), "identity": self.identity.summarize(),
                 "per_class_iou": {self.categories.category(i).name: v for i, v in ious.items()},
                 "per_sequence": per_sequence, "frames": frames, "tracks": tracks, "id_switches": switches,
                 "id_switches_per_100": 100.0 * switches / frames if frames else 0.0,

@@ -27,11 +27,18 @@ Design (one pass per frame, cost independent of the number of track/segment pair
 5. Segments and tracks left over (small or fast objects, young tracks whose velocity is not known yet) are assigned
    by the distance of the segment's box centre to the track's predicted centre, below DISTANCE_GATE x the object's
    size (same class, optimal assignment again).
-6. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
-   of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old.
+6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_FRAMES
+   frames, are compared with the lost tracks (unmatched live ones and the memory of ended ones, kept
+   ``track_reid_age`` seconds, at most ``track_reid_memory``): class, appearance, predicted position (own motion +
+   the camera's, integrated from the median track velocity), depth; a confident unambiguous match revives the old
+   id (:mod:`panoptic_ros.tracking.reid`).
+7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
+   of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
+   move to the re-identification memory.
 
-Every thing segment of the returned result gains ``track_age`` (frames the track has been seen, this one included)
-and ``first_seen`` (stamp of its first frame, seconds).
+Every thing segment of the returned result gains ``track_age`` (frames the track has been seen, this one included),
+``first_seen`` (stamp of its first frame, seconds) and ``id_source``: how its id was obtained this frame, one of
+ID_SOURCES (``new``, ``continued``, ``reidentified``).
 """
 from __future__ import annotations
 
@@ -47,6 +54,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..config.schema import InferenceConfig, PanopticConfig
 from ..panoptic.result import PanopticResult
+from . import reid
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,8 @@ MIN_GRID_PIXELS = 4             # segments with fewer grid points are compared b
 DISTANCE_GATE = 1.5             # second stage: centre distance below this x the object's size (sqrt of box area)
 OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's mask is taken as partly hidden
 MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
+MIN_CAMERA_TRACKS = 3           # established tracks needed to update the camera's image-motion estimate
+ID_SOURCES = ("new", "continued", "reidentified")
 
 
 def stuff_id(channel: int) -> int:
@@ -78,6 +88,13 @@ class _Track:
     xs: np.ndarray                # int32 grid columns (the sample grid of _stride)
     mask_stamp: float             # when the mask, box and center were seen (last frame not partly hidden)
     kept: int = 0                 # frames the mask was kept over a smaller (partly hidden) segment
+    source: str = "new"           # how the id was obtained this frame (ID_SOURCES)
+    born_new: bool = True         # created as a new track and not (yet) re-identified
+    hist: np.ndarray | None = None   # appearance: colour histogram (reid.colour_histograms), smoothed
+    depth: float = math.nan       # mean depth of the mask (metres), NaN = unknown
+    border: bool = False          # its box touched the image border (cut: size not compared)
+    cam_offset: tuple = (0.0, 0.0)    # the camera's integrated image motion at mask_stamp
+    rel_velocity: tuple = (0.0, 0.0)  # own velocity minus the camera's at mask_stamp (pixels per second)
 
 
 class PanopticTracker:
@@ -97,6 +114,9 @@ class PanopticTracker:
         self.configure(inference_cfg if inference_cfg is not None else InferenceConfig())
         self._next_id = THING_ID_BASE + 1
         self._tracks: dict[int, _Track] = {}
+        self._memory: dict[int, _Track] = {}      # ended tracks kept for re-identification, oldest first
+        self._cam_velocity = (0.0, 0.0)           # the camera's image motion (median track velocity), px / s
+        self._cam_offset = (0.0, 0.0)             # ... integrated over the frame stamps
         self._last_stamp: float | None = None
         self._shape: tuple[int, int] | None = None
         self.last_reset: str | None = None
@@ -114,22 +134,40 @@ class PanopticTracker:
         self.min_iou = float(inference.track_min_iou)
         self.motion = bool(inference.track_motion)
         self.iou_pixels = int(inference.track_iou_pixels)
+        self.reid = bool(inference.track_reid)
+        self.reid_age = float(inference.track_reid_age)
+        self.reid_memory = int(inference.track_reid_memory)
+        self.reid_settings = {"similarity": float(inference.track_reid_similarity),
+                              "distance": float(inference.track_reid_distance),
+                              "margin": float(inference.track_reid_margin), "depth": float(inference.track_reid_depth)}
 
     def reset(self, reason: str) -> None:
         """End every track (ids keep counting: none is reused)."""
         log.debug("tracker reset: %s", reason)
         self._tracks.clear()
+        self._memory.clear()
         self._last_stamp = None
         self._shape = None
+        self._cam_velocity = self._cam_offset = (0.0, 0.0)
 
     @property
     def num_tracks(self) -> int:
         """Live tracks (seen within track_max_age)."""
         return len(self._tracks)
 
+    @property
+    def num_remembered(self) -> int:
+        """Ended tracks in the re-identification memory."""
+        return len(self._memory)
+
     # ------------------------------------------------------------------------------------------ update
-    def update(self, result: PanopticResult, stamp: float) -> PanopticResult:
-        """The result with stable segment ids (a new PanopticResult on the same device; the input is unchanged)."""
+    def update(self, result: PanopticResult, stamp: float, image: np.ndarray | None = None,
+               depth: np.ndarray | None = None) -> PanopticResult:
+        """The result with stable segment ids (a new PanopticResult on the same device; the input is unchanged).
+
+        image: the frame (uint8 HxWx3, any channel order, used consistently), for re-identification's appearance;
+        depth: HxW metres registered to it (any scale of the image), for its depth gate. Without an image no
+        segment is re-identified."""
         start = time.perf_counter()
         self.last_reset = None
         stamp = float(stamp)
@@ -140,9 +178,16 @@ class PanopticTracker:
         shape = (result.height, result.width)
         if self._shape is not None and shape != self._shape:
             self._reset_inside(f"image size changed from {self._shape[1]}x{self._shape[0]} to {shape[1]}x{shape[0]}")
+        if self._last_stamp is not None:      # the camera's image motion since the last frame
+            dt = stamp - self._last_stamp
+            self._cam_offset = (self._cam_offset[0] + self._cam_velocity[0] * dt,
+                                self._cam_offset[1] + self._cam_velocity[1] * dt)
         self._shape, self._last_stamp = shape, stamp
         for tid in [tid for tid, t in self._tracks.items() if stamp - t.last_seen > self.max_age]:
-            del self._tracks[tid]
+            track = self._tracks.pop(tid)
+            if self.reid and track.hist is not None and self.reid_age > self.max_age:
+                self._memory[tid] = track
+        self._forget(stamp)
 
         max_in = max((int(s["id"]) for s in result.segments), default=0)
         lut = np.zeros(max_in + 1, dtype=np.int32)          # input id -> stable id
@@ -152,13 +197,13 @@ class PanopticTracker:
         segments = _merge_duplicate_stuff(result.segments)
         out_segments = []
         things = [s for s in segments if s["isthing"]]
-        thing_ids = self._associate(result.panoptic, things, stamp) if things else []
+        thing_ids = self._associate(result.panoptic, things, stamp, image, depth) if things else []
         thing_iter = iter(zip(things, thing_ids))
         for seg in segments:
             seg = dict(seg)
             if seg["isthing"]:
                 _, (tid, track) = next(thing_iter)
-                seg.update(track_age=track.age, first_seen=track.first_seen)
+                seg.update(track_age=track.age, first_seen=track.first_seen, id_source=track.source)
                 lut[int(seg["id"])] = tid
             else:
                 tid = stuff_id(seg["category_id"])
@@ -167,6 +212,16 @@ class PanopticTracker:
         stable = _remap(result.panoptic, lut)
         self.last_update_s = time.perf_counter() - start
         return PanopticResult(stable, out_segments)
+
+    def _forget(self, stamp: float) -> None:
+        """Drop memory entries older than track_reid_age, then the oldest beyond track_reid_memory."""
+        if not self.reid:
+            self._memory.clear()
+            return
+        for tid in [tid for tid, t in self._memory.items() if stamp - t.last_seen > self.reid_age]:
+            del self._memory[tid]
+        while len(self._memory) > self.reid_memory:
+            del self._memory[next(iter(self._memory))]
 
     def _reset_inside(self, reason: str) -> None:
         self.reset(reason)
@@ -177,8 +232,9 @@ class PanopticTracker:
             return 1
         return max(1, int(round(math.sqrt(height * width / self.iou_pixels))))
 
-    def _associate(self, panoptic: torch.Tensor, things: list[dict], stamp: float) -> list[tuple[int, _Track]]:
-        """(stable id, track) for each thing segment, in order; updates, creates and keeps tracks."""
+    def _associate(self, panoptic: torch.Tensor, things: list[dict], stamp: float, image: np.ndarray | None,
+                   depth: np.ndarray | None) -> list[tuple[int, _Track]]:
+        """(stable id, track) for each thing segment, in order; updates, creates, revives and keeps tracks."""
         stride = self._stride(*self._shape)
         grid = panoptic[::stride, ::stride]
         grid = grid.cpu().numpy() if grid.device.type != "cpu" else grid.numpy()
@@ -209,6 +265,16 @@ class PanopticTracker:
             if len(matches) < min(k, n):
                 matches.update(self._match_by_distance(boxes, tracks, shift, same, matches))
 
+        # appearance (and depth) of every segment: what re-identification compares and the tracks keep
+        hist = depths = None
+        if self.reid and image is not None:
+            hist = reid.colour_histograms(_grid_of(image, g.shape, self._shape, stride), g, k)
+            if depth is not None:
+                depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
+        h, w = self._shape
+        border = ((boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)).tolist()
+        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp) if hist is not None else {}
+
         # the grid pixels of each segment, for the next frames
         order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
         ys, xs = np.divmod(order.astype(np.int32), np.int32(g.shape[1]))
@@ -219,6 +285,9 @@ class PanopticTracker:
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
         moving = [t.velocity for t in matches.values() if t.age > 1]
         prior = tuple(np.median(np.array(moving), axis=0).tolist()) if moving else (0.0, 0.0)
+        if len(moving) >= MIN_CAMERA_TRACKS:
+            self._cam_velocity = prior
+        cam_v, cam_offset = self._cam_velocity, self._cam_offset
         out = []
         begin = 0
         for i in range(k):
@@ -227,25 +296,83 @@ class PanopticTracker:
             begin = end
             center = centers[i]
             track = matches.get(i)
-            if track is None:
+            old = revived.get(i)
+            if old is not None:
+                track = self._revive(old, track, stamp)
+            elif track is None:
                 track = _Track(self._new_id(), classes_list[i], stamp, stamp, 0, center, box_list[i], prior,
                                seg_ys, seg_xs, stamp)
                 self._tracks[track.id] = track
-            elif len(seg_ys) < OCCLUDED_AREA * len(track.ys) and track.kept < MAX_KEPT_MASK:
+            else:
+                track.source = "continued"
+            if old is None and track.source == "continued" and len(seg_ys) < OCCLUDED_AREA * len(track.ys) \
+                    and track.kept < MAX_KEPT_MASK:
                 track.kept += 1                  # partly hidden: keep the whole mask, its box and the velocity
                 track.last_seen = stamp
             else:
                 dt = stamp - track.mask_stamp
-                if dt > 0 and track.kept == 0:
+                if dt > 0 and track.kept == 0 and old is None:
                     vx, vy = (center[0] - track.center[0]) / dt, (center[1] - track.center[1]) / dt
                     if track.age > 1:
                         vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
                     track.velocity = (vx, vy)
                 track.center, track.box, track.last_seen, track.mask_stamp = center, box_list[i], stamp, stamp
                 track.ys, track.xs, track.kept = seg_ys, seg_xs, 0
+                track.border, track.cam_offset = border[i], cam_offset
+                track.rel_velocity = (track.velocity[0] - cam_v[0], track.velocity[1] - cam_v[1])
+                if hist is not None:
+                    track.hist = hist[i] if track.hist is None or track.age == 0 else 0.5 * (track.hist + hist[i])
+                if depths is not None:
+                    track.depth = float(depths[i])
             track.age += 1
             out.append((track.id, track))
         return out
+
+    def _reidentify(self, matches: dict[int, _Track], boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
+                    depths: np.ndarray | None, border: list, stamp: float) -> dict[int, _Track]:
+        """{segment row: lost track} for the segments that take an old id (reid.match decides)."""
+        rows = [i for i in range(len(boxes)) if i not in matches
+                or (matches[i].born_new and matches[i].age < reid.YOUNG_FRAMES)]
+        if not rows:
+            return {}
+        taken = {id(t) for t in matches.values()}
+        lost = [t for t in self._tracks.values() if id(t) not in taken and t.last_seen < stamp and t.hist is not None]
+        lost += list(self._memory.values())
+        if not lost:
+            return {}
+        q = boxes[rows]
+        queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2,
+                   "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
+                   "border": [border[i] for i in rows],
+                   "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
+        ox, oy = self._cam_offset
+        candidates = []
+        for t in lost:
+            dt = stamp - t.mask_stamp
+            x0, y0, x1, y1 = t.box
+            cx = t.center[0] + ox - t.cam_offset[0] + t.rel_velocity[0] * dt
+            cy = t.center[1] + oy - t.cam_offset[1] + t.rel_velocity[1] * dt
+            candidates.append({"category": t.category, "center": (cx, cy), "size": math.sqrt(max(x1 - x0, 1) *
+                               max(y1 - y0, 1)), "hist": t.hist, "border": t.border, "depth": t.depth,
+                               "lost": stamp - t.last_seen})
+        pairs = reid.match(queries, candidates, self.reid_settings)
+        return {rows[r]: lost[c] for r, c in pairs.items()}
+
+    def _revive(self, old: _Track, young: _Track | None, stamp: float) -> _Track:
+        """The lost track ``old`` continues with this frame's segment; a young track matched to that segment gives
+        up its id (never reused) and hands over its fresh state."""
+        self._memory.pop(old.id, None)
+        if young is not None:
+            del self._tracks[young.id]
+            young.id, young.first_seen, young.age = old.id, old.first_seen, young.age + old.age
+            young.hist = old.hist
+            track = young
+        else:
+            track = old
+            track.velocity = (self._cam_velocity[0] + old.rel_velocity[0], self._cam_velocity[1] + old.rel_velocity[1])
+        track.source, track.born_new, track.kept = "reidentified", False, 0
+        self._tracks[track.id] = track
+        return track
 
     @staticmethod
     def _match_by_distance(boxes: np.ndarray, tracks: list[_Track], shift: np.ndarray, same: np.ndarray,
@@ -301,6 +428,16 @@ class PanopticTracker:
         tid = self._next_id
         self._next_id += 1
         return tid
+
+
+def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) -> np.ndarray:
+    """The tracker's sample grid of an image or depth map registered to the label map (same or other size)."""
+    array = np.asarray(array)
+    if array.shape[:2] == tuple(shape):
+        return array[::stride, ::stride][:grid_shape[0], :grid_shape[1]]
+    rows = (np.arange(grid_shape[0]) * stride * array.shape[0] // shape[0]).clip(0, array.shape[0] - 1)
+    cols = (np.arange(grid_shape[1]) * stride * array.shape[1] // shape[1]).clip(0, array.shape[1] - 1)
+    return array[rows[:, None], cols[None, :]]
 
 
 def _remap(panoptic: torch.Tensor, lut: np.ndarray) -> torch.Tensor:
