@@ -117,6 +117,8 @@ class PanopticTracker:
         self._memory: dict[int, _Track] = {}      # ended tracks kept for re-identification, oldest first
         self._cam_velocity = (0.0, 0.0)           # the camera's image motion (median track velocity), px / s
         self._cam_offset = (0.0, 0.0)             # ... integrated over the frame stamps
+        self._prev_offset = (0.0, 0.0)
+        self._frame_dt = 0.0
         self._last_stamp: float | None = None
         self._shape: tuple[int, int] | None = None
         self.last_reset: str | None = None
@@ -178,7 +180,9 @@ class PanopticTracker:
         shape = (result.height, result.width)
         if self._shape is not None and shape != self._shape:
             self._reset_inside(f"image size changed from {self._shape[1]}x{self._shape[0]} to {shape[1]}x{shape[0]}")
-        if self._last_stamp is not None:      # the camera's image motion since the last frame
+        self._frame_dt = stamp - self._last_stamp if self._last_stamp is not None else 0.0
+        self._prev_offset = self._cam_offset
+        if self._last_stamp is not None:      # the camera's image motion since the last frame (refined below)
             dt = stamp - self._last_stamp
             self._cam_offset = (self._cam_offset[0] + self._cam_velocity[0] * dt,
                                 self._cam_offset[1] + self._cam_velocity[1] * dt)
@@ -285,7 +289,15 @@ class PanopticTracker:
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
         moving = [t.velocity for t in matches.values() if t.age > 1]
         prior = tuple(np.median(np.array(moving), axis=0).tolist()) if moving else (0.0, 0.0)
-        if len(moving) >= MIN_CAMERA_TRACKS:
+        # the camera's image motion: median displacement of the tracks seen whole in the last frame and now
+        last = self._last_stamp - self._frame_dt
+        steps = [(centers[i][0] - t.center[0], centers[i][1] - t.center[1]) for i, t in matches.items()
+                 if t.mask_stamp == last and t.kept == 0]
+        if len(steps) >= MIN_CAMERA_TRACKS and self._frame_dt > 0:
+            dx, dy = np.median(np.array(steps), axis=0).tolist()
+            self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
+            self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
+        elif len(moving) >= MIN_CAMERA_TRACKS:
             self._cam_velocity = prior
         cam_v, cam_offset = self._cam_velocity, self._cam_offset
         out = []
