@@ -238,10 +238,15 @@ def segment_centroids(panoptic: np.ndarray, size: int) -> tuple[np.ndarray, np.n
     return area, cols / safe, rows / safe
 
 
+# PanopticInstance.id_source of the tracker's segment["id_source"] (panoptic_ros.tracking.ID_SOURCES)
+ID_SOURCE_CODES = {"new": 1, "continued": 2, "reidentified": 3}
+
+
 def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> list[dict]:
     """The PanopticInstance fields of every segment as plain dicts (what ~/instances carries):
     id, category_id, label, is_thing, score (1.0 for stuff), area, bbox (x, y, w, h), centroid (x, y),
-    track_age and first_seen (seconds; both 0 without tracking, see panoptic_ros.tracking)."""
+    track_age and first_seen (seconds; both 0 without tracking, see panoptic_ros.tracking), id_source (ID_SOURCE_*:
+    0 none, 1 new, 2 continued, 3 re-identified)."""
     panoptic = np.asarray(panoptic)
     if not segments:
         return []
@@ -256,7 +261,8 @@ def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories:
                         "is_thing": bool(seg["isthing"]), "score": float(seg["score"]) if seg["isthing"] else 1.0,
                         "area": int(area[seg_id]), "bbox": (max(x, 0), max(y, 0), max(w, 0), max(h, 0)),
                         "centroid": (float(cx[seg_id]), float(cy[seg_id])),
-                        "track_age": int(seg.get("track_age", 0)), "first_seen": float(seg.get("first_seen", 0.0))})
+                        "track_age": int(seg.get("track_age", 0)), "first_seen": float(seg.get("first_seen", 0.0)),
+                        "id_source": ID_SOURCE_CODES.get(seg.get("id_source"), 0)})
     return records
 
 
@@ -275,7 +281,8 @@ def instance_array_msg(records: Sequence[dict], height: int, width: int, header=
             is_thing=bool(rec["is_thing"]), score=float(rec["score"]), area=int(rec["area"]),
             bbox=Roi(x_offset=x, y_offset=y, height=h, width=w, do_rectify=False),
             centroid=Point(x=float(cx), y=float(cy), z=0.0), track_age=int(rec.get("track_age", 0)),
-            first_seen=Time(sec=first_ns // 1_000_000_000, nanosec=first_ns % 1_000_000_000)))
+            first_seen=Time(sec=first_ns // 1_000_000_000, nanosec=first_ns % 1_000_000_000),
+            id_source=int(rec.get("id_source", 0))))
     return T(INSTANCE_ARRAY)(header=header if header is not None else kit.header(), height=int(height),
                              width=int(width), instances=instances)
 
@@ -294,4 +301,5 @@ def instance_array_records(msg) -> list[dict]:
              "score": float(i.score), "area": int(i.area),
              "bbox": (int(i.bbox.x_offset), int(i.bbox.y_offset), int(i.bbox.width), int(i.bbox.height)),
              "centroid": (float(i.centroid.x), float(i.centroid.y)), "track_age": int(i.track_age),
-             "first_seen": int(i.first_seen.sec) + int(i.first_seen.nanosec) * 1e-9} for i in msg.instances]
+             "first_seen": int(i.first_seen.sec) + int(i.first_seen.nanosec) * 1e-9, "id_source": int(i.id_source)}
+            for i in msg.instances]

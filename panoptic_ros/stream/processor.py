@@ -28,7 +28,8 @@ class FrameFinisher:
         """The frame's outputs-to-be. stamp: seconds (the header's stamp) for the tracker; tracks: the stream's
         tracker (None: no tracking); depth: (HxW metres, Intrinsics) registered to the image, for 3D."""
         if tracks is not None:
-            result = tracks.update(result, stamp, self.cfg.inference, self.categories)
+            result = tracks.update(result, stamp, self.cfg.inference, self.categories, image=image,
+                                   depth=depth[0] if depth is not None else None)
         node = self.cfg.node
         frame = OutputFrame(result, header, self.categories, image, node.overlay_alpha)
         if depth is not None:

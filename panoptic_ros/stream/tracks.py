@@ -34,9 +34,10 @@ class StreamTracks:
             reason, self._requested = self._requested, None
             return reason
 
-    def update(self, result, stamp: float, inference_cfg, categories):
+    def update(self, result, stamp: float, inference_cfg, categories, image=None, depth=None):
         """The result with stable ids when inference_cfg.tracking is on (else unchanged); `resets` lists the
-        resets of this call that dropped tracks (a requested one, or the tracker's own, e.g. a stamp jump)."""
+        resets of this call that dropped tracks (a requested one, or the tracker's own, e.g. a stamp jump).
+        image / depth: the frame and its registered depth (metres), for re-identification."""
         self.resets = []
         requested = self._take_request()
         if not inference_cfg.tracking:
@@ -46,7 +47,7 @@ class StreamTracks:
                 self.resets.append(requested)
             self.tracker.reset(requested)
         tracker = self._tracker_for(inference_cfg, categories)
-        result = tracker.update(result, stamp)
+        result = tracker.update(result, stamp, image=image, depth=depth)
         if tracker.last_reset:
             self.resets.append(tracker.last_reset)
         return result
