@@ -1,7 +1,6 @@
 """Synthetic scene generator: determinism, valid COCO panoptic output, overlaps that separate the merge policies."""
 import hashlib
 import json
-import time
 
 import numpy as np
 import pytest
@@ -9,6 +8,8 @@ import torch
 
 from panoptic_ros.data import CocoPanopticDataset, read_panoptic_png
 from panoptic_ros.data.synth import CATEGORIES, make_synthetic_dataset, render_scene
+from panoptic_ros.evaluation import PQEvaluator, result_to_coco
+from panoptic_ros.panoptic import fuse  # the package's own module: a broken import fails, never skips
 
 
 def digest(root):
@@ -94,8 +95,6 @@ def test_many_same_class_overlaps_more_in_heavy_mode(tmp_path):
 
 def test_merge_policies_differ_measurably(synthetic_dataset):
     """With oracle semantics, boxes and offsets but random scores, the policies give different PQ."""
-    fuse = pytest.importorskip("panoptic_ros.panoptic").fuse
-    from panoptic_ros.evaluation import PQEvaluator, result_to_coco
 
     ds = CocoPanopticDataset(synthetic_dataset)
     cats = ds.categories
@@ -115,12 +114,6 @@ def test_merge_policies_differ_measurably(synthetic_dataset):
     pq = {p: ev.summarize()["Things"]["pq"] for p, ev in evs.items()}
     assert pq["closest_center"] > max(pq["highest_confidence"], pq["smallest_first"]) + 0.05, pq
     assert abs(pq["highest_confidence"] - pq["smallest_first"]) > 0.01, pq
-
-
-def test_fast_enough(tmp_path):
-    start = time.perf_counter()
-    make_synthetic_dataset(tmp_path / "ds", 10, seed=0)
-    assert time.perf_counter() - start < 10.0  # ~0.05 s per 640x480 image on one core; generous for CI
 
 
 @pytest.mark.parametrize("kwargs, match", [({"num": 0}, "at least 1"), ({"overlap": "x"}, "overlap must be"),

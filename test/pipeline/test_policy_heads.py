@@ -72,7 +72,6 @@ def test_a_policy_without_its_head_is_refused_naming_the_head(image):
 
 
 def test_exported_runtime_runs_every_policy_like_torch(image):
-    pytest.importorskip("onnxruntime")
     model = smoke_model(True)
     pipe = PanopticPipeline(load_runtime(model, runtime="onnxruntime", device="cpu", precision="fp32"))
     assert pipe.runtime_outputs() == {"levelness", "borderness", "features"}
