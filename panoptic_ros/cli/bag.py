@@ -12,6 +12,7 @@ import importlib
 import json
 
 from panoptic_ros.ros.bag import make_sample, offline_eval
+from panoptic_ros.ros.bag.report import format_eval_report
 
 from . import bag_options
 from .options import pipeline_from_args
@@ -62,7 +63,10 @@ def run(args) -> int:
     else:
         record_eval = importlib.import_module("panoptic_ros.ros.bag.record_eval")   # rclpy: only when run
         result = record_eval.run(_options(record_eval.RecordOptions, args))
-    print(json.dumps(_summary(result), indent=2))
+    if command == "eval":
+        print(format_eval_report(result, args.out))   # the full JSON is report.json
+    else:
+        print(json.dumps(_summary(result), indent=2))
     signum = result.get("exit_signal") if isinstance(result, dict) else None
     return 128 + int(signum) if signum else 0   # stopped by SIGINT / SIGTERM: partial results, shell convention
 

@@ -72,6 +72,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="stable segment ids across frames (default: inference.tracking, on)")
     p.add_argument("--report-every", type=float, default=5.0, metavar="S",
                    help="rewrite report.json every S seconds during the run (0 = only at the end)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run's files in --out (output_bag/, overlays/, report.json, latency.png)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
 
 def add_play_arguments(p: argparse.ArgumentParser) -> None:

@@ -54,11 +54,9 @@ def run(args) -> int:
     from panoptic_ros.evaluation import format_table
     from panoptic_ros.registry import MERGE_POLICIES
 
-    from .options import pipeline_from_args
+    from .options import check_dataset_folder, pipeline_from_args
 
-    data = Path(args.data)
-    if not data.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {data}")
+    data = check_dataset_folder(args.data)
     if args.batch_size < 1 or args.warmup < 0 or (args.max_images is not None and args.max_images < 1):
         raise ValueError("--batch-size and --max-images must be >= 1, --warmup >= 0")
     from panoptic_ros.engine.sequence_eval import is_sequence_dataset

@@ -15,6 +15,7 @@ fills a given parser rather than one that creates a sub-parser.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import sys
@@ -27,8 +28,34 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A (sub-)command's parser that reports arguments it does not know itself, with its own usage and the closest
+    option ("did you mean --policy?"); argparse's default hands them up to the top-level parser, whose usage says
+    nothing about the sub-command. Sub-parsers of a CommandParser are CommandParsers (argparse's parser_class)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != "panoptic":
+            self.error(unrecognized_message(self, extras))
+        return namespace, extras
+
+
+def unrecognized_message(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """'unrecognized arguments: --polcy all (did you mean --policy?)': the closest option of each unknown flag."""
+    options = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    hints = []
+    for arg in extras:
+        if arg.startswith("-"):
+            close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1, cutoff=0.6)
+            hints += [f"{arg.split('=', 1)[0]} -> {close[0]}"] if close else []
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    if len(hints) == 1:
+        return text + f" (did you mean {hints[0].split(' -> ')[1]}?)"
+    return text + (f" (did you mean: {', '.join(hints)}?)" if hints else f" (see {parser.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="panoptic", description="Single-shot panoptic segmentation tools")
+    parser = CommandParser(prog="panoptic", description="Single-shot panoptic segmentation tools")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -47,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (CLIError, FileNotFoundError, ValueError) as exc:
+    except (CLIError, FileNotFoundError, FileExistsError, ValueError) as exc:
         # clear one-line message for bad input (missing files, bad values); tracebacks with -v
         if args.verbose:
             raise

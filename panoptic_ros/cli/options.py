@@ -20,6 +20,7 @@ import argparse
 import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from panoptic_ros.config import ConfigError, PanopticConfig, parse_override, read_config_file, set_value
@@ -126,6 +127,30 @@ def config_from_args(args: argparse.Namespace, base_cfg: PanopticConfig | None =
     return apply_entries(base_cfg if base_cfg is not None else PanopticConfig(), config_entries(args, sections))
 
 
+def check_model_path(model: str | None) -> None:
+    """A checkpoint's .json sidecar given as the model: say which file to give instead (one line)."""
+    if not model or not str(model).endswith(".json"):
+        return
+    weights = Path(str(model)[: -len(".json")] + ".safetensors")
+    hint = f"give {weights}" if weights.is_file() else "give the .safetensors beside it"
+    raise ValueError(f"--model {model}: that is a checkpoint's sidecar (config and classes), not a model: {hint} "
+                     "(or an .onnx / OpenVINO .xml export)")
+
+
+def check_dataset_folder(data: str | Path, flag: str = "--data") -> Path:
+    """A dataset folder in COCO panoptic layout (DIR/panoptic.json, DIR/images/, DIR/panoptic/), or a one-line error
+    saying what the folder must hold (and the parent when the user gave DIR/images or DIR/panoptic)."""
+    data = Path(data)
+    if not data.is_dir():
+        raise FileNotFoundError(f"{flag} {data}: dataset folder not found")
+    if (data / "panoptic.json").is_file():
+        return data
+    hint = (f"; did you mean {flag} {data.parent}?" if (data.parent / "panoptic.json").is_file() else
+            " (`panoptic synth --out DIR` writes one; `panoptic prepare coco|cityscapes` converts a download)")
+    raise FileNotFoundError(f"{flag} {data}: no panoptic.json there: {flag} is the dataset folder holding "
+                            f"panoptic.json, images/ and panoptic/ (COCO panoptic layout){hint}")
+
+
 def _get(cfg: PanopticConfig, key: str) -> Any:
     section, name = key.split(".")
     return getattr(getattr(cfg, section), name)
@@ -143,6 +168,7 @@ def pipeline_from_args(args: argparse.Namespace, sections: Sequence[str] = ("inf
     from panoptic_ros.pipeline import build_pipeline
 
     entries = config_entries(args, sections)
+    check_model_path(entries.get("node.model"))
     inference = {key.split(".", 1)[1]: value for key, value in entries.items() if key.startswith("inference.")}
     pipeline = build_pipeline(entries.get("node.model") or None, device=entries.get("inference.device"),
                               runtime=entries.get("inference.runtime"), precision=entries.get("inference.precision"),

@@ -28,10 +28,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from panoptic_ros.data.category_file import read_categories
     from panoptic_ros.evaluation.pq import format_table, pq_compute
     from panoptic_ros.utils.json_io import write_json
-
-    from panoptic_ros.data.category_file import read_categories
 
     categories = read_categories(args.categories) if args.categories else None
     metrics = pq_compute(args.gt_json, args.pred_json, args.gt_folder, args.pred_folder,

@@ -243,12 +243,22 @@ def format_summary(results: dict[str, dict]) -> str:
 
 
 def _check_categories(model_cats, data_cats, where) -> None:
-    """The model's classes must be the dataset's (same ids and thing/stuff split)."""
-    m = {c.id: c.isthing for c in model_cats.categories}
-    d = {c.id: c.isthing for c in data_cats.categories}
-    if m != d:
-        only_m = sorted(set(m) - set(d))
-        only_d = sorted(set(d) - set(m))
-        flipped = sorted(k for k in set(m) & set(d) if m[k] != d[k])
-        raise ValueError(f"{where}: the dataset's categories do not match the model's (only in the model: "
-                         f"{only_m}; only in the dataset: {only_d}; thing/stuff differs: {flipped})")
+    """The model's classes must be the dataset's (same ids and thing/stuff split); one line saying how they differ
+    (counts and a few names, not every id: a COCO folder has 133)."""
+    m = {c.id: c for c in model_cats.categories}
+    d = {c.id: c for c in data_cats.categories}
+    if {k: c.isthing for k, c in m.items()} == {k: c.isthing for k, c in d.items()}:
+        return
+
+    def few(cats, ids):
+        names = [f"{cats[k].name} ({k})" for k in ids[:4]]
+        return ", ".join(names) + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+
+    only_m, only_d = sorted(set(m) - set(d)), sorted(set(d) - set(m))
+    flipped = sorted(k for k in set(m) & set(d) if m[k].isthing != d[k].isthing)
+    parts = [f"only in the model: {few(m, only_m)}"] if only_m else []
+    parts += [f"only in the dataset: {few(d, only_d)}"] if only_d else []
+    parts += [f"thing/stuff differs: {few(m, flipped)}"] if flipped else []
+    raise ValueError(f"{where}: the model knows {len(m)} classes, the dataset has {len(d)} ({'; '.join(parts)}): "
+                     "evaluate a model trained on this dataset's classes (docs/recipes.md; `panoptic convert` starts "
+                     "one from COCO weights)")

@@ -117,4 +117,5 @@ def test_model_and_dataset_with_different_classes_exit_2(setup, tmp_path, capsys
     ckpt = save_checkpoint(tmp_path / "other.safetensors", build_model(cfg, fewer), cfg, fewer)
     assert main([*EVAL, "--model", str(ckpt), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"only in the dataset: [{cats.categories[-1].id}]" in err
+    last = cats.categories[-1]
+    assert len(err.splitlines()) == 1 and f"only in the dataset: {last.name} ({last.id})" in err

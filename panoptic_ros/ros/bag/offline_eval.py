@@ -32,6 +32,7 @@ the exit code is then 128 + the signal number.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,12 @@ class BagEvalOptions:
     warmup: int = 1
     tracking: bool | None = None       # None: inference.tracking of the config
     report_every: float = 5.0
+    overwrite: bool = False            # replace what an earlier run wrote into out (only those files)
+    no_progress: bool = False          # no progress bar (logs, CI)
+
+
+# what a run writes into --out: --overwrite removes exactly these, never anything else of the folder
+RUN_FILES = ("output_bag", "overlays", "report.json", "latency.png")
 
 
 def run(options: BagEvalOptions, load_pipeline: Callable[[], tuple]) -> dict:
@@ -76,8 +83,9 @@ def run(options: BagEvalOptions, load_pipeline: Callable[[], tuple]) -> dict:
     topics = [options.topic] if options.topic else None
     out = Path(options.out)
     bag_out = out / "output_bag"
-    if bag_out.exists():
-        raise FileExistsError(f"{bag_out} exists already: choose another --out or remove it")
+    if bag_out.exists() and not options.overwrite:
+        raise FileExistsError(f"{bag_out} exists already: choose another --out, or --overwrite to replace the "
+                              "earlier run's files")
     reader = ImageBagReader(options.bag, topics).open()
     try:
         if len(reader.requested) != 1:
@@ -93,10 +101,22 @@ def run(options: BagEvalOptions, load_pipeline: Callable[[], tuple]) -> dict:
         if gt is not None:
             run_state.pq = BagPQ(gt)
             run_state.channel_map = channel_to_category_ids(gt.categories, model.categories)
+        if options.overwrite:
+            _remove_run_files(out)
         out.mkdir(parents=True, exist_ok=True)
         return run_state.run()
     finally:
         reader.close()
+
+
+def _remove_run_files(out: Path) -> None:
+    """--overwrite: the files an earlier bag eval wrote into out (RUN_FILES), nothing else."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 class _EvalRun:
@@ -141,7 +161,7 @@ class _EvalRun:
             try:
                 with OutputBagWriter(self.bag_out, namespace=opts.namespace, exclude=skip) as writer:
                     self.output_topics = writer.names
-                    bar = tqdm(total=total, desc="bag eval", unit="frame")
+                    bar = tqdm(total=total, desc="bag eval", unit="frame", disable=opts.no_progress)
                     for n, frame in enumerate(self.reader.frames()):
                         if stop.requested or (opts.max_frames and n >= opts.max_frames):
                             break

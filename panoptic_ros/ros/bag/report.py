@@ -74,3 +74,35 @@ class FrameFailures:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
+
+
+def format_eval_report(report: dict, out: Path) -> str:
+    """`bag eval`'s console summary (a dozen lines, as the demo prints); the full JSON stays in report.json."""
+    def f(v, fmt="{:.1f}"):
+        return "n/a" if v is None else fmt.format(v)
+
+    lat, inf = report.get("latency_ms") or {}, report.get("inference") or {}
+    skipped, failed = (report.get("skipped") or {}).get("total", 0), (report.get("failed_frames") or {}).get("total", 0)
+    lines = [f"=== bag eval: {report.get('status')} ===",
+             f"{'frames':<23}: {report.get('frames')} of {report.get('topic')} (skipped {skipped}, failed {failed})",
+             f"{'runtime / precision':<23}: {report.get('runtime') or 'n/a'} / {report.get('precision') or 'n/a'}, "
+             f"policy {inf.get('merge_policy')}, device {inf.get('device')}",
+             f"{'throughput':<23}: {f(report.get('fps'))} FPS (per-frame work alone {f(report.get('fps_model'))} FPS)",
+             f"{'latency per frame':<23}: p50 {f(lat.get('p50'))} ms, p90 {f(lat.get('p90'))} ms, "
+             f"max {f(lat.get('max'))} ms (n={lat.get('count', 0)})"]
+    pq = report.get("pq") or {}
+    for group in ("All", "Things", "Stuff"):
+        if isinstance(pq.get(group), dict):
+            v = pq[group]
+            lines.append(f"{group:<23}: PQ {100 * v['pq']:.1f}  SQ {100 * v['sq']:.1f}  RQ {100 * v['rq']:.1f}  "
+                         f"(n={v['n']})")
+    if pq and "All" not in pq:
+        lines.append(f"{'PQ':<23}: n/a (no frame matched the ground truth)")
+    stq = report.get("stq")
+    if stq:
+        lines.append(f"{'tracking':<23}: STQ {100 * stq['stq']:.1f}  AQ {100 * stq['aq']:.1f}  ID switches "
+                     f"{stq['id_switches']} ({stq['id_switches_per_100']:.1f} per 100 frames)")
+    lines.append(f"{'written':<23}: {out / 'report.json'} (everything, per frame and per class), "
+                 f"{report.get('output_bag')}, {out / 'latency.png'}"
+                 + (f", {report['overlays']}" if report.get("overlays") else ""))
+    return "\n".join(lines)
