@@ -24,6 +24,8 @@ from panoptic_ros.panoptic import fuse
 CATEGORIES = CategoryMap([Category(1, "box", True, (200, 40, 40)), Category(2, "floor", False, (40, 160, 40))])
 # model parameter "stub?option=value&...": timing and faults for the node's fault tests (test_node_faults.py)
 OPTIONS = {"load_delay": 0.0,      # s load() takes (a slow checkpoint / export)
+           "load_gate": "",        # load() waits (up to 120 s) until this file exists: a load that cannot
+                                   # finish before the test allows it, on any machine
            "load_error": 0.0,      # 1: load() fails after load_delay (a model that passes check() but not load)
            "predict_delay": 0.0,   # s every predict() takes (a model of fixed speed)
            "fail_width": 0.0,      # predict() raises on an image this many pixels wide
@@ -109,6 +111,10 @@ def load(path: str, device: str):
         from panoptic_ros.pipeline import build_pipeline
         return build_pipeline(path, device=device, runtime="torch", precision="fp32")
     time.sleep(options.get("load_delay", 0.0))
+    gate = options.get("load_gate")
+    deadline = time.monotonic() + 120.0
+    while gate and not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     if options.get("load_error"):
         raise RuntimeError("stub model: load failed on purpose (load_error=1)")
     return StubModel(options)

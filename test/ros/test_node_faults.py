@@ -22,14 +22,24 @@ TOPIC = "/cam/image_raw"
 FAIL_WIDTH, SLOW_WIDTH = 13, 17           # the stub raises / takes 60 s on images this wide
 MAX_PIXELS = 400_000                      # 640x480 passes, 800x600 does not
 FIRST_MODEL = f"stub?predict_delay=0.1&fail_width={FAIL_WIDTH}&slow_width={SLOW_WIDTH}"
-SLOW_LOAD = 4.0
-SECOND_MODEL = f"stub?predict_delay=0.1&slow_width={SLOW_WIDTH}&thing=crate&load_delay={SLOW_LOAD}"
+SECOND_MODEL = f"stub?predict_delay=0.1&slow_width={SLOW_WIDTH}&thing=crate&load_gate="   # + the gate file
 
 
 @pytest.fixture(scope="module")
 def node(node_launcher):
     return node_launcher({"model": FIRST_MODEL, "use_sim_time": True, "max_input_pixels": MAX_PIXELS,
                           "stuff_area_threshold": 0}, factory="panoptic_test_stub_model:load")
+
+
+@pytest.fixture(scope="module")
+def load_gate(tmp_path_factory):
+    """The second model's load waits for this file: the test decides when the load may finish."""
+    return tmp_path_factory.mktemp("load_gate") / "load_may_finish"
+
+
+@pytest.fixture(scope="module")
+def second_model(load_gate):
+    return SECOND_MODEL + str(load_gate)
 
 
 @pytest.fixture(scope="module")
@@ -135,33 +145,33 @@ def test_flood_at_30hz_keeps_only_the_newest_frame(ros_graph, setup, node):
     assert delta["dropped"] > 0 and delta["processed"] + delta["dropped"] == delta["received"]
 
 
-def test_slow_model_load_runs_in_the_background_and_frames_keep_flowing(ros_graph, setup, node):
+def test_slow_model_load_runs_in_the_background_and_frames_keep_flowing(ros_graph, setup, node, load_gate,
+                                                                        second_model):
+    """The new model's load cannot finish until the test creates its gate file, so the parameter call's answer
+    and the old model's frames come while it loads on any machine (judged by order, not by elapsed time)."""
     mark = node.mark()
-    start = time.monotonic()
-    result = ros_graph.set_parameters(NODE, {"model": SECOND_MODEL})[0]
-    answered_in = time.monotonic() - start
+    result = ros_graph.set_parameters(NODE, {"model": second_model})[0]   # a load in the callback never answers
     assert result.successful, result.reason
-    assert answered_in < 1.0, f"set_parameters took {answered_in:.2f} s (the load takes {SLOW_LOAD} s)"
     again = ros_graph.set_parameters(NODE, {"model": FIRST_MODEL})[0]
     assert not again.successful and "a model is still loading" in again.reason, again.reason
-    during = []
-    while time.monotonic() - start < SLOW_LOAD - 1.0:          # the old model answers while the new one loads
-        during.append(labels(answer(setup)))
-    assert len(during) >= 3 and all(d == {"box", "floor"} for d in during), during
+    during = [labels(answer(setup)) for _ in range(3)]        # the old model answers while the new one loads
+    assert all(d == {"box", "floor"} for d in during), during
+    assert "loaded model" not in node.log(mark), node.log(mark)
+    load_gate.touch()
     assert node.wait_for_log_since(mark, "loaded model", 30), node.log(mark)
     assert labels(answer(setup)) == {"crate", "floor"}
-    assert ros_graph.get_parameters(NODE, ["model"]) == {"model": SECOND_MODEL}
+    assert ros_graph.get_parameters(NODE, ["model"]) == {"model": second_model}
     assert node.wait_for_log_since(mark, "stub model closed (thing=box)", 10), "the replaced model was not closed"
 
 
-def test_failed_background_load_keeps_the_model_and_sets_the_parameter_back(ros_graph, setup, node):
+def test_failed_background_load_keeps_the_model_and_sets_the_parameter_back(ros_graph, setup, node, second_model):
     mark = node.mark()
     failures = counter(setup, "model load failures")
     result = ros_graph.set_parameters(NODE, {"model": "stub?load_delay=0.5&load_error=1"})[0]
     assert result.successful, result.reason                   # accepted: the check passes, the load fails later
     assert node.wait_for_log_since(mark, "stub model: load failed on purpose", 30), node.log(mark)
     assert "parameters set back to model=" in node.log(mark)
-    assert ros_graph.spin_until(lambda: ros_graph.get_parameters(NODE, ["model"]) == {"model": SECOND_MODEL}, 10)
+    assert ros_graph.spin_until(lambda: ros_graph.get_parameters(NODE, ["model"]) == {"model": second_model}, 10)
     assert counter(setup, "model load failures") == failures + 1
     assert labels(answer(setup)) == {"crate", "floor"}
 
@@ -171,10 +181,7 @@ def test_shutdown_during_a_frame_abandons_it_and_exits_0(ros_graph, setup, node)
     send(pub, 48, SLOW_WIDTH)                                 # predict() takes 60 s on this one
     ros_graph.spin_for(1.0)
     mark = node.mark()
-    start = time.monotonic()
-    code = node.stop(signal.SIGINT, timeout=30)
-    took = time.monotonic() - start
+    code = node.stop(signal.SIGINT, timeout=30)   # a node waiting for the 60 s frame is killed: code -9, not 0
     assert code == 0, node.log(mark)
-    assert took < 15, f"shutdown took {took:.1f} s"
     assert "a frame still in inference after 3.0 s was abandoned" in node.log(mark), node.log(mark)
     assert "Traceback" not in node.log()
