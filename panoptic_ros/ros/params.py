@@ -13,6 +13,11 @@ Which parameters change while the node runs:
   subscriptions / timers: read-only,
   set them in the parameters file or on the command line.
 
+Types: the descriptors are dynamically typed so the schema, not rclpy, judges a value's type: an integer for a
+float parameter is accepted (stored as a float: at start-up, and at run time from Iron on through a pre-set
+callback; Humble stores the integer and the node uses it as a float), any other wrong type gets the same one-line
+reason at start-up and from `ros2 param set` (parameter_type_error), never rclpy's "Wrong parameter type".
+
 params/panoptic.yaml (every parameter with its default) is generated from the same list:
     python -m panoptic_ros.ros.params --write params/panoptic.yaml      (--check to compare)
 """
@@ -97,8 +102,10 @@ def descriptor(p: RosParameter):
     types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
              float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
              list: ParameterType.PARAMETER_STRING_ARRAY}
+    # dynamic_typing: the type is checked by parameter_type_error (one message at start-up and at run time);
+    # not for lists (string arrays, declared by type, which rclpy forbids with dynamic typing; all read-only)
     d = ParameterDescriptor(name=p.name, type=types[type(p.default)], description=p.describe(),
-                            read_only=not p.changeable)
+                            read_only=not p.changeable, dynamic_typing=not isinstance(p.default, list))
     if p.choices:
         d.additional_constraints = "one of: " + ", ".join(map(str, p.choices))
     if p.range is not None:
@@ -113,8 +120,9 @@ def descriptor(p: RosParameter):
 
 def declare_parameters(node) -> dict[str, Any]:
     """Declare every parameter on an rclpy node; return {name: value} after overrides, each checked
-    against the schema. ParameterError names a bad value given in the parameters file / command line."""
-    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    against the schema. ParameterError names a bad value given in the parameters file / command line. An integer
+    given for a float parameter is stored as the float."""
+    from rclpy.exceptions import InvalidParameterValueException
     from rclpy.parameter import Parameter
 
     values = {}
@@ -122,11 +130,12 @@ def declare_parameters(node) -> dict[str, Any]:
         # a list parameter is a string array; an empty default cannot carry its type, so it is declared by type
         # (unset = the empty default)
         default = Parameter.Type.STRING_ARRAY if isinstance(p.default, list) and not p.default else p.default
+        final = descriptor(p)
+        writable = descriptor(p)
+        if final.dynamic_typing:        # read-only after the value is stored in its schema type (set_descriptor)
+            writable.read_only = False
         try:
-            param = node.declare_parameter(p.name, default, descriptor(p))
-        except InvalidParameterTypeException as exc:
-            raise ParameterError(f"parameter {p.name}: {exc} (write it as a {type(p.default).__name__}, "
-                                 f"e.g. {p.name}: {yaml_scalar(p.default)})") from None
+            param = node.declare_parameter(p.name, default, writable)
         except InvalidParameterValueException as exc:
             allowed = f" (allowed range [{p.range[0]}, {p.range[1]}])" if p.range is not None else ""
             text = str(exc.args[0] if exc.args else exc).removesuffix(f": {p.name}")
@@ -135,10 +144,53 @@ def declare_parameters(node) -> dict[str, Any]:
         if isinstance(p.default, list):
             value = [] if value is None else list(value)
         try:
-            values[p.name] = check_value(p.name, p.field, value)
+            values[p.name] = check_parameter(p, value)
         except ConfigError as exc:
             raise ParameterError(f"parameter {exc}") from None
+        if type(values[p.name]) is not type(value):          # 1 for a float parameter: store 1.0
+            node.set_parameters([Parameter(p.name, value=values[p.name])])
+        if final.read_only and not writable.read_only:
+            node.set_descriptor(p.name, final)
     return values
+
+
+def parameter_type_error(p: RosParameter, value: Any) -> str | None:
+    """None when value has the parameter's type (an integer counts for a float), else the one-line reason
+    (the same at start-up and at run time)."""
+    want = type(p.default)
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if want is list and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return None
+    if type(value) is want:
+        return None
+    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list of strings"}[want]
+    return f"{p.name}: expected {kind}, got {value!r} ({type(value).__name__}), e.g. {p.name}: {yaml_scalar(p.default)}"
+
+
+def check_parameter(p: RosParameter, value: Any) -> Any:
+    """The value coerced to the schema's type after the type, choices and range checks (ConfigError)."""
+    error = parameter_type_error(p, value)
+    if error is not None:
+        raise ConfigError(error)
+    return check_value(p.name, p.field, value)
+
+
+def coerce_parameters(parameters: list) -> list:
+    """Pre-set callback (Iron and later): integers given for float parameters become floats, so they are
+    stored (and range-checked by rclpy) as the double the descriptor names."""
+    from rclpy.parameter import Parameter
+
+    known = parameter_by_name()
+    out = []
+    for param in parameters:
+        p = known.get(param.name)
+        value = param.value
+        if p is not None and type(p.default) is float and isinstance(value, int) and not isinstance(value, bool):
+            param = Parameter(param.name, value=float(value))
+        out.append(param)
+    return out
 
 
 def check_parameters(parameters: Iterable) -> dict[str, Any]:
@@ -155,7 +207,7 @@ def check_parameters(parameters: Iterable) -> dict[str, Any]:
         value = param.value
         if isinstance(known[param.name].default, list) and value is not None:
             value = list(value)
-        out[param.name] = check_value(param.name, known[param.name].field, value)
+        out[param.name] = check_parameter(known[param.name], value)
     return out
 
 

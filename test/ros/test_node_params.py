@@ -22,7 +22,9 @@ GRAY = np.full((480, 640, 3), 100, np.uint8)
 
 @pytest.fixture(scope="module")
 def node(node_launcher):
-    return node_launcher({"model": "stub", "stuff_area_threshold": 0}, factory="panoptic_test_stub_model:load")
+    # overlay_alpha:=1: an integer for a float parameter is accepted at start-up (stored as 1.0)
+    return node_launcher({"model": "stub", "stuff_area_threshold": 0, "overlay_alpha": 1},
+                         factory="panoptic_test_stub_model:load")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,12 @@ def test_score_threshold_at_run_time(ros_graph, setup):
     ("merge_policy", "biggest", "not one of"),
     ("score_threshold", 1.5, "score_threshold out of range"),   # rclpy's range check
     ("overlay_alpha", -0.1, "overlay_alpha out of range"),
-    ("input_size", "large", "Wrong parameter type"),      # rclpy's type check
+    # the type is judged by the schema with the start-up's reason (test_node_startup.py), not rclpy's
+    ("input_size", "large", "parameter input_size: expected an integer, got 'large' (str), e.g. input_size: 0"),
+    ("score_threshold", "high", "parameter score_threshold: expected a number, got 'high' (str), e.g. "
+                                "score_threshold: 0.4"),
+    ("publish_overlay", 1, "parameter publish_overlay: expected true or false, got 1 (int)"),
+    ("overlay_alpha", 2, "overlay_alpha"),                # an integer is a number: then the range check
     ("qos_depth", 3, "read-only"),
     ("image_transport", "compressed", "read-only"),
 ])
@@ -89,6 +96,18 @@ def test_bad_values_are_rejected_with_a_reason_and_the_old_value_stays(ros_graph
     assert reason in result.reason, result.reason
     assert ros_graph.get_parameters(NODE, [name])[name] == old
     run_frame(setup)   # still answering
+
+
+def test_an_integer_for_a_float_parameter_is_accepted(ros_graph, setup):
+    """ros2 param set /panoptic_node overlay_alpha 1 (an INTEGER parameter value) works, as 1 in the params file
+    or on the command line does (the node was started with overlay_alpha:=1)."""
+    started = ros_graph.get_parameters(NODE, ["overlay_alpha"])["overlay_alpha"]
+    assert started == 1.0 and isinstance(started, float)
+    set_ok(ros_graph, overlay_alpha=0)                   # an int, as `ros2 param set ... overlay_alpha 0` sends
+    assert ros_graph.get_parameters(NODE, ["overlay_alpha"])["overlay_alpha"] == 0.0
+    pixels = np.frombuffer(run_frame(setup)["overlay"].data, np.uint8).reshape(480, 640, 3)
+    assert tuple(pixels[200, 100]) == (100, 100, 100)    # alpha 0 applied: untinted
+    set_ok(ros_graph, overlay_alpha=0.5)
 
 
 def test_overlay_alpha_at_run_time(ros_graph, setup):

@@ -86,11 +86,14 @@ def test_params_cli_check_and_write(tmp_path):
     ("merge_policy", "biggest", "not one of"),
     ("score_threshold", 1.5, "outside"),
     ("input_size", "large", "expected an integer"),
-    ("unknown_undetected_things", "maybe", "expected true/false"),
+    ("unknown_undetected_things", "maybe", "expected true or false"),
     ("runtime", "tensorflow", "not one of"),
     ("precision", "int4", "not one of"),
     ("fuse_resolution", "huge", "not one of"),
     ("score_threshold", float("nan"), "NaN"),
+    ("score_threshold", "high", "expected a number, got 'high' \\(str\\), e.g. score_threshold: 0.4"),
+    ("publish_overlay", 1, "expected true or false, got 1 \\(int\\)"),
+    ("input_size", 2.0, "expected an integer"),
 ])
 def test_check_parameters_rejects_with_reason(name, value, reason):
     with pytest.raises(ConfigError, match=reason) as info:
@@ -148,3 +151,16 @@ def test_bad_startup_values_raise_parameter_error(make_node, overrides, message)
     node = make_node(overrides)
     with pytest.raises(params.ParameterError, match=message):
         params.declare_parameters(node)
+
+
+def test_an_integer_for_a_float_parameter_is_stored_as_the_float(make_node):
+    """overlay_alpha: 1 in a params file (or -p overlay_alpha:=1) starts the node; read-only ones stay read-only."""
+    node = make_node({"overlay_alpha": 1, "diagnostics_period": 2})
+    values = params.declare_parameters(node)
+    assert values["overlay_alpha"] == 1.0 and isinstance(values["overlay_alpha"], float)
+    assert isinstance(node.get_parameter("overlay_alpha").value, float)
+    assert isinstance(node.get_parameter("diagnostics_period").value, float)
+    assert node.describe_parameter("diagnostics_period").read_only
+    assert not node.describe_parameter("overlay_alpha").read_only
+    assert [p.value for p in params.coerce_parameters([Parameter("score_threshold", value=1),
+                                                       Parameter("input_size", value=3)])] == [1.0, 3]
