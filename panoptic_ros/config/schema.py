@@ -222,6 +222,9 @@ class NodeConfig:
     model: str = param("", "model checkpoint (.safetensors); empty = the shipped default model", ros=True)
     publish_overlay: bool = param(False, "publish ~/overlay even with no subscriber", runtime=True, ros=True)
     overlay_alpha: float = param(0.5, "tint strength of the overlay", range=(0.0, 1.0), runtime=True, ros=True)
+    palette: str = param("", "YAML file {class name: [r, g, b]} of display colours for ~/semantic_color, "
+                         "~/panoptic_color, ~/overlay and ~/labels; unnamed classes keep the model's colour; "
+                         "empty = the model's class colours", ros=True)
     image_transport: str = param("raw", "raw: subscribe image; compressed: image/compressed",
                                  choices=("raw", "compressed"), ros=True)
     qos_reliability: str = param("auto", "subscription reliability; auto matches the publishers",

@@ -21,9 +21,10 @@ import numpy as np
 
 from panoptic_ros.registry import Registry
 from panoptic_ros.stream import OutputFrame
-from panoptic_ros.visualization import render_overlay
+from panoptic_ros.visualization import colorize_panoptic, render_overlay
 
 from . import conversions
+from .palette import class_color_table
 
 OUTPUTS = Registry("node output")
 __all__ = ["OUTPUTS", "Output", "OutputFrame", "all_outputs", "forced", "register", "select", "topics"]
@@ -129,6 +130,41 @@ class OverlayOutput(Output):
         rgb = render_overlay(frame.image_rgb, frame.panoptic, frame.segments, frame.categories,
                              alpha=frame.overlay_alpha)
         return conversions.rgb_to_bgr8_msg(rgb, frame.header, kit)
+
+    def decode(self, msg) -> np.ndarray:
+        """uint8 RGB [H, W, 3]."""
+        return conversions.image_msg_to_rgb(msg)
+
+
+@register
+class SemanticColorOutput(Output):
+    """~/semantic_color: sensor_msgs/Image rgb8, ~/semantic drawn in the class colours (those of ~/labels: the
+    model's, or the node's palette file); unknown black. A viewable twin of the class-index image."""
+    name = "semantic_color"
+    on_demand = True
+
+    def build(self, frame, kit=conversions.RCLPY):
+        semantic = conversions.semantic_from_panoptic(frame.panoptic, frame.segments, len(frame.categories))
+        table = class_color_table(frame.categories, int(conversions.UNKNOWN_SEMANTIC_16) + 1
+                                  if semantic.dtype == np.uint16 else 256)
+        return conversions.numpy_to_image_msg(np.take(table, semantic, axis=0), "rgb8", frame.header, kit)
+
+    def decode(self, msg) -> np.ndarray:
+        """uint8 RGB [H, W, 3]."""
+        return conversions.image_msg_to_rgb(msg)
+
+
+@register
+class PanopticColorOutput(Output):
+    """~/panoptic_color: sensor_msgs/Image rgb8, every segment in its colour as ~/overlay draws it (stuff in its
+    class colour, things in the class colour jittered by the segment id, so a tracked object keeps its colour);
+    unknown black."""
+    name = "panoptic_color"
+    on_demand = True
+
+    def build(self, frame, kit=conversions.RCLPY):
+        rgb = colorize_panoptic(frame.panoptic, frame.segments, frame.categories)
+        return conversions.numpy_to_image_msg(rgb, "rgb8", frame.header, kit)
 
     def decode(self, msg) -> np.ndarray:
         """uint8 RGB [H, W, 3]."""

@@ -14,6 +14,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from panoptic_ros.data.categories import Category, CategoryMap  # noqa: E402
 from panoptic_ros.panoptic import fuse  # noqa: E402
 from panoptic_ros.ros import conversions, outputs  # noqa: E402
+from panoptic_ros.visualization import colorize_panoptic  # noqa: E402
 
 pytestmark = pytest.mark.ros
 CATS = CategoryMap([Category(1, "person", True, (220, 20, 60)), Category(2, "road", False, (128, 64, 128))])
@@ -56,7 +57,8 @@ def expected_thing_mask(result) -> np.ndarray:
 def test_builtin_outputs_in_order():
     names = [o.name for o in outputs.all_outputs()]
     assert names[:4] == ["panoptic", "semantic", "instances", "overlay"]
-    assert [o.name for o in outputs.all_outputs() if o.on_demand] == ["overlay"]
+    assert names[4:6] == ["semantic_color", "panoptic_color"]
+    assert [o.name for o in outputs.all_outputs() if o.on_demand] == ["overlay", "semantic_color", "panoptic_color"]
     assert outputs.topics("/front/panoptic_node")["instances"] == "/front/panoptic_node/instances"
     with pytest.raises(ValueError, match="unknown node output 'nope'"):
         outputs.select(["nope"])
@@ -83,7 +85,12 @@ def test_rclpy_and_rosbags_messages_agree_and_decode_back():
         "panoptic": pan,
         "semantic": conversions.semantic_from_panoptic(pan, result.segments, 2),
         "instances": conversions.instance_records(pan, result.segments, CATS),
+        "panoptic_color": colorize_panoptic(pan, result.segments, CATS),
     }
+    semantic = expected["semantic"]
+    expected["semantic_color"] = np.zeros(semantic.shape + (3,), np.uint8)       # unknown (255) black
+    for index, category in enumerate(CATS.categories):
+        expected["semantic_color"][semantic == index] = category.color
     for out in outputs.all_outputs():
         a, b = out.build(live, conversions.RCLPY), out.build(bag, kit)
         # the same message: the node's, read back by rosbags, serializes to the bag writer's bytes (re-serializing

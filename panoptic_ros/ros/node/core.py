@@ -23,6 +23,7 @@ from panoptic_ros.panoptic.policies import PolicyUnavailable
 
 from .. import conversions, labels, params, qos
 from ..model_loading import BackgroundLoad, ModelLoadError, PipelineLoader
+from ..palette import PaletteError, load_palette
 from . import publishing
 from .frame_flow import FrameFlow
 from .inputs import NO_FRAME_WARN_AFTER, InputHandling
@@ -46,6 +47,10 @@ class PanopticNodeCore(InputHandling, ParameterHandling, StatusReporting):
         self._slot = ModelSlot(self._log.warn)
         self._loader = model_loader if model_loader is not None else PipelineLoader()
         self._values = params.declare_parameters(self)
+        try:
+            self._slot.palette = load_palette(self._values["palette"])
+        except PaletteError as exc:
+            raise params.ParameterError(f"parameter {exc}") from None
         self._loading: BackgroundLoad | None = None
         self._flow: FrameFlow | None = None
         self._batch_sizes: deque[int] = deque(maxlen=200)     # frames per network call (diagnostics)
@@ -56,6 +61,8 @@ class PanopticNodeCore(InputHandling, ParameterHandling, StatusReporting):
         self._msg_type = CompressedImage if self._transport == "compressed" else Image
         self.cameras = self._make_cameras()
         self._load_done = self.create_guard_condition(self._finish_load)
+        if hasattr(self, "add_pre_set_parameters_callback"):   # Iron and later: 1 for a float is stored as 1.0
+            self.add_pre_set_parameters_callback(params.coerce_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     @property
@@ -128,6 +135,16 @@ class PanopticNodeCore(InputHandling, ParameterHandling, StatusReporting):
                 self.destroy_publisher(pub)
         self._pub_labels = self._pub_diagnostics = None
 
+    def _wait_for_load(self, timeout: float) -> None:
+        """At shutdown: give a background model load `timeout` s to end (a thread still importing or loading
+        when the interpreter exits can crash it), then close what it loaded."""
+        job = self._loading
+        if job is None or not job.wait(timeout):
+            return
+        if job.model is not None:
+            self._slot.close_model(job.model)
+            job.model = None
+
     def _drop_model(self) -> None:
         """Release the model (and its GPU memory); the node keeps its parameters."""
         self._slot.drop()
@@ -139,8 +156,8 @@ class PanopticNodeCore(InputHandling, ParameterHandling, StatusReporting):
         if self._pub_labels is None or current is None:
             return
         header = Header(stamp=self.get_clock().now().to_msg())
-        self._pub_labels.publish(labels.labels_msg(current.model.categories, self._values["model"] or "(default)",
-                                                   header))
+        self._pub_labels.publish(labels.labels_msg(current.finisher.categories,     # with the palette's colours
+                                                   self._values["model"] or "(default)", header))
 
     def _on_output_incompatible_qos(self, event) -> None:
         self._log.warn(

@@ -16,6 +16,7 @@ from panoptic_ros.stream import FrameProcessor
 
 from .. import params
 from ..model_loading import release_cuda_cache
+from ..palette import apply_palette
 
 
 def config_for(model, values: dict) -> PanopticConfig:
@@ -59,17 +60,24 @@ class ModelSlot:
     """current: the FrameProcessor of the running model (None before configure / after cleanup). `lock` guards
     current together with the node's parameter values; take() / release() bracket a batch in the network."""
 
-    def __init__(self, warn: Callable[[str], None]):
+    def __init__(self, warn: Callable[[str], None], palette: dict | None = None):
         self.lock = threading.Lock()
         self.current: FrameProcessor | None = None
         self._warn = warn
+        self.palette = palette or {}           # {class name: (r, g, b)} of the palette file (node parameter)
         self._frame_lock = threading.Lock()    # the model of the batch in flight vs. a replaced model to close
         self._in_flight = None
         self._retired = None
 
     def set(self, model, values: dict) -> FrameProcessor | None:
         """Run `model` with the parameter values from now on (call with `lock` held); returns the previous one."""
-        old, self.current = self.current, FrameProcessor(model, config_for(model, values))
+        processor = FrameProcessor(model, config_for(model, values))
+        # the outputs draw (and ~/labels lists) the palette's colours
+        processor.finisher.categories, unknown = apply_palette(model.categories, self.palette)
+        if unknown and (self.current is None or self.current.model is not model):
+            self._warn(f"palette: {', '.join(map(repr, unknown))} not classes of this model (its classes: "
+                       f"{', '.join(model.categories.names)}); kept for a model that has them")
+        old, self.current = self.current, processor
         return old
 
     def take(self) -> FrameProcessor | None:

@@ -36,8 +36,8 @@ class ParameterHandling:
         the loaded model cannot run is refused (PolicyUnavailable)."""
         try:
             changes = params.check_parameters(parameters)
-        except ConfigError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
+        except ConfigError as exc:   # the start-up's wording (params.declare_parameters)
+            return SetParametersResult(successful=False, reason=f"parameter {exc}")
         if not changes:
             return SetParametersResult(successful=True)
         slot = self._slot
@@ -71,10 +71,21 @@ class ParameterHandling:
                 slot.set(slot.current.model, values)
             if reload:
                 self._loading = BackgroundLoad(self._loader.load, {**values, **reload}, reload,
-                                               self._load_done.trigger).start()
+                                               self._load_ended).start()
         self._log.info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items())
                        + (" (loading the model in the background)" if reload else ""))
         return SetParametersResult(successful=True)
+
+    def _load_ended(self) -> None:
+        """Load thread: wake the executor for _finish_load (not once shutdown began: the guard condition may be
+        gone with the node)."""
+        if self._closing:
+            return
+        try:
+            self._load_done.trigger()
+        except Exception:  # noqa: BLE001 - destroyed between the check and the call: shutting down
+            if not self._closing:
+                raise
 
     def _finish_load(self) -> None:
         """Executor thread, when a background load ended: switch to the new model (and release the old one),
