@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from panoptic_ros.ros.exit_signals import StopSignal, install_early  # noqa: E402
+
+install_early()   # as the installed executables: a signal during the imports below is a clean exit
 
 
 class FactoryLoader:
@@ -70,4 +73,8 @@ def run(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv))
+    try:
+        code = run(sys.argv)
+    except StopSignal:
+        code = 0
+    sys.exit(code)

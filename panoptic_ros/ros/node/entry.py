@@ -10,6 +10,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from .. import params, transport
+from ..exit_signals import StopSignal, install_early
 from ..model_loading import ModelLoadError
 from ..names import NODE_EXECUTABLE, NODE_NAME
 from .core import SHUTDOWN_FRAME_WAIT, PanopticNodeCore
@@ -35,22 +36,39 @@ class PanopticNode(PanopticNodeCore, Node):
         process)."""
         finished = self._stop_inputs(timeout)
         self._closing = True
+        self._wait_for_load(timeout)
         if not finished:
             self._log.warn(self._abandon_message(timeout))
         return finished
 
 
-def run(make_node: Callable[[], Any], argv: list[str] | None, name: str = NODE_EXECUTABLE) -> int:
-    """Init rclpy, build the node, spin until SIGINT / SIGTERM, shut down. 0 on a signal, 1 on a start-up error."""
-    argv = sys.argv if argv is None else argv
-    transport.use_large_message_profile()
+SPIN_PERIOD = 0.1             # s the spin loop waits at most before looking at the stop request
+
+
+def _init_rclpy(argv: list[str]) -> None:
+    """rclpy.init without rclpy's signal handlers (exit_signals.py says why)."""
     try:
+        from rclpy.signals import SignalHandlerOptions
+    except ImportError:   # an rclpy without the option: its handlers are replaced by ours right after
         rclpy.init(args=argv)
-    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable --params-file: one line, no traceback
-        print(f"[{name}] error: cannot start: {exc}", file=sys.stderr, flush=True)
-        return 1
+    else:
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+
+
+def run(make_node: Callable[[], Any], argv: list[str] | None, name: str = NODE_EXECUTABLE) -> int:
+    """Init rclpy, build the node, spin until SIGINT / SIGTERM, shut down. 0 on a signal (whenever it comes: during
+    start-up, mid-frame, during a model reload), 1 on a start-up error."""
+    argv = sys.argv if argv is None else argv
+    signals = install_early()
     node = None
     try:
+        transport.use_large_message_profile()
+        try:
+            _init_rclpy(argv)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable --params-file: one line, no traceback
+            print(f"[{name}] error: cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
+        signals.install()             # ours again, whatever rclpy.init did
         try:
             node = make_node()
         except (ModelLoadError, params.ParameterError) as exc:
@@ -58,10 +76,13 @@ def run(make_node: Callable[[], Any], argv: list[str] | None, name: str = NODE_E
             return 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        signals.running()
+        while not signals.stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_PERIOD)
+    except (StopSignal, KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signals.stopping()
         if node is not None:
             node.shutdown()
             node.destroy_node()

@@ -87,6 +87,7 @@ class PanopticLifecycleNode(PanopticNodeCore, LifecycleNode):
         """Deactivate and clean up whatever state the node is in (end of the process)."""
         finished = self._deactivate(timeout)
         self._closing = True
+        self._wait_for_load(timeout)
         if not finished:
             self._log.warn(self._abandon_message(timeout))
         else:
