@@ -10,6 +10,7 @@ test can see from the node's log that frames of several cameras were batched.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import cv2
@@ -49,12 +50,18 @@ class BlobModel:
     categories = CATEGORIES
     device = "cpu"
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, hold_width: int = 0, gate: str = ""):
         self.cfg = PanopticConfig()
         self.delay = delay
+        self.hold_width, self.gate = hold_width, gate
 
     def predict(self, images, *, inference=None):
         print(f"blob model batch of {len(images)}", flush=True)
+        if self.hold_width and any(np.asarray(im).shape[1] == self.hold_width for im in images):
+            print("blob model holding", flush=True)    # busy until the test opens the gate, on any machine
+            deadline = time.monotonic() + 120.0
+            while not Path(self.gate).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         time.sleep(self.delay)
         return [segment_image(im) for im in images]
 
@@ -63,6 +70,7 @@ class BlobModel:
 
 
 def load(path: str, device: str):
-    """"" / "blob" / "blob?delay=SECONDS" (each predict() takes that long)."""
+    """"" / "blob" / "blob?delay=SECONDS" (each predict() takes that long); "&hold_width=W&gate=FILE": a call
+    with an image W pixels wide waits until FILE exists (a busy model the test releases)."""
     options = dict(parse_qsl(path.partition("?")[2]))
-    return BlobModel(float(options.get("delay", 0.0)))
+    return BlobModel(float(options.get("delay", 0.0)), int(options.get("hold_width", 0)), options.get("gate", ""))

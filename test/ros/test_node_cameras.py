@@ -28,9 +28,17 @@ def frame(size, x):
     return img
 
 
+HOLD_WIDTH = 144                          # a front frame this wide keeps the model busy until the gate opens
+
+
 @pytest.fixture(scope="module")
-def node(node_launcher):
-    return node_launcher({"model": "blob?delay=0.2", "stuff_area_threshold": 0,
+def gate(tmp_path_factory):
+    return tmp_path_factory.mktemp("blob_gate") / "release"
+
+
+@pytest.fixture(scope="module")
+def node(node_launcher, gate):
+    return node_launcher({"model": f"blob?delay=0.2&hold_width={HOLD_WIDTH}&gate={gate}", "stuff_area_threshold": 0,
                           "images": "['front=/cams/a/image_raw', '/rear/image_raw']"},
                          factory="panoptic_test_blob_model:load")
 
@@ -74,16 +82,44 @@ def test_each_camera_gets_its_outputs_with_its_own_header(ros_graph, setup):
         assert any(i.is_thing for i in out["instances"].instances)
 
 
-def test_pending_frames_of_several_cameras_run_as_one_batch(ros_graph, setup, node):
+def received_counts(ros_graph, setup, after: float) -> dict[str, int]:
+    """Per camera, "frames received" of the node's newest /diagnostics status received after time `after`."""
+    diagnostics = setup[2]
+    counts: dict[str, int] = {}
+
+    def newest():
+        for t, array in diagnostics:
+            for s in array.status if t > after else ():
+                for cam, (topic, _) in CAMERAS.items():
+                    if s.name.startswith("panoptic_node:") and f"{cam} ({topic})" in s.name:
+                        counts[cam] = int(diagnostic_values(s)["frames received"])
+        return len(counts) == len(CAMERAS)
+    assert ros_graph.spin_until(newest, 30), "no /diagnostics status of both cameras"
+    return dict(counts)
+
+
+def test_pending_frames_of_several_cameras_run_as_one_batch(ros_graph, setup, node, gate):
+    """The model is held busy on a front frame until the test has seen (in /diagnostics) that a frame of each
+    camera is waiting; released, it must take both in one call (judged by order, not by timing)."""
+    import time
+
     since = node.mark()
-    for _ in range(5):                   # the first frame keeps the model busy; the next two wait and go together
-        publish(setup, "front")
-        pending = [(cam, publish(setup, cam)) for cam in CAMERAS]
-        for cam, stamp in pending:
-            wait_outputs(ros_graph, setup, cam, stamp)
-        if "blob model batch of 2" in node.log(since):
-            break
-    assert "blob model batch of 2" in node.log(since), node.log(since)[-2000:]
+    _, pubs, _ = setup
+    before = received_counts(ros_graph, setup, time.monotonic())
+    held = next_stamp()
+    pubs["front"].publish(image_msg(frame((120, HOLD_WIDTH), 10), "rgb8", stamp=held, frame_id="front_optical"))
+    assert node.wait_for_log_since(since, "blob model holding", 30), node.log(since)[-2000:]
+    pending = [(cam, publish(setup, cam)) for cam in CAMERAS]
+    deadline = time.monotonic() + 60                          # the held frame + 1 front, 1 rear frame received
+    while (now := received_counts(ros_graph, setup, time.monotonic())) != {"front": before["front"] + 2,
+                                                                            "rear": before["rear"] + 1}:
+        assert time.monotonic() < deadline, (before, now)
+    gate.touch()
+    wait_outputs(ros_graph, setup, "front", held)
+    for cam, stamp in pending:
+        wait_outputs(ros_graph, setup, cam, stamp)
+    batches = [line for line in node.log(since).splitlines() if "blob model batch of" in line]
+    assert [b.rsplit(" ", 1)[1] for b in batches] == ["1", "2"], node.log(since)[-2000:]
 
 
 def test_a_silent_camera_does_not_stall_the_other(ros_graph, setup):
