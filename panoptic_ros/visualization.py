@@ -18,6 +18,7 @@ from .data.categories import CategoryMap
 
 JITTER = 48            # max per-channel shift of an instance colour away from its class colour
 MIN_LABEL_AREA = 64    # segments smaller than this (pixels) get no text label
+LABEL_GRID = 64        # label placement looks at a segment's box at most this many pixels a side
 DIRECT_TABLE_IDS = 1 << 16   # ids below this index a colour table directly; larger ids are looked up compactly
 _TEXT_COLOR = (255, 255, 255)
 _TEXT_BACKGROUND = (0, 0, 0)
@@ -131,27 +132,94 @@ def _label_text(seg: dict, categories: CategoryMap) -> str:
     return f"{name}{track} {float(seg.get('score', 1.0)):.2f}"
 
 
-def _draw_labels(canvas: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> None:
-    height, width = canvas.shape[:2]
+def _text_style(height: int, width: int) -> tuple[float, int]:
+    """Font scale and thickness of the labels for an image size."""
     scale = max(0.35, min(height, width) / 1000.0)
-    thickness = 1 if scale < 0.8 else 2
-    for seg in segments:
-        if int(seg.get("area", MIN_LABEL_AREA)) < MIN_LABEL_AREA or "bbox" not in seg:
+    return scale, 1 if scale < 0.8 else 2
+
+
+def _label_anchor(ids: np.ndarray, seg: dict) -> tuple[int, int] | None:
+    """The pixel of the segment farthest from its border (distance transform over its box, downscaled to at most
+    LABEL_GRID px a side so a large stuff region costs little; among near-equal depths the one nearest the
+    segment's centre of mass), or None when the box holds none of its pixels."""
+    height, width = ids.shape
+    x, y, w, h = (int(round(float(v))) for v in seg["bbox"][:4])
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + max(w, 1), width), min(y + max(h, 1), height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    step = max(1, -(-max(x1 - x0, y1 - y0) // LABEL_GRID))
+    small = (ids[y0:y1:step, x0:x1:step] == int(seg["id"])).astype(np.uint8)
+    if not small.any():
+        return None
+    dist = cv2.distanceTransform(cv2.copyMakeBorder(small, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                                 cv2.DIST_L2, 3)[1:-1, 1:-1]
+    # a band (sky, road) has a ridge of equally deep points: take the one nearest the segment's centre of mass
+    ys, xs = np.nonzero(dist >= 0.9 * float(dist.max()))
+    my, mx = np.nonzero(small)
+    k = int(np.argmin((ys - my.mean()) ** 2 + (xs - mx.mean()) ** 2))
+    return x0 + int(xs[k]) * step + step // 2, y0 + int(ys[k]) * step + step // 2
+
+
+def label_layout(ids: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> list[tuple[str, tuple]]:
+    """Where each label goes: [(text, (x0, y0, x1, y1))], boxes inside the image and not overlapping each other.
+
+    Each label is centred on the point of its segment farthest from the segment's border; when that spot is taken
+    by an earlier label it moves by whole label heights / half widths, preferring spots still on its segment; a
+    label with no free spot nearby is left out. Things go first (by score), then stuff (by area): a thing's label
+    has few places, a stuff region many.
+    """
+    height, width = ids.shape
+    scale, thickness = _text_style(height, width)
+    order = sorted((s for s in segments if int(s.get("area", MIN_LABEL_AREA)) >= MIN_LABEL_AREA and "bbox" in s),
+                   key=lambda s: (not s["isthing"], -float(s.get("score", 1.0)) if s["isthing"]
+                                  else -int(s.get("area", 0))))
+    placed: list[tuple[str, tuple]] = []
+    for seg in order:
+        anchor = _label_anchor(ids, seg)
+        if anchor is None:
             continue
         text = _label_text(seg, categories)
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        x, y = int(seg["bbox"][0]), int(seg["bbox"][1])
-        x = min(max(x, 0), max(width - tw - 2, 0))
-        y = min(max(y, 0), max(height - th - baseline - 2, 0))
-        cv2.rectangle(canvas, (x, y), (x + tw + 2, y + th + baseline + 2), _TEXT_BACKGROUND, cv2.FILLED)
-        cv2.putText(canvas, text, (x + 1, y + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, _TEXT_COLOR, thickness,
+        bw, bh = tw + 2, th + baseline + 2
+        box = _free_box(ids, int(seg["id"]), anchor, bw, bh, [b for _, b in placed])
+        if box is not None:
+            placed.append((text, box))
+    return placed
+
+
+def _free_box(ids: np.ndarray, seg_id: int, anchor: tuple[int, int], bw: int, bh: int,
+              taken: list[tuple]) -> tuple | None:
+    """The first candidate box around anchor that overlaps no taken box: centred on the anchor, then moved by whole
+    label heights and half widths; candidates whose centre lies on the segment first."""
+    height, width = ids.shape
+    moves = [(0, 0)] + [(0, s * k * bh) for k in (1, 2, 3) for s in (-1, 1)] + \
+            [(s * bw // 2, d * bh) for s in (-1, 1) for d in (0, -1, 1)]
+    boxes = []
+    for dx, dy in moves:
+        x0 = min(max(anchor[0] + dx - bw // 2, 0), max(width - bw, 0))
+        y0 = min(max(anchor[1] + dy - bh // 2, 0), max(height - bh, 0))
+        box = (x0, y0, x0 + bw, y0 + bh)
+        if any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+            continue
+        cx, cy = min((box[0] + box[2]) // 2, width - 1), min((box[1] + box[3]) // 2, height - 1)
+        boxes.append((int(ids[cy, cx]) != seg_id, len(boxes), box))
+    return min(boxes)[2] if boxes else None
+
+
+def _draw_labels(canvas: np.ndarray, ids: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> None:
+    scale, thickness = _text_style(*canvas.shape[:2])
+    for text, (x0, y0, x1, y1) in label_layout(ids, segments, categories):
+        (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), _TEXT_BACKGROUND, cv2.FILLED)
+        cv2.putText(canvas, text, (x0 + 1, y0 + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, _TEXT_COLOR, thickness,
                     cv2.LINE_AA)
 
 
 def render_overlay(image_rgb, panoptic, segments: Sequence[dict], categories: CategoryMap, alpha: float = 0.5,
                    *, contours: bool = True, labels: bool = True) -> np.ndarray:
     """The image with every segment tinted in its display colour, its contour drawn and a text label
-    (class name, plus the score for things). Unknown pixels (0) are left as they are.
+    (class name, plus the score for things) inside the segment, labels never overlapping (label_layout).
+    Unknown pixels (0) are left as they are.
 
     image_rgb: HxWx3 uint8 RGB; panoptic: HxW integer segment ids (numpy or tensor); segments: the
     PanopticResult segment dicts (id, category_id, isthing, score, bbox [x, y, w, h], area);
@@ -169,5 +237,5 @@ def render_overlay(image_rgb, panoptic, segments: Sequence[dict], categories: Ca
         edge = _boundaries(ids, thickness=max(1, round(min(image.shape[:2]) / 400)))
         cv2.copyTo(colors, edge.view(np.uint8), out)
     if labels:
-        _draw_labels(out, segments, categories)
+        _draw_labels(out, ids, segments, categories)
     return out

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from panoptic_ros.data.categories import Category, CategoryMap
-from panoptic_ros.visualization import JITTER, colorize_panoptic, instance_color, render_overlay, segment_color_table
+from panoptic_ros.visualization import (
+    JITTER,
+    colorize_panoptic,
+    instance_color,
+    label_layout,
+    render_overlay,
+    segment_color_table,
+)
 
 CATS = CategoryMap([Category(1, "car", True, (0, 0, 142)), Category(2, "road", False, (128, 64, 128))])
 
@@ -114,3 +121,47 @@ def test_tracked_segments_show_their_id_in_the_label():
     plain = render_overlay(image, pan, segments, CATS, contours=False, labels=True)
     labelled = render_overlay(image, pan, tracked, CATS, contours=False, labels=True)
     assert not np.array_equal(plain[10:25, 0:40], labelled[10:25, 0:40])  # "car #2 0.90" is wider than "car 0.90"
+
+
+def _overlaps(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_labels_sit_inside_their_segments_not_at_the_box_corner():
+    """Stuff whose box starts at the image's left edge: each label is centred well inside its own region (the
+    point farthest from its border), not stacked at the top-left corners of the boxes (category_id: channel)."""
+    pan = np.zeros((240, 320), np.int32)
+    pan[:80] = 1            # sky-like band on top
+    pan[80:] = 2            # road below
+    pan[120:200, 200:280] = 3
+    cats = CategoryMap([Category(1, "sky", False), Category(2, "road", False), Category(3, "car", True)])
+    segments = [{"id": 1, "category_id": 0, "isthing": False, "score": 1.0, "bbox": [0, 0, 320, 80], "area": 25600},
+                {"id": 2, "category_id": 1, "isthing": False, "score": 1.0, "bbox": [0, 80, 320, 160],
+                 "area": 44800},
+                {"id": 3, "category_id": 2, "isthing": True, "score": 0.9, "bbox": [200, 120, 80, 80], "area": 6400}]
+    layout = label_layout(pan, segments, cats)
+    assert [text for text, _ in layout] == ["car 0.90", "road", "sky"]
+    for (_, box), seg_id in zip(layout, (3, 2, 1)):
+        cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+        assert pan[cy, cx] == seg_id and box[0] > 40, (seg_id, box)   # inside, away from the left edge
+    car = layout[0][1]
+    assert abs((car[0] + car[2]) / 2 - 240) <= 4 and abs((car[1] + car[3]) / 2 - 160) <= 4   # the car's centre
+    assert not any(_overlaps(a, b) for i, (_, a) in enumerate(layout) for _, b in layout[i + 1:])
+
+
+def test_crowded_thing_labels_do_not_overlap():
+    """Ten small things side by side (labels wider than the things): every label inside the image, none overlapping,
+    the best-scored ones kept."""
+    pan = np.full((120, 160), 1, np.int32)
+    segments = [{"id": 1, "category_id": 1, "isthing": False, "score": 1.0, "bbox": [0, 0, 160, 120], "area": 0}]
+    for k in range(10):
+        x, y = 16 * (k % 5) + 20, 40 + 24 * (k // 5)
+        pan[y:y + 16, x:x + 14] = k + 2
+        segments.append({"id": k + 2, "category_id": 0, "isthing": True, "score": 0.5 + k / 100,
+                         "bbox": [x, y, 14, 16], "area": 224})
+    segments[0]["area"] = int((pan == 1).sum())
+    layout = label_layout(pan, segments, CATS)
+    boxes = [b for _, b in layout]
+    assert len(boxes) >= 6 and "car 0.59" in [t for t, _ in layout]
+    assert all(0 <= b[0] < b[2] <= 160 and 0 <= b[1] < b[3] <= 120 for b in boxes)
+    assert not any(_overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
