@@ -203,7 +203,7 @@ class InferenceConfig:
     track_reid_similarity: float = param(0.6, "tracking: minimum appearance similarity (colour histogram "
                                          "Bhattacharyya coefficient x size ratio) to re-identify", range=(0.0, 1.0),
                                          runtime=True, ros=True)
-    track_reid_distance: float = param(2.0, "tracking: re-identification position gate: the reappearing segment's "
+    track_reid_distance: float = param(1.0, "tracking: re-identification position gate: the reappearing segment's "
                                        "centre lies within this x the object's size x (1 + seconds lost) of where "
                                        "the lost track is predicted (own and camera motion)", range=(0.0, 100.0),
                                        runtime=True, ros=True)

@@ -3,8 +3,9 @@
 Why these cues: the tracker sees the panoptic map, the image and (with depth) a depth image, nothing of the
 network's features, and must stay cheap at 50 objects. So an object's appearance is a 64-bin joint RGB histogram
 (4 levels per channel) of the image at the tracker's grid points inside its mask (one ``np.bincount`` for all
-segments of a frame), compared with the Bhattacharyya coefficient and multiplied by the square root of the size
-ratio (skipped when a box touches the image border: a re-entering object is cut). Objects of one class that look
+segments of a frame), smoothed across neighbouring bins (shading, outlines and noise move pixels across bin edges)
+and compared with the Bhattacharyya coefficient; sizes must agree within a factor MAX_SIZE_RATIO unless a box
+touches the image border (a re-entering object is cut), and their ratio adds to the cost. Objects of one class that look
 alike get the same score, so the position decides for them: where the lost object should be now (its last centre,
 moved by the camera's estimated image motion since then and by its own motion relative to the camera), within a
 radius that grows with the time it was lost. A confident match must also be unambiguous: the best candidate's
@@ -17,8 +18,20 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 NUM_BINS = 64          # 4 levels per RGB channel
-YOUNG_FRAMES = 3       # a track born new may still take an old id in its first frames (re-entering: a sliver first)
+YOUNG_SECONDS = 1.0    # a track born new may still take an old id this long (re-entering / emerging: a sliver first)
+MAX_SIZE_RATIO = 3.0   # sizes (sqrt of box area) of a re-identified pair differ at most this much (uncut boxes)
+SMOOTH_SIGMA = 0.35    # histogram smoothing, in bin widths
 _INFEASIBLE = 1e6
+
+
+def _smoothing() -> np.ndarray:
+    levels = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), -1).reshape(NUM_BINS, 3)
+    d2 = ((levels[:, None, :] - levels[None, :, :]) ** 2).sum(2)
+    s = np.exp(-d2 / (2 * SMOOTH_SIGMA ** 2))
+    return (s / s.sum(1, keepdims=True)).astype(np.float32)
+
+
+SMOOTH = _smoothing()  # [64, 64]: each bin spreads to its neighbours
 
 
 def colour_histograms(image_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
@@ -27,8 +40,8 @@ def colour_histograms(image_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarr
     q = (image_grid >> 6).astype(np.int32)
     bins = (q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel()
     h = np.bincount(g.ravel().astype(np.int64) * NUM_BINS + bins, minlength=(k + 1) * NUM_BINS)
-    h = h.reshape(k + 1, NUM_BINS)[1:].astype(np.float32)
-    return h / np.maximum(h.sum(1, keepdims=True), 1.0)
+    h = h.reshape(k + 1, NUM_BINS)[1:].astype(np.float32) @ SMOOTH
+    return h / np.maximum(h.sum(1, keepdims=True), 1e-9)
 
 
 def segment_depths(depth_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
@@ -66,11 +79,11 @@ def match(queries: dict, candidates: list, settings: dict) -> dict[int, int]:
     ratio = np.minimum(q_size[:, None], c_size[None, :]) / np.maximum(np.maximum(q_size[:, None], c_size[None, :]),
                                                                        1e-9)
     cut = np.asarray(queries["border"], dtype=bool)[:, None] | c_border[None, :]
-    sim = colour * np.where(cut, 1.0, np.sqrt(ratio))
+    sim = colour
     dist = np.linalg.norm(np.asarray(queries["center"], dtype=np.float64)[:, None, :] - c_center[None, :, :], axis=2)
     radius = settings["distance"] * np.maximum(q_size[:, None], c_size[None, :]) * (1.0 + c_lost[None, :])
     ok = (np.asarray(queries["category"])[:, None] == c_cat[None, :]) & (sim >= settings["similarity"])
-    ok &= dist <= radius
+    ok &= (dist <= radius) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if settings["depth"] > 0:
         qd = np.asarray(queries["depth"], dtype=np.float64)[:, None]
         known = np.isfinite(qd) & np.isfinite(c_depth[None, :])
@@ -78,9 +91,11 @@ def match(queries: dict, candidates: list, settings: dict) -> dict[int, int]:
             ok &= ~known | (np.abs(qd - c_depth[None, :]) <= settings["depth"] * c_depth[None, :])
     if not ok.any():
         return {}
-    # cost in [0, 1]: half appearance (0 at similarity 1, 1 at the threshold), half position (0 at the prediction)
+    # cost in [0, 1]: 0.4 appearance (0 at similarity 1, 1 at the threshold), 0.5 position (0 at the prediction),
+    # 0.1 size (uncut boxes)
     span = max(1.0 - settings["similarity"], 1e-6)
-    cost = 0.5 * np.clip((1.0 - sim) / span, 0, 1) + 0.5 * np.clip(dist / np.maximum(radius, 1e-9), 0, 1)
+    cost = 0.4 * np.clip((1.0 - sim) / span, 0, 1) + 0.5 * np.clip(dist / np.maximum(radius, 1e-9), 0, 1)
+    cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
     cost = np.where(ok, cost, _INFEASIBLE)
     rows, cols = linear_sum_assignment(cost)
     margin = settings["margin"]

@@ -27,8 +27,8 @@ Design (one pass per frame, cost independent of the number of track/segment pair
 5. Segments and tracks left over (small or fast objects, young tracks whose velocity is not known yet) are assigned
    by the distance of the segment's box centre to the track's predicted centre, below DISTANCE_GATE x the object's
    size (same class, optimal assignment again).
-6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_FRAMES
-   frames, are compared with the lost tracks (unmatched live ones and the memory of ended ones, kept
+6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_SECONDS,
+   are compared with the lost tracks (unmatched live ones and the memory of ended ones, kept
    ``track_reid_age`` seconds, at most ``track_reid_memory``): class, appearance, predicted position (own motion +
    the camera's, integrated from the median track velocity), depth; a confident unambiguous match revives the old
    id (:mod:`panoptic_ros.tracking.reid`).
@@ -66,6 +66,7 @@ DISTANCE_GATE = 1.5             # second stage: centre distance below this x the
 OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's mask is taken as partly hidden
 MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
 MIN_CAMERA_TRACKS = 3           # established tracks needed to update the camera's image-motion estimate
+CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
 ID_SOURCES = ("new", "continued", "reidentified")
 
 
@@ -119,6 +120,7 @@ class PanopticTracker:
         self._cam_offset = (0.0, 0.0)             # ... integrated over the frame stamps
         self._prev_offset = (0.0, 0.0)
         self._frame_dt = 0.0
+        self._prev_gray: np.ndarray | None = None   # the last frame's grey grid image (camera motion)
         self._last_stamp: float | None = None
         self._shape: tuple[int, int] | None = None
         self.last_reset: str | None = None
@@ -151,6 +153,7 @@ class PanopticTracker:
         self._last_stamp = None
         self._shape = None
         self._cam_velocity = self._cam_offset = (0.0, 0.0)
+        self._prev_gray = None
 
     @property
     def num_tracks(self) -> int:
@@ -270,9 +273,11 @@ class PanopticTracker:
                 matches.update(self._match_by_distance(boxes, tracks, shift, same, matches))
 
         # appearance (and depth) of every segment: what re-identification compares and the tracks keep
-        hist = depths = None
+        hist = depths = camera_step = None
         if self.reid and image is not None:
-            hist = reid.colour_histograms(_grid_of(image, g.shape, self._shape, stride), g, k)
+            image_grid = _grid_of(image, g.shape, self._shape, stride)
+            hist = reid.colour_histograms(image_grid, g, k)
+            camera_step = self._camera_step(image_grid, stride)
             if depth is not None:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
         h, w = self._shape
@@ -293,7 +298,11 @@ class PanopticTracker:
         last = self._last_stamp - self._frame_dt
         steps = [(centers[i][0] - t.center[0], centers[i][1] - t.center[1]) for i, t in matches.items()
                  if t.mask_stamp == last and t.kept == 0]
-        if len(steps) >= MIN_CAMERA_TRACKS and self._frame_dt > 0:
+        if camera_step is not None and self._frame_dt > 0:
+            dx, dy = camera_step
+            self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
+            self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
+        elif len(steps) >= MIN_CAMERA_TRACKS and self._frame_dt > 0:
             dx, dy = np.median(np.array(steps), axis=0).tolist()
             self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
             self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
@@ -340,11 +349,21 @@ class PanopticTracker:
             out.append((track.id, track))
         return out
 
+    def _camera_step(self, image_grid: np.ndarray, stride: int) -> tuple[float, float] | None:
+        """The image's shift since the last frame (pixels) by phase correlation of the grey grid images, when the
+        correlation is clear (mostly the background: moving objects cover a minority of the image); else None."""
+        gray = image_grid.mean(axis=2, dtype=np.float32) if image_grid.ndim == 3 else image_grid.astype(np.float32)
+        prev, self._prev_gray = self._prev_gray, gray
+        if prev is None or prev.shape != gray.shape or min(gray.shape) < 8:
+            return None
+        (sx, sy), response = cv2.phaseCorrelate(prev, gray)
+        return (sx * stride, sy * stride) if response > CAMERA_RESPONSE else None
+
     def _reidentify(self, matches: dict[int, _Track], boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
                     depths: np.ndarray | None, border: list, stamp: float) -> dict[int, _Track]:
         """{segment row: lost track} for the segments that take an old id (reid.match decides)."""
         rows = [i for i in range(len(boxes)) if i not in matches
-                or (matches[i].born_new and matches[i].age < reid.YOUNG_FRAMES)]
+                or (matches[i].born_new and stamp - matches[i].first_seen <= reid.YOUNG_SECONDS)]
         if not rows:
             return {}
         taken = {id(t) for t in matches.values()}
