@@ -3,10 +3,12 @@ panoptic segmentation of images, image sequences and videos.
 
 Per input frame: <stem>_panoptic.png (COCO panoptic PNG, id = R + 256*G + 256^2*B), <stem>.json (segments with
 dataset category ids and names, scores, boxes, areas) and <stem>_overlay.jpg (segments tinted on the image,
-node.overlay_alpha); summary.json lists the frames written and skipped. Several frames (a folder, a glob or a video
-file, in name / frame order) are a sequence: with tracking (inference.tracking, --tracking/--no-tracking) segment
-ids are stable across frames (stuff: class channel + 1, things: track ids above 1000, see docs/tracking.md), thing
-segments carry track_age and first_seen, and an object keeps its overlay colour. Frames declaring more than
+node.overlay_alpha); summary.json lists the frames written and skipped. A video file is a sequence; a folder or glob
+of images is one only with --sequence or when its dataset's panoptic.json describes video frames (frame_index /
+video_id, as `panoptic synth --sequence` writes): otherwise its images are separate photos with ids 1..K each. On
+a sequence, with tracking (inference.tracking, --tracking/--no-tracking), segment ids are stable across frames
+(stuff: class channel + 1, things: track ids above 1000, see docs/tracking.md), thing segments carry track_age and
+first_seen, and an object keeps its overlay colour. Frames declaring more than
 inference.max_input_pixels pixels are skipped (PNG / JPEG size read from the header) and counted. Settings: the
 checkpoint's own, then --config FILE, the overrides and the short flags.
 """
@@ -35,6 +37,9 @@ def add_parser(subparsers, name: str = "predict") -> argparse.ArgumentParser:
                        flag_help={"model": "model file (.safetensors with its .json, .onnx, OpenVINO .xml); "
                                            "default: the shipped model",
                                   "policy": "merge policy (default: the checkpoint's)"})
+    p.add_argument("--sequence", action=argparse.BooleanOptionalAction, default=None,
+                   help="the images are the frames of one video, in name order (default: only a video file or a "
+                        "folder whose panoptic.json has frame metadata; other folders are separate photos)")
     p.add_argument("--tracking", action=argparse.BooleanOptionalAction, default=None,
                    help="stable ids across the frames of a sequence (default: inference.tracking)")
     p.add_argument("--fps", type=float, help="frame rate of an image sequence, for the tracker's stamps "
@@ -126,6 +131,20 @@ def video_frames(path: Path, fps: float | None, max_pixels: int):
         cap.release()
 
 
+def is_sequence(spec: str | Path, paths: list[Path], flag: bool | None) -> bool:
+    """Whether the input is one video's frames: a video file, --sequence / --no-sequence, or a folder of a dataset
+    whose panoptic.json describes video frames (DIR/images or DIR); anything else is a set of unrelated photos."""
+    from panoptic_ros.engine.sequence_eval import is_sequence_dataset
+
+    if is_video(spec):
+        return True
+    if flag is not None:
+        return bool(flag) and len(paths) > 1
+    folders = {p.parent for p in paths}
+    return len(paths) > 1 and len(folders) == 1 and any(is_sequence_dataset(d) for f in folders
+                                                       for d in (f, f.parent))
+
+
 def frame_count(spec: str | Path) -> int | None:
     import cv2
 
@@ -155,7 +174,11 @@ def run(args) -> int:
     pipeline, cfg = pipeline_from_args(args, SECTIONS)
     inf, alpha = cfg.inference, cfg.node.overlay_alpha
     tracking = inf.tracking if args.tracking is None else args.tracking
-    tracker = PanopticTracker(inf, pipeline.categories) if tracking and (video or len(paths) > 1) else None
+    sequence = is_sequence(args.images, paths, args.sequence)
+    if not sequence and len(paths) > 1:
+        log.info("%d images as separate photos (ids per image); --sequence treats them as the frames of one video",
+                 len(paths))
+    tracker = PanopticTracker(inf, pipeline.categories) if tracking and sequence else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = (video_frames(Path(args.images), args.fps, inf.max_input_pixels) if video
@@ -192,7 +215,8 @@ def run(args) -> int:
                         render_overlay(image, pan, result.segments, pipeline.categories, alpha))
         written.append(stem)
     write_json(out / "summary.json", {
-        "input": str(args.images), "written": len(written), "skipped": skipped, "tracking": tracker is not None,
+        "input": str(args.images), "written": len(written), "skipped": skipped, "sequence": sequence,
+        "tracking": tracker is not None,
         "tracker_ms_mean": round(sum(tracker_ms) / len(tracker_ms), 3) if tracker_ms else None,
         "tracker_resets": resets, "max_input_pixels": inf.max_input_pixels})
     note = f"; skipped {len(skipped)} frame(s) above inference.max_input_pixels" if skipped else ""

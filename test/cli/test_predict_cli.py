@@ -48,7 +48,7 @@ def test_predict_folder_writes_three_files_per_image(setup, tmp_path):
     data, ckpt = setup
     out = tmp_path / "out"
     assert main([*PREDICT, "--model", str(ckpt), "--images", str(data / "images"), "--out", str(out),
-                 "--policy", "highest_confidence", "--no-progress"]) == 0
+                 "--policy", "highest_confidence", "--no-progress", "--sequence"]) == 0
     names = {c.id: c.name for c in CocoPanopticDataset(data).categories.categories}
     images = sorted((data / "images").iterdir())
     assert len(list(out.glob("*"))) == 3 * len(images) + 1     # + summary.json
@@ -56,7 +56,7 @@ def test_predict_folder_writes_three_files_per_image(setup, tmp_path):
     for p in images:
         _check_outputs(out, p, names)
         info = json.loads((out / f"{p.stem}.json").read_text())
-        assert info["policy"] == "highest_confidence" and info["tracking"]   # a folder is a sequence
+        assert info["policy"] == "highest_confidence" and info["tracking"]   # --sequence: tracked
         for s in info["segments"]:   # tracked ids: stuff = channel + 1, things above THING_ID_BASE
             channel = sorted(names).index(s["category_id"])
             assert s["id"] > 1000 if s["isthing"] else s["id"] == channel + 1
@@ -207,3 +207,25 @@ def test_video_input(setup, tmp_path):
     assert main([*PREDICT, "--model", str(ckpt), "--images", str(video), "--out", str(tmp_path / "w"),
                  "--no-progress", "inference.max_input_pixels=100"]) == 0
     assert len(json.loads((tmp_path / "w" / "summary.json").read_text())["skipped"]) == 4
+
+
+def test_a_folder_of_photos_is_not_a_video(setup, tmp_path):
+    """Unrelated photos (a folder without frame metadata): ids 1..K per image, no tracking; --sequence tracks them
+    (thing ids then continue across images as track ids)."""
+    data, ckpt = setup
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((data / "images").iterdir()):
+        (photos / p.name).write_bytes(p.read_bytes())
+    base = [*PREDICT, "--model", str(ckpt), "--images", str(photos), "--no-overlay", "--no-progress",
+            "inference.score_threshold=0.01"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["sequence"] is False and summary["tracking"] is False and summary["written"] == 2
+    for p in photos.iterdir():
+        info = json.loads((tmp_path / "a" / f"{p.stem}.json").read_text())
+        assert not info["tracking"] and sorted(s["id"] for s in info["segments"]) == \
+            list(range(1, len(info["segments"]) + 1))
+    assert main([*base, "--out", str(tmp_path / "b"), "--sequence"]) == 0
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["sequence"] is True and summary["tracking"] is True
