@@ -63,6 +63,7 @@ class StampMatcher:
         self._lock = threading.Lock()
         self.matched = dict.fromkeys(self.streams, 0)    # per stream: frames it was matched for
         self.missed = dict.fromkeys(self.streams, 0)     # per stream: frames it had no message for
+        self.received = dict.fromkeys(self.streams, 0)   # per stream: messages added (evidence of transport loss)
 
     def add(self, stream: str, stamp_ns: int, msg: Any) -> None:
         """Buffer one message of a secondary stream (any order of stamps)."""
@@ -71,6 +72,12 @@ class StampMatcher:
             raise KeyError(f"unknown stream {stream!r} (streams: {list(self.streams)})")
         with self._lock:
             buffer.append((int(stamp_ns), msg))
+            self.received[stream] += 1
+
+    def stamps(self, stream: str) -> list[int]:
+        """Stamps (ns) of the buffered messages of a stream, in arrival order."""
+        with self._lock:
+            return [stamp for stamp, _ in self._buffers[stream]]
 
     def buffered(self, stream: str) -> int:
         with self._lock:
@@ -105,3 +112,26 @@ class StampMatcher:
                     self.matched[stream] += 1
         out.missing = tuple(missing)
         return out
+
+
+def miss_cause(stream: str, received: int, frames: int, stamps: list[int], frame_ns: int, tolerance_ns: int,
+               publishers: int) -> str:
+    """Why a colour frame found no `stream` message within the tolerance, from the evidence: how many arrived
+    for how many colour frames and from how many publishers (transport loss), and where the buffered stamps lie
+    (late arrival, or stamps that differ). received / frames: counts since the subscription; stamps: the
+    buffered ones (ns)."""
+    lost = ("they are being lost in transport, not mismatched in time (large images: publish them reliable, or "
+            "give the publisher the large-message Fast DDS profile, README transport)")
+    if received == 0 and publishers == 0:
+        return f"nobody publishes {stream}: check the topic name (remapping) and that the camera driver runs"
+    if received == 0:
+        return f"{publishers} publisher(s) but none of their {stream} images arrived: {lost}"
+    if received < frames / 2:
+        return f"only {received} {stream} images arrived for {frames} colour frames: {lost}"
+    if stamps and max(stamps) < frame_ns - tolerance_ns:
+        return (f"the newest {stream} stamp is {(frame_ns - max(stamps)) / 1e6:.0f} ms older than the frame's: "
+                f"{stream} arrives late or its camera lags the colour camera")
+    nearest = min(stamps, key=lambda t: abs(t - frame_ns)) if stamps else frame_ns
+    return (f"{stream} images arrive ({received} for {frames} colour frames) but the nearest stamp is "
+            f"{abs(nearest - frame_ns) / 1e6:.0f} ms from the frame's: the cameras' stamps differ (clocks, rates), "
+            "not the transport; synchronise them or raise depth_tolerance")

@@ -67,3 +67,19 @@ def test_stamp_helpers():
     assert stamp_to_ns(SimpleNamespace(sec=3, nanosec=7)) == 3_000_000_007
     assert seconds_to_stamp(12.5) == (12, 500_000_000)
     assert seconds_to_stamp(1.999999999) == (1, 999_999_999)
+
+
+@pytest.mark.parametrize("received, frames, stamps, publishers, expected", [
+    (0, 5, [], 0, "nobody publishes depth"),
+    (0, 5, [], 1, "1 publisher(s) but none of their depth images arrived: they are being lost in transport"),
+    (1, 5, [10_000_000_000], 1, "only 1 depth images arrived for 5 colour frames: they are being lost in transport"),
+    (5, 5, [9_000_000_000, 9_500_000_000], 1, "the newest depth stamp is 500 ms older than the frame's"),
+    (5, 5, [9_800_000_000, 10_300_000_000], 1, "the nearest stamp is 200 ms from the frame's: the cameras' stamps "
+                                               "differ"),
+])
+def test_miss_cause_names_transport_only_on_its_evidence(received, frames, stamps, publishers, expected):
+    from panoptic_ros.ros.stamp_matcher import miss_cause
+
+    text = miss_cause("depth", received, frames, stamps, 10_000_000_000, 50_000_000, publishers)
+    assert expected in text, text
+    assert ("lost in transport" in text) == ("lost in transport" in expected), text

@@ -34,7 +34,9 @@ class CameraInput:
     pub_3d: Any = None                                # ~/<prefix>instances_3d (use_depth)
     pub_markers: Any = None                           # ~/<prefix>markers (on demand)
     pub_points: Any = None                            # ~/<prefix>points (on demand)
-    depth_subscriptions: list = field(default_factory=list)
+    depth_subscriptions: dict = field(default_factory=dict)   # stream -> subscription
+    depth_reliability: dict = field(default_factory=dict)     # stream -> ReliabilityPolicy subscribed with
+    depth_publishers: dict = field(default_factory=dict)      # stream -> publishers seen (graph check, 1 Hz)
     matcher: StampMatcher | None = None
     depth_topics: dict = field(default_factory=dict)  # stream -> resolved topic
     tracks: StreamTracks = field(default_factory=StreamTracks)   # touched by the output thread only

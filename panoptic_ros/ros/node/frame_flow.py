@@ -23,7 +23,7 @@ from panoptic_ros.stream import FrameFinisher, FrameProcessor
 
 from .. import conversions
 from .. import depth_conversions as dc
-from ..stamp_matcher import stamp_to_ns
+from ..stamp_matcher import miss_cause, stamp_to_ns
 from . import publishing
 from .batching import BatchWorker, FairBatchScheduler
 from .camera import CameraInput
@@ -157,9 +157,13 @@ class FrameFlow:
                 self._log.warn_throttled(f"{cam.label()}: no camera_info received on "
                                          f"{cam.depth_topics['camera_info']}: publishing 2D only")
             else:
+                frame_ns = stamp_to_ns(header.stamp)
+                cause = miss_cause("depth", cam.matcher.received["depth"], cam.stats.counts["received"],
+                                   cam.matcher.stamps("depth"), frame_ns, cam.matcher.tolerance_ns,
+                                   cam.depth_publishers.get("depth", 0))
                 self._log.warn_throttled(
                     f"{cam.label()}: no depth image on {cam.depth_topics['depth']} within depth_tolerance="
-                    f"{node_cfg.depth_tolerance} s of the frame's stamp: publishing 2D only for it")
+                    f"{node_cfg.depth_tolerance} s of the frame's stamp: publishing 2D only for it; {cause}")
             return None, None
         height, width = (int(v) for v in shape)
         try:

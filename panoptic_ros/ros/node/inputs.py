@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 try:  # Jazzy and later
@@ -21,6 +21,8 @@ from .camera import DEPTH_STREAMS, CameraInput
 from .camera_names import CameraNameError, camera_names
 
 NO_FRAME_WARN_AFTER = 5.0     # s of silence with publishers present before the watchdog warns
+DEPTH_TYPES = {"depth": Image, "camera_info": CameraInfo}
+DEPTH_QUEUE = 5               # depth / camera_info messages kept per subscription until the executor takes them
 
 
 class InputHandling:
@@ -81,24 +83,38 @@ class InputHandling:
             flow.put(cam, msg)
 
     def _subscribe_depth(self, cam: CameraInput, tolerance: float) -> None:
-        """<prefix>depth and <prefix>camera_info, best effort (matches reliable and best-effort publishers)."""
+        """<prefix>depth and <prefix>camera_info with the reliability of their publishers, as the image (a
+        best-effort reader of a reliable 1280x960 depth stream received 1-3 of 10 images, a reliable one 10)."""
         cam.matcher = StampMatcher(DEPTH_STREAMS, tolerance, any_stamp=("camera_info",))
-        cam.depth_subscriptions = []
-        for stream, msg_type in zip(DEPTH_STREAMS, (Image, CameraInfo)):
-            topic = self._resolve(f"{cam.prefix}{stream}")
-            cam.depth_topics[stream] = topic
-            cam.depth_subscriptions.append(self.create_subscription(
-                msg_type, topic,
-                lambda msg, matcher=cam.matcher, stream=stream: matcher.add(stream, stamp_to_ns(msg.header.stamp),
-                                                                            msg),
-                qos_profile_sensor_data))
+        for stream in DEPTH_STREAMS:
+            cam.depth_topics[stream] = self._resolve(f"{cam.prefix}{stream}")
+            found = self._reliabilities(cam.depth_topics[stream])
+            cam.depth_publishers[stream] = len(found)
+            self._subscribe_depth_stream(cam, stream, qos.choose_reliability(self._qos_setting(), found))
+
+    def _subscribe_depth_stream(self, cam: CameraInput, stream: str, reliability: ReliabilityPolicy) -> None:
+        old = cam.depth_subscriptions.pop(stream, None)
+        if old is not None:
+            self.destroy_subscription(old)
+        matcher = cam.matcher
+        cam.depth_subscriptions[stream] = self.create_subscription(
+            DEPTH_TYPES[stream], cam.depth_topics[stream],
+            lambda msg: matcher.add(stream, stamp_to_ns(msg.header.stamp), msg),
+            qos.subscription_qos(reliability, DEPTH_QUEUE))
+        cam.depth_reliability[stream] = reliability
+
+    def _reliabilities(self, topic: str) -> list:
+        try:
+            return [i.qos_profile.reliability for i in self.get_publishers_info_by_topic(topic)]
+        except Exception:  # noqa: BLE001 - graph queries fail during shutdown
+            return []
 
     def _unsubscribe(self) -> None:
         for cam in self.cameras:
-            for sub in [cam.subscription, *cam.depth_subscriptions]:
+            for sub in [cam.subscription, *cam.depth_subscriptions.values()]:
                 if sub is not None:
                     self.destroy_subscription(sub)
-            cam.subscription, cam.depth_subscriptions = None, []
+            cam.subscription, cam.depth_subscriptions = None, {}
             if cam.matcher is not None:
                 cam.matcher.clear()
 
@@ -110,6 +126,8 @@ class InputHandling:
             if cam.subscription is None:
                 continue
             infos = self._publisher_infos(cam)
+            for stream, topic in cam.depth_topics.items():
+                cam.depth_publishers[stream] = len(self._reliabilities(topic))
             if setting == "auto":
                 wanted = qos.choose_reliability("auto", [i.qos_profile.reliability for i in infos])
                 if wanted != cam.reliability:
@@ -117,6 +135,15 @@ class InputHandling:
                         f"qos_reliability=auto: publishers on {cam.topic} are {qos.describe_publishers(infos)}; "
                         f"subscribing {qos.reliability_name(wanted)} (was {qos.reliability_name(cam.reliability)})")
                     self._subscribe(cam, wanted)
+                for stream, reliability in list(cam.depth_reliability.items()):
+                    if stream not in cam.depth_subscriptions:
+                        continue
+                    wanted = qos.choose_reliability("auto", self._reliabilities(cam.depth_topics[stream]))
+                    if wanted != reliability:
+                        self._log.info(f"qos_reliability=auto: publishers on {cam.depth_topics[stream]} are "
+                                       f"{qos.reliability_name(wanted)}; subscribing {qos.reliability_name(wanted)} "
+                                       f"(was {qos.reliability_name(reliability)})")
+                        self._subscribe_depth_stream(cam, stream, wanted)
             if cam.watchdog is not None and cam.watchdog.check(time.monotonic(), len(infos)):
                 self._log.warn(qos.no_frames_message(cam.topic, NO_FRAME_WARN_AFTER, cam.qos, infos, setting))
 
