@@ -1,8 +1,8 @@
 """rviz/panoptic.rviz shows the node's viewable outputs (issue 20 item 1): every image display of the node reads a
 registered output topic, the colour images among them, and the header names where the file is installed."""
 import yaml
-
 from conftest import ROOT
+
 from panoptic_ros.ros import outputs
 
 RVIZ = ROOT / "rviz" / "panoptic.rviz"
