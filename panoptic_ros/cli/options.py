@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from panoptic_ros.config import ConfigError, PanopticConfig, parse_override, read_config_file, set_value
+from panoptic_ros.modeling.shipped import is_shipped_model, shipped_model_note
 from panoptic_ros.registry import Choices
+
+log = logging.getLogger(__name__)
 
 # short flag -> the config key it sets
 SHORT_FLAGS = {
@@ -173,4 +177,6 @@ def pipeline_from_args(args: argparse.Namespace, sections: Sequence[str] = ("inf
     pipeline = build_pipeline(entries.get("node.model") or None, device=entries.get("inference.device"),
                               runtime=entries.get("inference.runtime"), precision=entries.get("inference.precision"),
                               cache_dir=entries.get("inference.export_cache"), overrides=inference)
+    if is_shipped_model(entries.get("node.model")):
+        log.info("%s", shipped_model_note(pipeline.categories))
     return pipeline, apply_entries(pipeline.cfg, entries)

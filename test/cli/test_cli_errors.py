@@ -96,3 +96,22 @@ def test_bag_eval_table_overwrite_and_no_progress(sample, tmp_path, capsys):
     assert "output_bag exists already" in line and "--overwrite" in line
     assert main([*argv, "--overwrite"]) == 0
     assert (out / "mine.txt").read_text() == "kept" and json.loads((out / "report.json").read_text())["frames"] == 2
+
+
+def test_the_shipped_model_says_what_it_knows_once(caplog):
+    """Item 12: a command running the shipped model says it only knows the 8 synthetic classes and where real classes
+    come from; another model does not get the note."""
+    import logging
+
+    from panoptic_ros.cli.main import build_parser
+    from panoptic_ros.cli.options import pipeline_from_args
+
+    args = build_parser().parse_args(["predict", "--images", "x", "--out", "y", "--runtime", "torch"])
+    with caplog.at_level(logging.INFO, logger="panoptic_ros.cli.options"):
+        pipeline, _ = pipeline_from_args(args)
+    notes = [r.getMessage() for r in caplog.records if "shipped model only knows" in r.getMessage()]
+    assert len(notes) == 1 and "8 synthetic classes" in notes[0] and "docs/recipes.md" in notes[0]
+    assert all(c.name in notes[0] for c in pipeline.categories.categories)
+    from panoptic_ros.modeling.shipped import is_shipped_model
+    assert is_shipped_model(None) and is_shipped_model(str(default_model_path()))
+    assert not is_shipped_model(ROOT / "test" / "modeling" / "data" / "research_model.safetensors")
