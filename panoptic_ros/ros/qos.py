@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
 
+from .diagnostics import SILENCE_PERIODS
+
 RELIABILITY_SETTINGS = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 PARAMETER = "qos_reliability"
 
@@ -88,10 +90,12 @@ def incompatible_qos_message(topic: str, subscription: QoSProfile, publishers: S
 
 @dataclass
 class FrameWatchdog:
-    """Tells when publishers exist on the input topic but no frame has arrived for `timeout` seconds.
+    """Tells when publishers exist on the input topic but no frame has arrived for `timeout` seconds, or for
+    SILENCE_PERIODS of the camera's own frame interval when that is longer (a slow camera is not silent between
+    two frames).
 
     Feed it frame() on every message and check() periodically; check() answers True at most once per
-    timeout while the silence lasts.
+    limit while the silence lasts.
     """
     timeout: float = 5.0
     _since: float | None = None       # start of the current silence while publishers exist
@@ -99,23 +103,38 @@ class FrameWatchdog:
     def frame(self, now: float) -> None:
         self._since = now
 
-    def check(self, now: float, publisher_count: int) -> bool:
+    def limit(self, interval: float | None = None) -> float:
+        return max(self.timeout, SILENCE_PERIODS * interval) if interval else self.timeout
+
+    def check(self, now: float, publisher_count: int, interval: float | None = None) -> bool:
         if publisher_count <= 0:
             self._since = None
             return False
         if self._since is None:
             self._since = now
             return False
-        if now - self._since >= self.timeout:
+        if now - self._since >= self.limit(interval):
             self._since = now
             return True
         return False
 
 
 def no_frames_message(topic: str, seconds: float, subscription: QoSProfile, publishers: Sequence,
-                      setting: str) -> str:
-    return (f"{len(publishers)} publisher(s) on {topic} but no image for {seconds:.0f} s. Subscription: "
-            f"{describe_qos(subscription)} ({PARAMETER}={setting}); publishers: {describe_publishers(publishers)}. "
-            "Large best-effort images are lost by the default Fast DDS shared-memory segment: make the camera "
-            "publish reliable, or give its process a bigger segment (panoptic_ros/ros/fastdds_profile.xml via "
-            "FASTDDS_DEFAULT_PROFILES_FILE; see README, transport).")
+                      setting: str, received: int = 0, interval: float | None = None) -> str:
+    """The watchdog's warning; it names a likely cause only on evidence: frames came before (the publisher
+    paused or stopped), or none ever came over best effort (large images lost by the default Fast DDS
+    shared-memory segment)."""
+    text = (f"{len(publishers)} publisher(s) on {topic} but no image for {seconds:.0f} s. Subscription: "
+            f"{describe_qos(subscription)} ({PARAMETER}={setting}); publishers: {describe_publishers(publishers)}.")
+    if received:
+        usual = f" (its usual interval: {interval:.2f} s)" if interval else ""
+        return (text + f" {received} frame(s) arrived before{usual}: the publisher paused or stopped sending "
+                "(ros2 topic hz " + topic + ").")
+    best_effort = ReliabilityPolicy(subscription.reliability) == ReliabilityPolicy.BEST_EFFORT or any(
+        reliability_name(i.qos_profile.reliability) == "best_effort" for i in publishers)
+    if best_effort:
+        return (text + " None has arrived over best effort: large best-effort images are lost by the default "
+                "Fast DDS shared-memory segment: make the camera publish reliable, or give its process a bigger "
+                "segment (panoptic_ros/ros/fastdds_profile.xml via FASTDDS_DEFAULT_PROFILES_FILE; see README, "
+                "transport).")
+    return text + " None has arrived: check that the camera publishes (ros2 topic hz " + topic + ")."

@@ -97,6 +97,22 @@ def test_watchdog_warns_once_per_timeout_while_publishers_are_silent():
     text = qos.no_frames_message("/cam", 5, qos.subscription_qos(ReliabilityPolicy.RELIABLE, 1),
                                  [endpoint(ReliabilityPolicy.RELIABLE)], "auto")
     assert "/cam" in text and "no image for 5 s" in text and "reliable" in text
+    slow = qos.FrameWatchdog(timeout=5.0)           # a 0.5 Hz camera: silence is judged by its own interval
+    slow.frame(0.0)
+    assert not slow.check(6.0, 1, interval=2.0) and slow.check(8.1, 1, interval=2.0)
+
+
+def test_watchdog_names_a_cause_only_on_evidence():
+    reliable, best_effort = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
+    paused = qos.no_frames_message("/cam", 8, qos.subscription_qos(best_effort, 1), [endpoint(best_effort)], "auto",
+                                   received=12, interval=2.0)
+    assert "12 frame(s) arrived before (its usual interval: 2.00 s): the publisher paused" in paused
+    assert "shared-memory" not in paused
+    never_reliable = qos.no_frames_message("/cam", 5, qos.subscription_qos(reliable, 1), [endpoint(reliable)], "auto")
+    assert "shared-memory" not in never_reliable and "check that the camera publishes" in never_reliable
+    never_best_effort = qos.no_frames_message("/cam", 5, qos.subscription_qos(best_effort, 1),
+                                              [endpoint(best_effort)], "auto")
+    assert "Fast DDS shared-memory segment" in never_best_effort
 
 
 def test_frame_stats_snapshot_and_status():
@@ -104,7 +120,7 @@ def test_frame_stats_snapshot_and_status():
     snap = stats.snapshot(0.0)
     assert math.isnan(snap["latency_p50_ms"]) and snap["rate_hz"] == 0.0
     for i in range(11):
-        stats.count("received")
+        stats.arrived(10.0 + i * 0.1)
         stats.frame_done(10.0 + i * 0.1, latency=0.05 + 0.001 * i, model_time=0.04)
     stats.count("rejected", 2)
     snap = stats.snapshot(11.0)
@@ -116,9 +132,39 @@ def test_frame_stats_snapshot_and_status():
     values = diagnostics.diagnostic_values(status)
     assert values["frames rejected"] == "2" and values["latency p50 (ms)"] == "55.0"
     assert status.level == bytes([diagnostics.WARN])
-    quiet = stats.snapshot(12.0)                          # nothing new since the last snapshot
-    assert diagnostics.status_level(quiet, 1)[0] == diagnostics.WARN   # publishers but no frames
-    assert diagnostics.status_level(quiet, 0) == (diagnostics.OK, "waiting for images")
+    quiet = stats.snapshot(12.0)            # nothing new since the last snapshot: 1 s is not news at 10 Hz yet
+    assert diagnostics.status_level(quiet, 1) == (diagnostics.OK, "running")
+    assert diagnostics.status_level(stats.snapshot(20.0), 1) == (
+        diagnostics.WARN, "1 publisher(s) but no frame for 9.0 s (the camera's usual interval: 0.10 s)")
+    assert diagnostics.status_level(diagnostics.FrameStats().snapshot(3.0), 0) == (diagnostics.OK,
+                                                                                  "waiting for images")
+    never = diagnostics.FrameStats()
+    never.snapshot(0.0)
+    assert diagnostics.status_level(never.snapshot(4.0), 1) == (diagnostics.OK, "waiting for images")
+    assert diagnostics.status_level(never.snapshot(6.0), 1) == (diagnostics.WARN,
+                                                                "1 publisher(s) but no frame received in 6 s")
+
+
+def test_status_judges_silence_against_the_cameras_own_rate():
+    """A 0.5 Hz camera: no frame within one diagnostics period is normal (it said 'no frames received' while
+    'frames received' grew); silence of several of its own intervals is reported, with them."""
+    stats = diagnostics.FrameStats()
+    stats.snapshot(0.0)
+    for t in (0.0, 2.0, 4.0, 6.0):
+        stats.arrived(t)
+    for now in (6.5, 7.5, 13.9):                     # under max(5 s, 4 x 2 s) since the last frame
+        snap = stats.snapshot(now)
+        assert snap["delta"]["received"] == 0 or now == 6.5
+        assert diagnostics.status_level(snap, 1) == (diagnostics.OK, "running"), now
+    assert stats.snapshot(14.5)["frame_interval_s"] == 2.0
+    assert diagnostics.status_level(stats.snapshot(14.5), 1) == (
+        diagnostics.WARN, "1 publisher(s) but no frame for 8.5 s (the camera's usual interval: 2.00 s)")
+    assert diagnostics.status_level(stats.snapshot(14.5), 0) == (diagnostics.OK, "running")   # publisher gone
+    fast = diagnostics.FrameStats()
+    for i in range(10):
+        fast.arrived(i * 0.1)
+    assert diagnostics.status_level(fast.snapshot(0.9 + 4.0), 1)[0] == diagnostics.OK
+    assert diagnostics.status_level(fast.snapshot(0.9 + 5.5), 1)[0] == diagnostics.WARN     # at least 5 s
 
 
 def test_fastdds_profile_only_when_the_user_has_not_configured_fastdds():

@@ -68,7 +68,7 @@ class FrameFlow:
         now = time.monotonic()
         if cam.watchdog is not None:
             cam.watchdog.frame(now)
-        cam.stats.count("received")
+        cam.stats.arrived(now)
         if self.scheduler.put(cam.name, (msg, now)):
             cam.stats.count("dropped")
 

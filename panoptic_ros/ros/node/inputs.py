@@ -144,8 +144,10 @@ class InputHandling:
                                        f"{qos.reliability_name(wanted)}; subscribing {qos.reliability_name(wanted)} "
                                        f"(was {qos.reliability_name(reliability)})")
                         self._subscribe_depth_stream(cam, stream, wanted)
-            if cam.watchdog is not None and cam.watchdog.check(time.monotonic(), len(infos)):
-                self._log.warn(qos.no_frames_message(cam.topic, NO_FRAME_WARN_AFTER, cam.qos, infos, setting))
+            interval = cam.stats.arrival_interval()
+            if cam.watchdog is not None and cam.watchdog.check(time.monotonic(), len(infos), interval):
+                self._log.warn(qos.no_frames_message(cam.topic, cam.watchdog.limit(interval), cam.qos, infos,
+                                                     setting, cam.stats.counts["received"], interval))
 
     def _on_incompatible_qos(self, cam: CameraInput, event) -> None:
         setting = self._qos_setting()
