@@ -28,18 +28,29 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     seq.add_argument("--objects", type=int, help="objects in the scene (default: about 6 per view width)")
     seq.add_argument("--pan", type=float, default=4.0,
                      help="camera speed in pixels per frame at 640x480, scaled with the image (default 4)")
+    seq.add_argument("--pan-back", type=float, default=0.0, metavar="SECONDS",
+                     help="re-identification: the camera pans away for SECONDS, then back as long, then stays")
+    seq.add_argument("--reenter", type=int, default=0, help="re-identification: objects that leave the view, "
+                     "stay out 1-3 s and come back (default 0)")
+    seq.add_argument("--occluders", type=int, default=0, help="re-identification: wide walls in front of the "
+                     "scene, each with two objects passing behind it (hidden 1-3 s) (default 0)")
+    seq.add_argument("--lookalike", action="store_true",
+                     help="re-identification: every object of a class has the same shape, size and colour")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from panoptic_ros.data.synth import make_synthetic_dataset, make_synthetic_sequence
+    from panoptic_ros.data.synth import ReidOptions, make_synthetic_dataset, make_synthetic_sequence
 
     start = time.perf_counter()
+    reid = ReidOptions(args.pan_back, args.reenter, args.occluders, args.lookalike)
+    if reid.active and not args.sequence:
+        raise ValueError("--pan-back, --reenter, --occluders and --lookalike need --sequence")
     if args.sequence:
         out = make_synthetic_sequence(args.out, args.frames, args.seed, width=args.width, height=args.height,
-                                      fps=args.fps, objects=args.objects, pan=args.pan, progress=True)
+                                      fps=args.fps, objects=args.objects, pan=args.pan, progress=True, reid=reid)
         print(f"wrote a {args.frames}-frame sequence to {out} in {time.perf_counter() - start:.1f} s")
         return 0
     out = make_synthetic_dataset(args.out, args.num, args.seed, width=args.width, height=args.height,

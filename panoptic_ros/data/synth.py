@@ -545,11 +545,11 @@ def _reid_movers(rng: np.random.Generator, movers: list[_Mover], opts: ReidOptio
             add(cat, np.stack([xs, np.full(frames, y)], 1), size)
     if opts.lookalike:                # every object of a class: the first one's shape, size and colours
         first: dict[int, _Mover] = {}
-        for m in movers:
-            if m.depth > 1:           # occluders keep their size
-                continue
+        for m in sorted(movers, key=lambda m: m.depth > 1):
             f = first.setdefault(m.cat, m)
-            m.shape, m.size, m.color, m.light_seed, m.spin = f.shape, f.size, f.color, f.light_seed, f.spin
+            m.color, m.light_seed = f.color, f.light_seed
+            if m.depth <= 1 and f.depth <= 1:      # large occluders keep their size
+                m.shape, m.size, m.spin = f.shape, f.size, f.spin
     return walls
 
 
