@@ -8,7 +8,11 @@ interleaved, so machine load hits them alike; share = tracker median / pipeline 
 Quality (--quality-frames, 0 = skip): `panoptic eval`'s sequence evaluation on a held-out panning video (seed
 --seed, not used by the tests): id-keep rate of consecutive matched thing segments, STQ / AQ with and without
 tracking, ID switches per 100 frames; again with only every --drop-th frame (frames dropped under load).
-Writes OUT/tracking.json.
+Comparison (--compare-frames, 0 = skip): held-out re-identification videos (--compare-seeds; camera panning away
+and back, objects leaving and re-entering, walls, the second video with look-alikes) through the network once;
+this tracker with and without re-identification, no tracking and BoxMOT's ByteTrack / OC-SORT replay the same
+outputs (bench.tracking_compare): one table (STQ, AQ, IDF1, HOTA, ID switches, re-id rate, wrong merges, ms per
+frame). Writes OUT/tracking.json and OUT/tracking.png.
 """
 from __future__ import annotations
 
@@ -17,19 +21,21 @@ import json
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from panoptic_ros.data.synth import CATEGORIES, make_synthetic_sequence, render_sequence
-from panoptic_ros.engine.sequence_eval import evaluate_sequences
+from panoptic_ros.data.synth import CATEGORIES, ReidOptions, make_synthetic_sequence, render_sequence
+from panoptic_ros.engine.sequence_eval import evaluate_sequences, track_settings
 from panoptic_ros.panoptic.result import PanopticResult
 from panoptic_ros.pipeline import build_pipeline
 from panoptic_ros.tracking import PanopticTracker
 from panoptic_ros.utils.json_io import write_json
 
+from . import tracking_compare
 from .args import image_size
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1234, help="seed of both videos (default 1234: held out)")
     parser.add_argument("--drop", type=int, default=3, help="also evaluate the quality video with only every "
                         "DROP-th frame (frames dropped under load; stamps kept), 0 or 1 = skip (default 3)")
+    parser.add_argument("--compare-frames", type=int, default=120, help="frames of each re-identification video "
+                        "of the tracker comparison (default 120; 0 = skip)")
+    parser.add_argument("--compare-seeds", default="1234,1235", help="seeds of the comparison videos, the last "
+                        "with look-alikes (default 1234,1235: held out)")
 
 
 def ground_truth_result(frame, categories, seed: int = 0):
@@ -117,13 +127,18 @@ def run(args: argparse.Namespace) -> dict:
     total = objects_for_view(args.seed, args.warmup + args.frames, width, height, args.objects)
     frames = list(render_sequence(args.seed, args.warmup + args.frames, width, height, objects=total, pan=0))
     pipe_ms, gt_ms, own_ms, in_view, own_segments = [], [], [], [], []
+    kept, pairs, previous = 0, 0, {}
     for f in tqdm(frames, desc="bench tracking", unit="frame"):
         gt_result = ground_truth_result(f, CATEGORIES, seed=f.index)
         start = time.perf_counter()
         result = pipeline.predict([f.image], inference=inf)[0]
         pipeline_s = time.perf_counter() - start
-        gt_tracker.update(gt_result, f.stamp)
-        own_tracker.update(result, f.stamp)
+        tracked = gt_tracker.update(gt_result, f.stamp, image=f.image)
+        own_tracker.update(result, f.stamp, image=f.image)
+        now = _gt_to_stable(f, tracked)         # ids kept by the tracker on perfect segments
+        pairs += sum(1 for g in now if g in previous)
+        kept += sum(1 for g, sid in now.items() if previous.get(g) == sid)
+        previous = now
         if f.index < args.warmup:
             continue
         pipe_ms.append(1000 * pipeline_s)
@@ -144,10 +159,11 @@ def run(args: argparse.Namespace) -> dict:
         "pipeline_things_mean": float(np.mean(own_segments)),
         "pipeline_ms": stats(pipe_ms), "tracker_ms_ground_truth": stats(gt_ms), "tracker_ms_pipeline": stats(own_ms),
         "share_ground_truth": float(np.median(gt_ms) / np.median(pipe_ms)),
+        "ground_truth_id_keep": {"kept": kept, "pairs": pairs, "fraction": kept / pairs if pairs else float("nan")},
         "share_pipeline": float(np.median(own_ms) / np.median(pipe_ms)),
         "target_share": 0.05,
-        "track_settings": {k: getattr(inf, k) for k in ("track_max_age", "track_min_iou", "track_motion",
-                                                        "track_iou_pixels")},
+        "track_settings": track_settings(inf),
+        "cpu": cpu_name(),
     }
     log.info("tracking: %.2f ms for %.0f objects (%.1f %% of the pipeline's %.1f ms)",
              out["tracker_ms_ground_truth"]["p50"], out["objects_in_view_mean"], 100 * out["share_ground_truth"],
@@ -165,6 +181,56 @@ def run(args: argparse.Namespace) -> dict:
                 out["quality_dropped_frames"] = _quality(m, {"every_nth_frame": args.drop})
     path = Path(args.out) / "tracking.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if args.compare_frames:
+        out["comparison"] = compare(pipeline, inf, args, width, height, path.with_suffix(".png"))
     write_json(path, out)
     out["json"] = str(path)
     return out
+
+
+def _gt_to_stable(frame, tracked) -> dict[int, int]:
+    """Ground-truth thing id -> the stable id the tracker gave it in this frame."""
+    out = tracked.panoptic.numpy()
+    stable = {}
+    for s in frame.segments:
+        inside = frame.id_map == s["id"]
+        if s["id"] % 1000 and inside.any():
+            stable[int(s["id"])] = int(out[inside][0])
+    return stable
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), for the numbers' context."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> dict:
+    """The trackers on the same network outputs of the held-out re-identification videos (see the docstring)."""
+    seeds = [int(s) for s in str(args.compare_seeds).split(",") if s.strip()]
+    frames = []
+    for n, seed in enumerate(seeds):
+        opts = ReidOptions(pan_back=3.0, reenter=3, occluders=2, lookalike=n == len(seeds) - 1 and len(seeds) > 1)
+        video = f"seed{seed}{'-lookalike' if opts.lookalike else ''}"
+        for f in tqdm(render_sequence(seed, args.compare_frames, width, height, pan=6.0, reid=opts),
+                      total=args.compare_frames, desc=f"compare {video}", unit="frame"):
+            result = pipeline.predict([f.image], inference=inf)[0]
+            frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
+    cats = pipeline.categories
+    adapters = [tracking_compare.PanopticAdapter("panoptic_ros (re-id)", inf, cats),
+                tracking_compare.PanopticAdapter("panoptic_ros (no re-id)", replace(inf, track_reid=False), cats),
+                tracking_compare.NoTracking()]
+    boxmot, missing = tracking_compare.boxmot_adapters(fps=10.0)
+    rows = [tracking_compare.evaluate(a, frames, cats) for a in adapters + boxmot]
+    table = tracking_compare.format_table(rows)
+    print(f"trackers on the same network outputs ({len(frames)} frames of {', '.join(sorted({f.video for f in frames}))}"
+          f", {width}x{height}{'; ' + missing if missing else ''}):\n{table}")
+    tracking_compare.plot(rows, plot_path)
+    return {"videos": sorted({f.video for f in frames}), "frames": len(frames), "size": f"{width}x{height}",
+            "options": "pan_back 3 s, 3 re-entering objects, 2 walls; the last video with look-alikes",
+            "rows": rows, "table": table, "boxmot": missing or "used", "plot": str(plot_path)}
