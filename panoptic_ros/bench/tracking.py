@@ -228,8 +228,9 @@ def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> di
     boxmot, missing = tracking_compare.boxmot_adapters(fps=10.0)
     rows = [tracking_compare.evaluate(a, frames, cats) for a in adapters + boxmot]
     table = tracking_compare.format_table(rows)
-    print(f"trackers on the same network outputs ({len(frames)} frames of {', '.join(sorted({f.video for f in frames}))}"
-          f", {width}x{height}{'; ' + missing if missing else ''}):\n{table}")
+    videos = ", ".join(sorted({f.video for f in frames}))
+    print(f"trackers on the same network outputs ({len(frames)} frames of {videos}, {width}x{height}"
+          f"{'; ' + missing if missing else ''}):\n{table}")
     tracking_compare.plot(rows, plot_path)
     return {"videos": sorted({f.video for f in frames}), "frames": len(frames), "size": f"{width}x{height}",
             "options": "pan_back 3 s, 3 re-entering objects, 2 walls; the last video with look-alikes",

@@ -21,7 +21,7 @@ def scene(objects, h=120, w=240):
     image[:] = GREY
     pan[:] = 1
     segments = [{"id": 1, "category_id": ROAD, "isthing": False, "score": 1.0, "bbox": [0, 0, w, h], "area": h * w}]
-    for k, (gid, (x, y, ch, colour)) in enumerate(sorted(objects.items())):
+    for k, (_gid, (x, y, ch, colour)) in enumerate(sorted(objects.items())):
         pan[y:y + 16, x:x + 16] = k + 2
         image[y:y + 16, x:x + 16] = colour
         segments.append({"id": k + 2, "category_id": ch, "isthing": True, "score": 0.9, "bbox": [x, y, 16, 16],

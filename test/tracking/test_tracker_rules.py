@@ -8,7 +8,8 @@ from panoptic_ros.config import InferenceConfig
 from panoptic_ros.data.synth import CATEGORIES
 from panoptic_ros.evaluation.stq import STQEvaluator
 from panoptic_ros.panoptic.result import PanopticResult
-from panoptic_ros.tracking import THING_ID_BASE, PanopticTracker, tracker as tracker_module
+from panoptic_ros.tracking import THING_ID_BASE, PanopticTracker
+from panoptic_ros.tracking import tracker as tracker_module
 
 DISC, ROAD = 0, 5
 
@@ -105,7 +106,7 @@ def test_per_sequence_stq_is_the_geometric_mean():
     gt[2:6, 2:6] = 1001
     gt_segs = [{"id": 6000, "category_id": 6}, {"id": 1001, "category_id": 1, "track_id": 1001}]
     for video, ids in (("a", (7, 7)), ("b", (7, 8))):
-        for k, pid in enumerate(ids):
+        for pid in ids:
             pred = gt.copy()
             pred[gt == 1001] = pid
             pred[0, :] = 0 if video == "b" else 6000      # b: some road pixels void (SQ < 1)
