@@ -200,8 +200,8 @@ class InferenceConfig:
                              "old id on a confident, unambiguous match (needs the image)", runtime=True, ros=True)
     track_reid_age: float = param(6.0, "tracking: seconds a lost track stays in the re-identification memory "
                                   "(counted from when it was last seen)", range=(0.0, 3600.0), runtime=True, ros=True)
-    track_reid_similarity: float = param(0.6, "tracking: minimum appearance similarity (colour histogram "
-                                         "Bhattacharyya coefficient x size ratio) to re-identify", range=(0.0, 1.0),
+    track_reid_similarity: float = param(0.6, "tracking: minimum appearance similarity (Bhattacharyya coefficient "
+                                         "of smoothed colour histograms) to re-identify", range=(0.0, 1.0),
                                          runtime=True, ros=True)
     track_reid_distance: float = param(1.0, "tracking: re-identification position gate: the reappearing segment's "
                                        "centre lies within this x the object's size x (1 + seconds lost) of where "
