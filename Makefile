@@ -1,5 +1,5 @@
 # The two commands of the README. Both run the idempotent set-up first.
-.PHONY: setup demo test bench model
+.PHONY: setup demo test bench model mutation
 setup:
 	bash tools/setup.sh
 demo: setup
@@ -11,3 +11,6 @@ bench: setup
 	bash tools/run.sh panoptic bench all --out runs/bench
 model: setup
 	bash tools/run.sh bash tools/train_default_model.sh
+# mutation testing of the core modules on a copy of the tree (tools/mutation.sh; slow, not part of CI)
+mutation: setup
+	bash tools/mutation.sh
