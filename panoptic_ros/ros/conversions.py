@@ -244,7 +244,8 @@ ID_SOURCE_CODES = {"new": 1, "continued": 2, "reidentified": 3}
 
 def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories: CategoryMap) -> list[dict]:
     """The PanopticInstance fields of every segment as plain dicts (what ~/instances carries):
-    id, category_id, label, is_thing, score (1.0 for stuff), area, bbox (x, y, w, h), centroid (x, y),
+    id, class_index (the model's channel), category_id (the dataset's id), label, is_thing, score (1.0 for stuff),
+    area, bbox (x, y, w, h), centroid (x, y),
     track_age and first_seen (seconds; both 0 without tracking, see panoptic_ros.tracking), id_source (ID_SOURCE_*:
     0 none, 1 new, 2 continued, 3 re-identified)."""
     panoptic = np.asarray(panoptic)
@@ -256,8 +257,9 @@ def instance_records(panoptic: np.ndarray, segments: Sequence[dict], categories:
     for seg in segments:
         seg_id = int(seg["id"])
         x, y, w, h = (int(v) for v in seg["bbox"])
-        records.append({"id": seg_id, "category_id": int(seg["category_id"]),
-                        "label": categories.category(int(seg["category_id"])).name,
+        category = categories.category(int(seg["category_id"]))     # segments carry the channel index
+        records.append({"id": seg_id, "class_index": int(seg["category_id"]), "category_id": int(category.id),
+                        "label": category.name,
                         "is_thing": bool(seg["isthing"]), "score": float(seg["score"]) if seg["isthing"] else 1.0,
                         "area": int(area[seg_id]), "bbox": (max(x, 0), max(y, 0), max(w, 0), max(h, 0)),
                         "centroid": (float(cx[seg_id]), float(cy[seg_id])),
@@ -277,7 +279,8 @@ def instance_array_msg(records: Sequence[dict], height: int, width: int, header=
         cx, cy = rec["centroid"]
         first_ns = round(float(rec.get("first_seen", 0.0)) * 1e9)      # tracking fields: 0 when tracking is off
         instances.append(Instance(
-            id=int(rec["id"]), category_id=int(rec["category_id"]), label=str(rec["label"]),
+            id=int(rec["id"]), class_index=int(rec["class_index"]), category_id=int(rec["category_id"]),
+            label=str(rec["label"]),
             is_thing=bool(rec["is_thing"]), score=float(rec["score"]), area=int(rec["area"]),
             bbox=Roi(x_offset=x, y_offset=y, height=h, width=w, do_rectify=False),
             centroid=Point(x=float(cx), y=float(cy), z=0.0), track_age=int(rec.get("track_age", 0)),
@@ -297,7 +300,8 @@ def instances_msg(panoptic: np.ndarray, segments: Sequence[dict], categories: Ca
 def instance_array_records(msg) -> list[dict]:
     """A PanopticInstanceArray (rclpy or rosbags) -> the instance records it carries (inverse of
     instance_array_msg)."""
-    return [{"id": int(i.id), "category_id": int(i.category_id), "label": str(i.label), "is_thing": bool(i.is_thing),
+    return [{"id": int(i.id), "class_index": int(i.class_index), "category_id": int(i.category_id),
+             "label": str(i.label), "is_thing": bool(i.is_thing),
              "score": float(i.score), "area": int(i.area),
              "bbox": (int(i.bbox.x_offset), int(i.bbox.y_offset), int(i.bbox.width), int(i.bbox.height)),
              "centroid": (float(i.centroid.x), float(i.centroid.y)), "track_age": int(i.track_age),

@@ -92,7 +92,8 @@ def _point(kit, xyz, name="geometry_msgs/msg/Point"):
 def instances_3d_msg(result: Segments3D, segments: Sequence[dict], categories: CategoryMap, header=None,
                      kit=RCLPY):
     """panoptic_ros/PanopticInstance3DArray: one PanopticInstance3D per segment of ``result`` (in its order),
-    class from the matching segment dict (id, category_id). Statistics of segments without valid depth
+    class from the matching segment dict (id, category_id: its channel index -> class_index, and the
+    dataset's category_id). Statistics of segments without valid depth
     are sent as 0 with valid_points 0. header: the colour image's stamp with the depth optical frame_id."""
     by_id = {int(s["id"]): s for s in segments}
     instances = []
@@ -100,9 +101,10 @@ def instances_3d_msg(result: Segments3D, segments: Sequence[dict], categories: C
         seg = by_id.get(int(seg_id))
         if seg is None:
             raise ValueError(f"segment {int(seg_id)} of the 3D result is not among the frame's segments")
-        category = int(seg["category_id"])
+        index = int(seg["category_id"])                 # segments carry the channel index
+        category = categories.category(index)
         instances.append(kit.type(INSTANCE_3D)(
-            id=int(seg_id), category_id=category, label=categories.category(category).name,
+            id=int(seg_id), class_index=index, category_id=int(category.id), label=category.name,
             centroid=_point(kit, result.centroid[i]), box_center=_point(kit, result.box_center[i]),
             extent=_point(kit, result.extent[i], "geometry_msgs/msg/Vector3"),
             valid_points=int(result.valid_points[i]), area=int(result.area[i])))

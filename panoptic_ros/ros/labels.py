@@ -23,15 +23,17 @@ def semantic_unknown(num_classes: int) -> int:
 
 
 def label_records(categories: CategoryMap) -> list[dict]:
-    """One dict per class in class-index order: id (class index), dataset_id, name, is_thing, color (r, g, b)."""
-    return [{"id": index, "dataset_id": int(c.id), "name": c.name, "is_thing": bool(c.isthing),
+    """One dict per class in class-index order: class_index, category_id (the dataset's), name, is_thing,
+    color (r, g, b)."""
+    return [{"class_index": index, "category_id": int(c.id), "name": c.name, "is_thing": bool(c.isthing),
              "color": instance_color(c.color, 0, False)} for index, c in enumerate(categories.categories)]
 
 
 def labels_msg(categories: CategoryMap, model: str = "", header=None, kit=RCLPY):
     """panoptic_ros/PanopticLabelArray of a CategoryMap (rclpy message by default; kit as in conversions)."""
     Label = kit.type(LABEL)
-    labels = [Label(id=rec["id"], dataset_id=rec["dataset_id"], name=rec["name"], is_thing=rec["is_thing"],
+    labels = [Label(class_index=rec["class_index"], category_id=rec["category_id"], name=rec["name"],
+                    is_thing=rec["is_thing"],
                     r=rec["color"][0], g=rec["color"][1], b=rec["color"][2]) for rec in label_records(categories)]
     return kit.type(LABEL_ARRAY)(header=header if header is not None else kit.header(), model=str(model),
                                  semantic_unknown=semantic_unknown(len(categories)), labels=labels)
@@ -39,10 +41,11 @@ def labels_msg(categories: CategoryMap, model: str = "", header=None, kit=RCLPY)
 
 def categories_from_labels_msg(msg) -> CategoryMap:
     """The CategoryMap a PanopticLabelArray describes (what a consumer rebuilds; inverse of labels_msg)."""
-    labels = sorted(msg.labels, key=lambda label: int(label.id))
-    if [int(label.id) for label in labels] != list(range(len(labels))):
-        raise ValueError(f"labels: ids must be 0..{len(labels) - 1}, got {[int(la.id) for la in labels]}")
-    return CategoryMap([Category(int(la.dataset_id), str(la.name), bool(la.is_thing),
+    labels = sorted(msg.labels, key=lambda label: int(label.class_index))
+    if [int(label.class_index) for label in labels] != list(range(len(labels))):
+        raise ValueError(f"labels: class indices must be 0..{len(labels) - 1}, got "
+                         f"{[int(la.class_index) for la in labels]}")
+    return CategoryMap([Category(int(la.category_id), str(la.name), bool(la.is_thing),
                                  (int(la.r), int(la.g), int(la.b))) for la in labels])
 
 

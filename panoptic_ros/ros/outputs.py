@@ -114,7 +114,8 @@ class InstancesOutput(Output):
         return conversions.instances_msg(frame.panoptic, frame.segments, frame.categories, frame.header, kit)
 
     def decode(self, msg) -> list[dict]:
-        """Instance records (id, category_id, label, is_thing, score, area, bbox x y w h, centroid x y)."""
+        """Instance records (id, class_index, category_id (the dataset's), label, is_thing, score, area, bbox x y w h,
+        centroid x y, tracking fields)."""
         return conversions.instance_array_records(msg)
 
 

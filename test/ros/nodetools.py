@@ -86,6 +86,6 @@ def check_consistent(outputs: dict, height: int, width: int, frame_id: str, num_
         assert i.area == len(xs), f"instance {i.id}: area {i.area} != {len(xs)} pixels"
         assert (i.bbox.x_offset, i.bbox.y_offset, i.bbox.width, i.bbox.height) == \
             (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1), f"instance {i.id}: bbox"
-        assert (sem[pan == i.id] == i.category_id).all()
-        assert i.category_id < num_classes and i.label
+        assert (sem[pan == i.id] == i.class_index).all()
+        assert i.class_index < num_classes and i.label
     return pan

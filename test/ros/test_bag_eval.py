@@ -82,7 +82,8 @@ def test_bag_eval_writes_bag_report_plot_and_pq(samples, storage, tmp_path):
     ns = "/panoptic_node"
     assert types == {f"{ns}/panoptic": "sensor_msgs/msg/Image", f"{ns}/semantic": "sensor_msgs/msg/Image",
                      f"{ns}/instances": "panoptic_ros/msg/PanopticInstanceArray",
-                     f"{ns}/overlay": "sensor_msgs/msg/Image"}
+                     f"{ns}/overlay": "sensor_msgs/msg/Image", f"{ns}/semantic_color": "sensor_msgs/msg/Image",
+                     f"{ns}/panoptic_color": "sensor_msgs/msg/Image"}     # every registered output
     with ImageBagReader(samples[storage] / "sample_bag") as bag:
         inputs = [(f.log_time_ns, f.stamp_ns, f.frame_id) for f in bag.frames()]
     for topic in types:
@@ -102,7 +103,7 @@ def test_bag_eval_writes_bag_report_plot_and_pq(samples, storage, tmp_path):
             assert i.area == len(xs)
             assert (i.bbox.x_offset, i.bbox.y_offset) == (xs.min(), ys.min())
             assert (i.bbox.width, i.bbox.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-            assert np.all(classes[labels == i.id] == i.category_id)
+            assert np.all(classes[labels == i.id] == i.class_index)
         assert np.all(classes[labels == 0] == 255)
 
 

@@ -163,8 +163,9 @@ def test_instances_agree_with_the_label_image():
         assert (inst.bbox.x_offset, inst.bbox.y_offset) == (xs.min(), ys.min())
         assert (inst.bbox.width, inst.bbox.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
         assert inst.centroid.x == pytest.approx(xs.mean()) and inst.centroid.y == pytest.approx(ys.mean())
-        assert inst.label == cats.category(inst.category_id).name
-        assert inst.is_thing == cats.category(inst.category_id).isthing
+        assert inst.label == cats.category(inst.class_index).name
+        assert inst.is_thing == cats.category(inst.class_index).isthing
+        assert inst.category_id == cats.category(inst.class_index).id      # the dataset's id, not the channel
         assert inst.score == pytest.approx(0.9 if inst.id == 2 else (0.8 if inst.is_thing else 1.0), abs=1e-6)
     empty = conv.instances_msg(np.zeros((3, 4), np.int32), [], cats)
     assert empty.instances == [] and (empty.height, empty.width) == (3, 4)

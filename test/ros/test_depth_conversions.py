@@ -74,7 +74,8 @@ def test_instances_3d_message_from_a_plane_and_a_box():
     segments = [{"id": 1, "category_id": 0}, {"id": 2, "category_id": 1}, {"id": 3, "category_id": 1}]
     msg = dc.instances_3d_msg(result, segments, cats)
     box, hole = msg.instances
-    assert (box.id, box.label, box.category_id, box.valid_points, box.area) == (2, "box", 1, 80 * 40, 80 * 40)
+    assert (box.id, box.label, box.class_index, box.category_id, box.valid_points, box.area) == (
+        2, "box", 1, 7, 80 * 40, 80 * 40)                     # class index 1, the dataset's category id 7
     assert abs(box.centroid.z - 1.0) < 1e-6 and abs(box.centroid.x - (319.5 - 319.5) / 500) < 0.01
     assert box.extent.x == pytest.approx(0.9 * 39 / 500, rel=0.05) and box.extent.z == 0.0
     assert (hole.valid_points, hole.area, hole.centroid.z) == (0, 100, 0.0)       # no depth: zeros, 0 points

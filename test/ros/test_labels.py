@@ -15,7 +15,7 @@ CATS = CategoryMap([Category(7, "road", False, (128, 64, 128)), Category(2, "per
 def test_labels_follow_the_class_index_and_the_drawn_colours():
     msg = labels.labels_msg(CATS, model="tiny.safetensors")
     assert msg.model == "tiny.safetensors" and msg.semantic_unknown == 255
-    assert [(la.id, la.dataset_id, la.name, la.is_thing) for la in msg.labels] == [
+    assert [(la.class_index, la.category_id, la.name, la.is_thing) for la in msg.labels] == [
         (0, 2, "person", True), (1, 7, "road", False), (2, 30, "sky", False)]
     drawn = colorize_panoptic(np.array([[1]]), [{"id": 1, "category_id": 1, "isthing": False}], CATS)[0, 0]
     assert (msg.labels[1].r, msg.labels[1].g, msg.labels[1].b) == tuple(drawn) == (128, 64, 128)
@@ -28,7 +28,7 @@ def test_round_trip_through_serialization_and_back_to_a_category_map():
     back = deserialize_message(serialize_message(labels.labels_msg(CATS)), PanopticLabelArray)
     assert labels.categories_from_labels_msg(back).to_list() == CATS.to_list()
     back.labels = back.labels[1:]
-    with pytest.raises(ValueError, match="ids must be 0..1"):
+    with pytest.raises(ValueError, match="class indices must be 0..1"):
         labels.categories_from_labels_msg(back)
 
 

@@ -62,7 +62,7 @@ def test_labels_are_latched_for_a_late_subscriber(ros_graph, setup):
     labels = setup[2]
     assert ros_graph.spin_until(lambda: labels, 30), "no ~/labels message (transient local) after start"
     msg = labels[-1]
-    assert [(la.id, la.name, la.is_thing) for la in msg.labels] == [(0, "blob", True), (1, "floor", False)]
+    assert [(la.class_index, la.name, la.is_thing) for la in msg.labels] == [(0, "blob", True), (1, "floor", False)]
     assert msg.semantic_unknown == 255 and msg.model == "blob"
 
 

@@ -257,8 +257,8 @@ class Recorder:
             return np.ascontiguousarray(self._decode("panoptic", raw))
         records = self._decode("instances", raw)
         for r in records:
-            self.labels.setdefault(r["category_id"], r["label"])
-        return [{"id": r["id"], "category_id": r["category_id"]} for r in records]
+            self.labels.setdefault(r["class_index"], r["label"])
+        return [{"id": r["id"], "category_id": r["class_index"]} for r in records]   # segments: channel index
 
     def _queue_score(self, stamp: int, panoptic: np.ndarray, segments: list) -> None:
         if self._score_frame(stamp, panoptic, segments, final=False):
