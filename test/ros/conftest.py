@@ -76,12 +76,23 @@ def qos(reliability: str = "reliable", depth: int = 10):
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def worker_domains(env=os.environ) -> tuple[int, int]:
+    """The ROS_DOMAIN_ID range (inclusive) of this pytest process: 1..100, split into disjoint slices when
+    pytest-xdist runs several workers (PYTEST_XDIST_WORKER gwN of PYTEST_XDIST_WORKER_COUNT), so two modules
+    running at once on different workers never share a domain."""
+    count = max(1, int(env.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    worker = env.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = 100 // count
+    return 1 + index * span, (index + 1) * span
+
+
 @pytest.fixture(scope="module")
 def ros_domain() -> int:
     """A random ROS_DOMAIN_ID for this module, exported for the child processes it starts."""
     if rclpy is None:
         pytest.skip("needs rclpy (run through tools/run.sh)")
-    domain = random.SystemRandom().randint(1, 100)
+    domain = random.SystemRandom().randint(*worker_domains())
     old = os.environ.get("ROS_DOMAIN_ID")
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
