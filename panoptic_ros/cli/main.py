@@ -18,6 +18,7 @@ import argparse
 import difflib
 import importlib
 import logging
+import re
 import sys
 
 # sub-commands; each is the module panoptic_ros.cli.<name> (named as the command, so nothing maps one to the other)
@@ -38,6 +39,16 @@ class CommandParser(argparse.ArgumentParser):
         if extras and self.prog != "panoptic":
             self.error(unrecognized_message(self, extras))
         return namespace, extras
+
+    def error(self, message: str):
+        """argparse's error, plus the closest command for a mistyped one ("panoptic evl" -> did you mean eval?)."""
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if bad:
+            choices = re.findall(r"'([^']*)'", bad.group(2)) or [c.strip() for c in bad.group(2).split(",")]
+            close = difflib.get_close_matches(bad.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+        super().error(message)
 
 
 def unrecognized_message(parser: argparse.ArgumentParser, extras: list[str]) -> str:

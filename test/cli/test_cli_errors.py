@@ -115,3 +115,15 @@ def test_the_shipped_model_says_what_it_knows_once(caplog):
     from panoptic_ros.modeling.shipped import is_shipped_model
     assert is_shipped_model(None) and is_shipped_model(str(default_model_path()))
     assert not is_shipped_model(ROOT / "test" / "modeling" / "data" / "research_model.safetensors")
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["evl"], "did you mean eval?"),
+    (["bag", "evl"], "did you mean eval?"),
+    (["eval", "--data", "d", "--out", "o", "--policy", "closest_centre"], "did you mean closest_center?"),
+])
+def test_mistyped_command_or_choice_suggests_the_closest(argv, hint, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid choice" in err and hint in err, err
