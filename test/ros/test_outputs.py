@@ -182,3 +182,19 @@ def test_toy_output_is_published_by_the_node(toy_output, ros_domain, ros_graph):
         node.destroy_node()
         rclpy.try_shutdown(context=context)
         spinner.join(5)
+
+
+def test_semantic_color_above_255_classes():
+    """The 16-bit semantic path (more than 255 classes) draws the same class colours; unknown black."""
+    from std_msgs.msg import Header
+
+    from panoptic_ros.panoptic import PanopticResult
+
+    many = CategoryMap([Category(i + 1, f"c{i}", False, (i % 256, (7 * i) % 256, 200)) for i in range(300)])
+    pan = np.array([[1, 2], [0, 2]], np.int32)
+    result = PanopticResult(torch.from_numpy(pan), [{"id": 1, "category_id": 299, "isthing": False},
+                                                    {"id": 2, "category_id": 3, "isthing": False}])
+    out = outputs.OUTPUTS.get("semantic_color")
+    rgb = out.decode(out.build(outputs.OutputFrame(result, Header(), many)))
+    assert rgb[0, 0].tolist() == [299 % 256, (7 * 299) % 256, 200] and rgb[0, 1].tolist() == [3, 21, 200]
+    assert rgb[1, 0].tolist() == [0, 0, 0]
