@@ -4,10 +4,12 @@ Subscribes  image (sensor_msgs/Image) or, with image_transport=compressed, <imag
             (sensor_msgs/CompressedImage), reliability per qos_reliability (auto follows the publishers);
             with parameter `images` (a list of TOPIC or NAME=TOPIC) one such input per camera instead.
             With use_depth: per camera <prefix>depth (sensor_msgs/Image 16UC1 mm / 32FC1 m, registered to the
-            colour image) and <prefix>camera_info (sensor_msgs/CameraInfo), prefix "" or "<camera>/".
+            colour image) and <prefix>camera_info (sensor_msgs/CameraInfo), prefix "" or "<camera>/", with the
+            reliability of their publishers too.
 Publishes   per camera every output of outputs.OUTPUTS under ~/ (one camera) or ~/<camera>/ (several):
-            panoptic, semantic, instances, overlay (see outputs.py), each with its input's header; on-demand
-            ones (overlay) only when subscribed or publish_<name> is true; with use_depth instances_3d (+
+            panoptic, semantic, instances, overlay, semantic_color, panoptic_color (see outputs.py), each with
+            its input's header; on-demand ones (overlay, the colour images) only when subscribed or
+            publish_<name> is true; with use_depth instances_3d (+
             markers and points when subscribed); ~/labels (panoptic_ros/PanopticLabelArray, latched, again
             on every model change); /diagnostics (one status per camera).
 
