@@ -31,6 +31,8 @@ from pathlib import Path
 from panoptic_ros.ros import node_process
 from panoptic_ros.ros.names import NODE_NAME
 
+from .options import check_model_path
+
 INPUT_TOPIC = "/camera/image_raw"
 SAMPLE_FPS = 10.0
 
@@ -60,6 +62,7 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    check_model_path(args.model)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     model = node_process.model_path(args.model)

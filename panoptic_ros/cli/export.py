@@ -37,6 +37,9 @@ def run(args) -> int:
     from panoptic_ros.export import export_model
     from panoptic_ros.modeling import default_model_path
 
+    from .options import check_model_path
+
+    check_model_path(args.model)
     source = Path(args.model) if args.model else default_model_path()
     if args.calibration and args.precision != "int8":
         raise ValueError("--calibration is for --precision int8")

@@ -49,7 +49,8 @@ def test_data_folder_says_what_it_must_hold(synthetic_dataset, tmp_path, capsys)
 def test_sidecar_json_as_model_points_at_the_safetensors(synthetic_dataset, tmp_path, capsys):
     sidecar = default_model_path().with_suffix(".json")
     for argv in (["eval", "--data", str(synthetic_dataset)],
-                 ["predict", "--images", str(synthetic_dataset / "images")]):
+                 ["predict", "--images", str(synthetic_dataset / "images")],
+                 ["export", "--format", "onnx"], ["demo"]):
         assert main([*argv, "--out", str(tmp_path / "o"), "--model", str(sidecar)]) == 2
         (line,) = error_lines(capsys)
         assert f"give {default_model_path()}" in line and "sidecar" in line
