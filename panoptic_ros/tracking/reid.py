@@ -37,9 +37,9 @@ SMOOTH = _smoothing()  # [64, 64]: each bin spreads to its neighbours
 def colour_histograms(image_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
     """float32 [k, 64] normalised joint RGB histograms of the segments' grid pixels (g: segment index 1..k, 0 =
     other, same shape as image_grid's first two axes)."""
-    q = (image_grid >> 6).astype(np.int32)
-    bins = (q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).ravel()
-    h = np.bincount(g.ravel().astype(np.int64) * NUM_BINS + bins, minlength=(k + 1) * NUM_BINS)
+    q = image_grid >> 6                                      # uint8 0..3 per channel
+    bins = ((q[..., 0] << 4) | (q[..., 1] << 2) | q[..., 2]).ravel()
+    h = np.bincount((g.ravel().astype(np.int32) << 6) | bins, minlength=(k + 1) * NUM_BINS)
     h = h.reshape(k + 1, NUM_BINS)[1:].astype(np.float32) @ SMOOTH
     return h / np.maximum(h.sum(1, keepdims=True), 1e-9)
 
@@ -69,21 +69,21 @@ def match(queries: dict, candidates: list, settings: dict) -> dict[int, int]:
     c_cat = np.array([c["category"] for c in candidates])
     c_center = np.array([c["center"] for c in candidates], dtype=np.float64).reshape(nc, 2)
     c_size = np.array([c["size"] for c in candidates], dtype=np.float64)
+    c_lost = np.array([c["lost"] for c in candidates], dtype=np.float64)
+    q_size = np.asarray(queries["size"], dtype=np.float64)
+    dist = np.linalg.norm(np.asarray(queries["center"], dtype=np.float64)[:, None, :] - c_center[None, :, :], axis=2)
+    radius = settings["distance"] * np.maximum(q_size[:, None], c_size[None, :]) * (1.0 + c_lost[None, :])
+    ok = (np.asarray(queries["category"])[:, None] == c_cat[None, :]) & (dist <= radius)
+    if not ok.any():          # the usual frame: nothing lost is near a new segment of its class
+        return {}
     c_hist = np.stack([c["hist"] for c in candidates])
     c_border = np.array([c["border"] for c in candidates], dtype=bool)
     c_depth = np.array([c["depth"] for c in candidates], dtype=np.float64)
-    c_lost = np.array([c["lost"] for c in candidates], dtype=np.float64)
-
-    q_size = np.asarray(queries["size"], dtype=np.float64)
-    colour = np.sqrt(queries["hist"][:, None, :] * c_hist[None, :, :]).sum(2)          # Bhattacharyya [Q, C]
+    sim = np.sqrt(queries["hist"][:, None, :] * c_hist[None, :, :]).sum(2)             # Bhattacharyya [Q, C]
     ratio = np.minimum(q_size[:, None], c_size[None, :]) / np.maximum(np.maximum(q_size[:, None], c_size[None, :]),
                                                                        1e-9)
     cut = np.asarray(queries["border"], dtype=bool)[:, None] | c_border[None, :]
-    sim = colour
-    dist = np.linalg.norm(np.asarray(queries["center"], dtype=np.float64)[:, None, :] - c_center[None, :, :], axis=2)
-    radius = settings["distance"] * np.maximum(q_size[:, None], c_size[None, :]) * (1.0 + c_lost[None, :])
-    ok = (np.asarray(queries["category"])[:, None] == c_cat[None, :]) & (sim >= settings["similarity"])
-    ok &= (dist <= radius) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
+    ok &= (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if settings["depth"] > 0:
         qd = np.asarray(queries["depth"], dtype=np.float64)[:, None]
         known = np.isfinite(qd) & np.isfinite(c_depth[None, :])

@@ -352,7 +352,7 @@ class PanopticTracker:
     def _camera_step(self, image_grid: np.ndarray, stride: int) -> tuple[float, float] | None:
         """The image's shift since the last frame (pixels) by phase correlation of the grey grid images, when the
         correlation is clear (mostly the background: moving objects cover a minority of the image); else None."""
-        gray = image_grid.mean(axis=2, dtype=np.float32) if image_grid.ndim == 3 else image_grid.astype(np.float32)
+        gray = (image_grid[..., 1] if image_grid.ndim == 3 else image_grid).astype(np.float32)   # green: enough
         prev, self._prev_gray = self._prev_gray, gray
         if prev is None or prev.shape != gray.shape or min(gray.shape) < 8:
             return None
@@ -367,8 +367,10 @@ class PanopticTracker:
         if not rows:
             return {}
         taken = {id(t) for t in matches.values()}
-        lost = [t for t in self._tracks.values() if id(t) not in taken and t.last_seen < stamp and t.hist is not None]
-        lost += list(self._memory.values())
+        wanted = set(classes[rows].tolist())
+        lost = [t for t in self._tracks.values() if id(t) not in taken and t.last_seen < stamp and t.hist is not None
+                and t.category in wanted]
+        lost += [t for t in self._memory.values() if t.category in wanted]
         if not lost:
             return {}
         q = boxes[rows]
