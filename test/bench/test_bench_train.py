@@ -18,7 +18,7 @@ def test_bench_train_writes_loader_and_step_throughput(tmp_path, synthetic_datas
     assert result["images"] == 6 and result["data"] == str(synthetic_dataset)
     assert [r["workers"] for r in result["loader"]] == [0, 1]
     assert all(r["images"] == 5 and r["images_per_s"] > 0 for r in result["loader"])  # first batch untimed
-    assert 0 < result["target_generation_ms_640x480"] < 1000
+    assert result["target_generation_ms_640x480"] > 0   # its value is timed (test_stage_times_... checks the labels)
     assert set(result["stages_ms"]) >= {"decode_image", "decode_png", "augment", "targets"}
     assert result["step"]["images_per_s"] > 0 and result["step"]["input_size"] == [128, 171]  # 160x120 at 128/192
     assert (out / "train.png").stat().st_size > 1000
