@@ -15,6 +15,7 @@ Definitions (matches: IoU > 0.5 of same-class segments, unique, as for ID switch
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -88,8 +89,13 @@ class IdentityMetrics:
                 _settle(v, g)
         names = [str(k) for k in self.videos]
         mh = motmetrics.metrics.create()
-        table = mh.compute_many([v.acc for v in self.videos.values()], names=names,
-                                metrics=["idf1", "idp", "idr", "num_switches"], generate_overall=True)
+        quiet = logging.root.manager.disable
+        logging.disable(logging.INFO)          # motmetrics logs its timings on the root logger
+        try:
+            table = mh.compute_many([v.acc for v in self.videos.values()], names=names,
+                                    metrics=["idf1", "idp", "idr", "num_switches"], generate_overall=True)
+        finally:
+            logging.disable(quiet)
         overall = table.loc["OVERALL"]
         per_video = [hota.hota_sequence(v.frames, len(v.gt_index), len(v.pred_index)) for v in self.videos.values()]
         h = hota.summary(hota.combine(per_video))
