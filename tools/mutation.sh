@@ -23,6 +23,6 @@ cp "$ROOT/tools/mutation.cfg" "$WORK/setup.cfg"
 export PYTHONPATH="$WORK${PYTHONPATH:+:${PYTHONPATH//$ROOT:/}}"
 cd "$WORK"
 echo "[mutation] mutmut run in $WORK ($CHILDREN children); progress: $WORK/mutmut.log"
-nice -n 10 mutmut run --max-children "$CHILDREN" > "$WORK/mutmut.log" 2>&1 || { tail -30 "$WORK/mutmut.log"; exit 1; }
+mutmut run --max-children "$CHILDREN" > "$WORK/mutmut.log" 2>&1 || { tail -30 "$WORK/mutmut.log"; exit 1; }
 mutmut results --all true > "$WORK/results.txt" 2>&1 || true
 python "$ROOT/tools/mutation_report.py" "$WORK" "$ROOT/tools/mutation_equivalent.txt" "$OUT"

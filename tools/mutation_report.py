@@ -59,7 +59,8 @@ def main(work: Path, equivalent_file: Path, out: Path) -> dict:
     per_module: dict[str, Counter] = defaultdict(Counter)
     for name, status in results.items():
         per_module[module_of(name)][status] += 1
-    survivors = sorted(n for n, s in results.items() if s == "survived")
+    # a mutant of a function no focused test runs ("no tests") survives as surely as one the tests miss
+    survivors = sorted(n for n, s in results.items() if s in ("survived", "no tests"))
     checked = sum(1 for s in results.values() if s not in ("not checked", "interrupted"))
     open_survivors = [n for n in survivors if n not in equivalent]
     summary = {"date": datetime.date.today().isoformat(), "mutants": len(results), "checked": checked,
@@ -73,6 +74,7 @@ def main(work: Path, equivalent_file: Path, out: Path) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     lines = [f"# Mutation testing report ({summary['date']}, mutmut)", "",
              f"{summary['mutants']} mutants, {checked} checked: {summary['killed']} killed, {len(survivors)} survived "
+             "(counting those of functions no focused test runs) "
              f"({100 * (summary['survival_rate'] or 0):.1f} %), of which {summary['equivalent']} equivalent "
              f"(listed in tools/mutation_equivalent.txt); {len(open_survivors)} open "
              f"({100 * (summary['survival_rate_without_equivalent'] or 0):.1f} %).", "",
@@ -84,6 +86,7 @@ def main(work: Path, equivalent_file: Path, out: Path) -> dict:
     lines += ["", "## Surviving mutants", ""]
     for name in survivors:
         tag = f" (equivalent: {equivalent[name]})" if name in equivalent else ""
+        tag += " (no focused test runs it)" if results[name] == "no tests" else ""
         lines += [f"### {name}{tag}", "```diff", diff_of(work, name), "```", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:3 + len(per_module) + 3]))
