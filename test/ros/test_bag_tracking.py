@@ -66,6 +66,7 @@ def test_bag_eval_reports_stq_with_and_without_tracking(sequence, tmp_path, orac
     stq = tracked["stq"]
     assert stq["frames"] == N and stq["sq"] == pytest.approx(1.0)
     assert stq["id_switches"] == 0 and stq["stq"] == pytest.approx(1.0, abs=1e-9)
+    assert stq["identity"]["idf1"] == pytest.approx(1.0) and stq["identity"]["hota"] == pytest.approx(1.0)
 
     plain = _eval(sequence, tmp_path / "plain", "--no-tracking")
     assert plain["tracking"] is False and plain["tracker_ms"]["count"] == 0

@@ -127,7 +127,8 @@ class BagPQ:
         pred_segments = [{"id": int(s["id"]), "category_id": channel_map[int(s["category_id"])]} for s in segments]
         self.evaluator.add(gt_pan, entry.segments_info, panoptic, pred_segments, image_id=entry.image_id)
         if self.stq is not None:
-            self.stq.add(gt_pan, entry.segments_info, panoptic, pred_segments, sequence=entry.video_id)
+            self.stq.add(gt_pan, entry.segments_info, panoptic, pred_segments, sequence=entry.video_id,
+                         stamp=stamp_ns * 1e-9 if stamp_ns is not None else None)
         self.seen.add(entry.image_id)
         self.matched += 1
         return True
@@ -140,10 +141,11 @@ class BagPQ:
         return out
 
     def stq_summary(self) -> dict | None:
-        """STQ, AQ, SQ, ID switches (total and per 100 frames), id-keep rate; None without video ground truth."""
+        """STQ, AQ, SQ, ID switches (total and per 100 frames), id-keep rate, identity metrics (IDF1, HOTA, re-id
+        rate, wrong merges); None without video ground truth."""
         if self.stq is None:
             return None
         s = self.stq.summarize()
         keys = ("stq", "aq", "sq", "frames", "tracks", "id_switches", "id_switches_per_100", "id_keep",
-                "per_sequence")
+                "per_sequence", "identity")
         return {k: s[k] for k in keys}
