@@ -64,6 +64,12 @@ def install_early() -> ExitSignals:
     return _early
 
 
+def stop_requested() -> bool:
+    """True once SIGINT / SIGTERM came (an error raised after it is the stop, not a failure: StopSignal raised
+    inside a C extension's import or call comes out as that extension's error, e.g. ImportError)."""
+    return _early is not None and _early.stop.is_set()
+
+
 def start(module: str, argv: list[str] | None = None) -> int:
     """What an executable runs: the signal handling first, then `module`'s main(argv) (imported now: torch and
     rclpy take seconds to import, and a signal meanwhile is a clean exit too)."""
@@ -71,5 +77,7 @@ def start(module: str, argv: list[str] | None = None) -> int:
     try:
         main = importlib.import_module(module).main
         return main(argv)
-    except StopSignal:
-        return 0
+    except BaseException:
+        if stop_requested():
+            return 0
+        raise

@@ -10,7 +10,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from .. import params, transport
-from ..exit_signals import StopSignal, install_early
+from ..exit_signals import StopSignal, install_early, stop_requested
 from ..model_loading import ModelLoadError
 from ..names import NODE_EXECUTABLE, NODE_NAME
 from .core import SHUTDOWN_FRAME_WAIT, PanopticNodeCore
@@ -66,12 +66,16 @@ def run(make_node: Callable[[], Any], argv: list[str] | None, name: str = NODE_E
         try:
             _init_rclpy(argv)
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable --params-file: one line, no traceback
+            if stop_requested():
+                return 0
             print(f"[{name}] error: cannot start: {exc}", file=sys.stderr, flush=True)
             return 1
         signals.install()             # ours again, whatever rclpy.init did
         try:
             node = make_node()
         except (ModelLoadError, params.ParameterError) as exc:
+            if stop_requested():          # the signal interrupted the load: a stop, not a start-up error
+                return 0
             print(f"[{name}] error: {exc}", file=sys.stderr, flush=True)
             return 1
         executor = SingleThreadedExecutor()
@@ -81,6 +85,9 @@ def run(make_node: Callable[[], Any], argv: list[str] | None, name: str = NODE_E
             executor.spin_once(timeout_sec=SPIN_PERIOD)
     except (StopSignal, KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not stop_requested():   # else the signal, surfacing as the error of the C call it interrupted
+            raise
     finally:
         signals.stopping()
         if node is not None:
