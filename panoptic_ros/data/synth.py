@@ -515,7 +515,8 @@ def _reid_movers(rng: np.random.Generator, movers: list[_Mover], opts: ReidOptio
         start_f = int(rng.integers(0, max(1, frames // 3)))
         y = rng.uniform(0.25, 0.8) * height
         path = np.zeros((frames, 2))
-        x = cam_x[start_f] + width / 2 + side * rng.uniform(0.1, 0.3) * width
+        inside = 0.5 * rng.uniform(0.1, 0.3) * width              # starts this far inside the edge it leaves by
+        x = cam_x[start_f] + (width - inside if side > 0 else inside)
         v, outside = side * speed * rng.uniform(1.0, 1.6), 0
         for f in range(frames):
             view_x = x - cam_x[f]

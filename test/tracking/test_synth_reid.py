@@ -58,3 +58,10 @@ def test_cli_writes_the_options_into_the_ground_truth(tmp_path):
     info = json.loads((tmp_path / "v" / "panoptic.json").read_text())["info"]
     assert info["pan_back"] == 1.0 and info["reenter"] == 1 and info["occluders"] == 1 and info["lookalike"]
     assert main(["synth", "--reenter", "1", "--out", str(tmp_path / "w")]) != 0
+
+
+def test_reentering_objects_leave_and_come_back():
+    """Only re-entering objects (no others, still camera): each leaves the view and is back 1-5 s later."""
+    frames = list(render_sequence(4, 120, 640, 480, pan=0.0, objects=0, reid=ReidOptions(reenter=2)))
+    gaps = absences(frames)
+    assert len(gaps) == 2 and all(any(1 <= g <= 5 for g in gs) for gs in gaps.values()), gaps
