@@ -70,14 +70,18 @@ def stop_requested() -> bool:
     return _early is not None and _early.stop.is_set()
 
 
-def start(module: str, argv: list[str] | None = None) -> int:
-    """What an executable runs: the signal handling first, then `module`'s main(argv) (imported now: torch and
-    rclpy take seconds to import, and a signal meanwhile is a clean exit too)."""
+def guarded(run) -> int:
+    """run() with the signal handling installed first; an exception after SIGINT / SIGTERM is the stop: 0."""
     install_early()
     try:
-        main = importlib.import_module(module).main
-        return main(argv)
+        return run()
     except BaseException:
         if stop_requested():
             return 0
         raise
+
+
+def start(module: str, argv: list[str] | None = None) -> int:
+    """What an executable runs: the signal handling first, then `module`'s main(argv) (imported now: torch and
+    rclpy take seconds to import, and a signal meanwhile is a clean exit too)."""
+    return guarded(lambda: importlib.import_module(module).main(argv))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from panoptic_ros.ros.exit_signals import install_early, stop_requested  # noqa: E402
+from panoptic_ros.ros.exit_signals import guarded, install_early  # noqa: E402
 
 install_early()   # as the installed executables: a signal during the imports below is a clean exit
 
@@ -73,10 +73,4 @@ def run(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = run(sys.argv)
-    except BaseException:
-        if not stop_requested():     # a signal inside a C extension's import surfaces as its ImportError
-            raise
-        code = 0
-    sys.exit(code)
+    sys.exit(guarded(lambda: run(sys.argv)))    # as the installed executables (exit_signals.start)
