@@ -118,3 +118,15 @@ def test_check_pixels_boundary_and_message():
     with pytest.raises(ImageTooLarge) as info:
         check_encoded(_png_declaring(5, 4), 19)
     assert str(info.value) == "compressed image of 5x4 = 20 pixels exceeds max_input_pixels = 19; skipped"
+
+
+def test_found_by_mutation_testing():
+    """An empty segment (length 2) is valid; the default name in the message is "image"; PNG sizes are unsigned, so
+    a header declaring 2^31 columns is refused, not read as a negative width."""
+    assert encoded_image_size(SOI + segment(0xE0, b"") + sof(0xC0, 3, 4) + EOI) == (3, 4)
+    with pytest.raises(ImageTooLarge) as info:
+        check_pixels(4, 5, 19)
+    assert str(info.value).startswith("image of 5x4 = 20 pixels")
+    assert encoded_image_size(_png_declaring(2**31, 1)) == (1, 2**31)
+    with pytest.raises(ImageTooLarge):
+        check_encoded(_png_declaring(2**31, 1), 4096 * 4096)
