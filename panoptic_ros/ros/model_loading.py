@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from panoptic_ros.modeling.shipped import is_shipped_model, shipped_model_note
 from panoptic_ros.pipeline import build_pipeline, resolve_model_path
 from panoptic_ros.runtime import resolve_precision, resolve_runtime
 
@@ -39,7 +40,13 @@ class ModelLoadError(RuntimeError):
 
 class PipelineLoader:
     """The production loader: panoptic_ros.pipeline.build_pipeline for model ("" = the shipped model), device,
-    runtime and precision; every failure is a ModelLoadError with one clear line."""
+    runtime and precision; every failure is a ModelLoadError with one clear line.
+
+    note: called once with one line the first time the shipped model is loaded (it only knows synthetic shapes,
+    which nothing in its output says; the node passes its info log)."""
+
+    def __init__(self, note: Callable[[str], None] | None = None):
+        self._note = note
 
     def check(self, values: dict) -> None:
         """Fast checks of a parameter change: the file exists, the runtime is installed and runs the file on the
@@ -54,11 +61,15 @@ class PipelineLoader:
     def load(self, values: dict):
         file = self._file(values)
         try:
-            return build_pipeline(file, device=values["device"], runtime=values["runtime"],
-                                  precision=values["precision"], overrides=inference_values(values))
+            pipeline = build_pipeline(file, device=values["device"], runtime=values["runtime"],
+                                      precision=values["precision"], overrides=inference_values(values))
         except Exception as exc:  # noqa: BLE001 - CheckpointError, RuntimeNotInstalled, ValueError, OSError ...
             reason = str(exc) if str(file) in str(exc) else f"{file}: {exc}"
             raise ModelLoadError(f"cannot load model {reason}") from None
+        if self._note is not None and is_shipped_model(file):
+            self._note(shipped_model_note(pipeline.categories))
+            self._note = None
+        return pipeline
 
     @staticmethod
     def _file(values: dict):

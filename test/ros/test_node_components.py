@@ -218,3 +218,19 @@ def test_release_cuda_cache_gives_a_dropped_models_memory_back():
     del model
     release_cuda_cache()
     assert torch.cuda.memory_reserved() <= reserved - 60 * 2**20
+
+
+def test_pipeline_loader_notes_once_that_the_shipped_model_knows_only_synthetic_classes(tiny_checkpoint):
+    """The node's start-up log says what the shipped model is (issue 20 item 12); other models get no note."""
+    from panoptic_ros.ros.model_loading import PipelineLoader
+    from panoptic_ros.ros.params import ros_parameters
+
+    values = {p.name: p.default for p in ros_parameters()}
+    values.update(runtime="torch", precision="fp32", device="cpu")
+    notes: list[str] = []
+    loader = PipelineLoader(notes.append)
+    loader.load({**values, "model": str(tiny_checkpoint)})
+    assert notes == []
+    loader.load({**values, "model": ""})
+    loader.load({**values, "model": ""})
+    assert len(notes) == 1 and notes[0].startswith("the shipped model only knows 8 synthetic classes"), notes

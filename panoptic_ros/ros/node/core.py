@@ -45,7 +45,7 @@ class PanopticNodeCore(InputHandling, ParameterHandling, StatusReporting):
         self._log = NodeLog(self, lambda: self._closing)
         self._warn = self._log.warn
         self._slot = ModelSlot(self._log.warn)
-        self._loader = model_loader if model_loader is not None else PipelineLoader()
+        self._loader = model_loader if model_loader is not None else PipelineLoader(self._log.info)
         self._values = params.declare_parameters(self)
         try:
             self._slot.palette = load_palette(self._values["palette"])
