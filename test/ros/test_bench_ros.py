@@ -21,7 +21,8 @@ def test_bench_ros_writes_json_and_plot(tiny_checkpoint, tmp_path):
     assert (saved["runtime"], saved["precision"]) == ("torch", "fp32")
     assert [(r["width"], r["height"]) for r in saved["rows"]] == [(64, 48), (96, 64)]
     OUT_STAGES = out_stages()
-    assert OUT_STAGES == ("panoptic", "semantic", "instances", "overlay", "serialize")
+    assert OUT_STAGES == ("panoptic", "semantic", "instances", "overlay", "semantic_color", "panoptic_color",
+                          "serialize")
     for row in saved["rows"]:
         assert set(row["stages_ms"]) == set(IN_STAGES) | set(OUT_STAGES)
         assert all(v > 0 for v in row["stages_ms"].values())
