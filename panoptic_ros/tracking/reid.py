@@ -5,12 +5,14 @@ network's features, and must stay cheap at 50 objects. So an object's appearance
 (4 levels per channel) of the image at the tracker's grid points inside its mask (one ``np.bincount`` for all
 segments of a frame), smoothed across neighbouring bins (shading, outlines and noise move pixels across bin edges)
 and compared with the Bhattacharyya coefficient; sizes must agree within a factor MAX_SIZE_RATIO unless a box
-touches the image border (a re-entering object is cut), and their ratio adds to the cost. Objects of one class that look
-alike get the same score, so the position decides for them: where the lost object should be now (its last centre,
-moved by the camera's estimated image motion since then and by its own motion relative to the camera), within a
-radius that grows with the time it was lost. A confident match must also be unambiguous: the best candidate's
-cost must beat every rival's, for the segment and for the lost track, by ``track_reid_margin``; otherwise a new
-id starts (wrong merges are worse than new ids).
+touches the image border (a re-entering object is cut), and their ratio adds to the cost. Objects of one class that
+look alike get the same score, so motion decides for them: the reappearing segment must lie near the path from
+where the lost object was last seen to where its own velocity takes it (both moved with the camera's estimated
+image motion; a hidden object may slow down or stop, so the whole path is plausible), within a radius that grows
+with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
+directions. A confident match must also be unambiguous: the best candidate's cost must beat every plausible
+rival's, for the segment and for the lost track, by ``track_reid_margin``, where rivals are judged with LOOSE gates;
+otherwise a new id starts (wrong merges are worse than new ids).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ NUM_BINS = 64          # 4 levels per RGB channel
 YOUNG_SECONDS = 1.0    # a track born new may still take an old id this long (re-entering / emerging: a sliver first)
 MAX_SIZE_RATIO = 3.0   # sizes (sqrt of box area) of a re-identified pair differ at most this much (uncut boxes)
 SMOOTH_SIGMA = 0.35    # histogram smoothing, in bin widths
+LOOSE = 2.0            # rivals: within LOOSE x the position gate's radius ...
+LOOSE_SIMILARITY = 0.1  # ... and at most this much below the appearance threshold
 _INFEASIBLE = 1e6
 
 
@@ -55,58 +59,90 @@ def segment_depths(depth_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def match(queries: dict, candidates: list, settings: dict) -> dict[int, int]:
+def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
     """{query row: candidate index} for the confident, unambiguous pairs.
 
     queries: arrays over Q segments: "category", "center" [Q,2], "size", "hist" [Q,64], "border" (bool),
-    "depth" (NaN = unknown). candidates: list of dicts with the same keys for one lost track each, "center" being
-    its predicted centre now and "lost" the seconds since it was last seen whole. settings: "similarity",
-    "distance", "margin", "depth" (the track_reid_* values).
+    "depth" (NaN = unknown). candidates: the same over C lost tracks ("hist" may be a list of [64] arrays), with
+    "center" their predicted centre now, "origin" where each was last seen (moved with the camera; the position
+    gate measures the distance to the path between the two) and "lost" the seconds since each was last seen.
+    Optional "velocity" [Q,2] / [C,2] (motion relative to the camera, pixels per second; NaN = unknown).
+    settings: "similarity", "distance", "margin", "depth" (the track_reid_* values), "min_size" (pixels: the
+    smallest object size the position gate's radius assumes; tiny and cut segments misstate their size) and
+    "min_speed" (pixels per second: two motions both faster than this must not point in opposite directions).
+
+    A pair must pass every gate (class, appearance, position, size, depth); the pairs are assigned optimally by
+    cost; a pair is then refused when a rival is about as good: any other candidate of the segment, or other
+    segment of the candidate, of the same class whose cost is within ``margin`` of the pair's, judged with LOOSE
+    gates (a look-alike just outside the position gate, or a little less similar, is still a reason for doubt).
     """
-    nq, nc = len(queries["category"]), len(candidates)
+    nq, nc = len(queries["category"]), len(candidates["category"])
     if not nq or not nc:
         return {}
-    c_cat = np.array([c["category"] for c in candidates])
-    c_center = np.array([c["center"] for c in candidates], dtype=np.float64).reshape(nc, 2)
-    c_size = np.array([c["size"] for c in candidates], dtype=np.float64)
-    c_lost = np.array([c["lost"] for c in candidates], dtype=np.float64)
+    c_center = np.asarray(candidates["center"], dtype=np.float64).reshape(nc, 2)
+    c_origin = np.asarray(candidates.get("origin", c_center), dtype=np.float64).reshape(nc, 2)
+    c_size = np.asarray(candidates["size"], dtype=np.float64)
+    c_lost = np.asarray(candidates["lost"], dtype=np.float64)
     q_size = np.asarray(queries["size"], dtype=np.float64)
-    dist = np.linalg.norm(np.asarray(queries["center"], dtype=np.float64)[:, None, :] - c_center[None, :, :], axis=2)
-    radius = settings["distance"] * np.maximum(q_size[:, None], c_size[None, :]) * (1.0 + c_lost[None, :])
-    ok = (np.asarray(queries["category"])[:, None] == c_cat[None, :]) & (dist <= radius)
-    if not ok.any():          # the usual frame: nothing lost is near a new segment of its class
+    dist = _path_distance(np.asarray(queries["center"], dtype=np.float64).reshape(nq, 2), c_origin, c_center)
+    size = np.maximum(np.maximum(q_size[:, None], c_size[None, :]), settings.get("min_size", 0.0))
+    radius = settings["distance"] * size * (1.0 + c_lost[None, :])
+    plausible = (np.asarray(queries["category"])[:, None] == np.asarray(candidates["category"])[None, :]) & (
+        dist <= LOOSE * radius)
+    if not plausible.any():       # the usual frame: nothing lost is near a new segment of its class
         return {}
-    c_hist = np.stack([c["hist"] for c in candidates])
-    c_border = np.array([c["border"] for c in candidates], dtype=bool)
-    c_depth = np.array([c["depth"] for c in candidates], dtype=np.float64)
-    sim = np.sqrt(queries["hist"][:, None, :] * c_hist[None, :, :]).sum(2)             # Bhattacharyya [Q, C]
+    # only the rows and columns with a plausible pair from here on
+    rows, cols = np.flatnonzero(plausible.any(1)), np.flatnonzero(plausible.any(0))
+    plausible, dist, radius = plausible[np.ix_(rows, cols)], dist[np.ix_(rows, cols)], radius[np.ix_(rows, cols)]
+    q_size, c_size = q_size[rows], c_size[cols]
+    c_hist = np.stack([np.asarray(candidates["hist"][j], dtype=np.float32) for j in cols.tolist()])
+    sim = np.sqrt(np.asarray(queries["hist"])[rows][:, None, :] * c_hist[None, :, :]).sum(2)   # Bhattacharyya
     ratio = np.minimum(q_size[:, None], c_size[None, :]) / np.maximum(np.maximum(q_size[:, None], c_size[None, :]),
                                                                        1e-9)
-    cut = np.asarray(queries["border"], dtype=bool)[:, None] | c_border[None, :]
-    ok &= (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
+    cut = np.asarray(queries["border"], dtype=bool)[rows][:, None] | np.asarray(candidates["border"],
+                                                                                  dtype=bool)[cols][None, :]
+    if "velocity" in queries and "velocity" in candidates and settings.get("min_speed", 0) > 0:
+        qv = np.asarray(queries["velocity"], dtype=np.float64).reshape(nq, 2)[rows]
+        cv = np.asarray(candidates["velocity"], dtype=np.float64).reshape(nc, 2)[cols]
+        fast = settings["min_speed"]
+        moving_q = np.linalg.norm(qv, axis=1) > fast            # NaN (unknown) compares False
+        moving_c = np.linalg.norm(cv, axis=1) > fast
+        opposite = (qv @ cv.T) < 0
+        plausible &= ~(moving_q[:, None] & moving_c[None, :] & opposite)
     if settings["depth"] > 0:
-        qd = np.asarray(queries["depth"], dtype=np.float64)[:, None]
-        known = np.isfinite(qd) & np.isfinite(c_depth[None, :])
+        qd = np.asarray(queries["depth"], dtype=np.float64)[rows][:, None]
+        cd = np.asarray(candidates["depth"], dtype=np.float64)[cols][None, :]
+        known = np.isfinite(qd) & np.isfinite(cd)
         with np.errstate(invalid="ignore"):
-            ok &= ~known | (np.abs(qd - c_depth[None, :]) <= settings["depth"] * c_depth[None, :])
+            plausible &= ~known | (np.abs(qd - cd) <= settings["depth"] * cd)
+    ok = plausible & (dist <= radius) & (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if not ok.any():
         return {}
-    # cost in [0, 1]: 0.4 appearance (0 at similarity 1, 1 at the threshold), 0.5 position (0 at the prediction),
-    # 0.1 size (uncut boxes)
+    plausible &= sim >= settings["similarity"] - LOOSE_SIMILARITY
+    # cost, 0 for a perfect pair: 0.4 appearance (1 at the threshold), 0.5 position (1 at the gate's radius;
+    # up to LOOSE for rivals), 0.1 size (uncut boxes)
     span = max(1.0 - settings["similarity"], 1e-6)
-    cost = 0.4 * np.clip((1.0 - sim) / span, 0, 1) + 0.5 * np.clip(dist / np.maximum(radius, 1e-9), 0, 1)
+    cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * dist / np.maximum(radius, 1e-9)
     cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
-    cost = np.where(ok, cost, _INFEASIBLE)
-    rows, cols = linear_sum_assignment(cost)
+    pick_r, pick_c = linear_sum_assignment(np.where(ok, cost, _INFEASIBLE))
     margin = settings["margin"]
     out = {}
-    for r, c in zip(rows.tolist(), cols.tolist()):
+    for r, c in zip(pick_r.tolist(), pick_c.tolist()):
         if not ok[r, c]:
             continue
-        best = cost[r, c]
-        rivals_of_query = np.delete(cost[r], c)
-        rivals_of_track = np.delete(cost[:, c], r)
-        if (rivals_of_query < best + margin).any() or (rivals_of_track < best + margin).any():
+        limit = cost[r, c] + margin
+        if (plausible[r] & (cost[r] < limit)).sum() > 1 or (plausible[:, c] & (cost[:, c] < limit)).sum() > 1:
             continue          # ambiguous (look-alikes near each other): a new id is safer than a wrong merge
-        out[r] = c
+        out[int(rows[r])] = int(cols[c])
     return out
+
+
+def _path_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """[Q, C] distance of each point to each candidate's path from ``start`` (where it was last seen, moved with
+    the camera) to ``end`` (where its own velocity takes it): a hidden object may have slowed down or stopped,
+    and velocities measured on cut segments are rough, so anywhere along the way is as plausible."""
+    d = end - start                                                         # [C, 2]
+    length2 = np.maximum((d * d).sum(1), 1e-9)
+    t = np.clip(((points[:, None, :] - start[None]) * d[None]).sum(2) / length2[None], 0.0, 1.0)   # [Q, C]
+    nearest = start[None] + t[..., None] * d[None]
+    return np.linalg.norm(points[:, None, :] - nearest, axis=2)

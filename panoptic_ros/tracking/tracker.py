@@ -66,7 +66,11 @@ DISTANCE_GATE = 1.5             # second stage: centre distance below this x the
 OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's mask is taken as partly hidden
 MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
 MIN_CAMERA_TRACKS = 3           # established tracks needed to update the camera's image-motion estimate
+CUT_EXTENT = (1.5, 0.05)        # a box extent change above max(1.5 px, 5 %) between frames: cut by an occluder
+MIN_REID_SPEED = 0.03           # re-identification compares directions of motion faster than this x width / s
+MIN_REID_SIZE = 0.05            # re-identification's position gate assumes objects at least this x image width
 CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
+_CROSS = np.ones((3, 3), np.uint8)
 ID_SOURCES = ("new", "continued", "reidentified")
 
 
@@ -270,19 +274,26 @@ class PanopticTracker:
                 rows, cols = linear_sum_assignment(np.where(ok, -iou, 0.0))
                 matches = {int(r): tracks[c] for r, c in zip(rows, cols) if ok[r, c]}
             if len(matches) < min(k, n):
-                matches.update(self._match_by_distance(boxes, tracks, shift, same, matches))
+                # with re-identification, tracks unseen in the last frame are left to it (appearance and motion
+                # decide), not to distance alone: an object emerging where another one just went out of sight
+                eligible = None if not (self.reid and image is not None) else \
+                    np.array([t.last_seen >= self._last_stamp - self._frame_dt for t in tracks])
+                matches.update(self._match_by_distance(boxes, tracks, shift, same, matches, eligible))
 
         # appearance (and depth) of every segment: what re-identification compares and the tracks keep
         hist = depths = camera_step = None
         if self.reid and image is not None:
             image_grid = _grid_of(image, g.shape, self._shape, stride)
             hist = reid.colour_histograms(image_grid, g, k)
-            camera_step = self._camera_step(image_grid, stride)
+            camera_step = self._camera_step(image_grid, g, stride)
             if depth is not None:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
         h, w = self._shape
         border = ((boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)).tolist()
-        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp) if hist is not None else {}
+        cam_now = self._cam_offset if camera_step is None or self._frame_dt <= 0 else \
+            (self._prev_offset[0] + camera_step[0], self._prev_offset[1] + camera_step[1])
+        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp, cam_now) \
+            if hist is not None else {}
 
         # the grid pixels of each segment, for the next frames
         order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
@@ -333,14 +344,16 @@ class PanopticTracker:
             else:
                 dt = stamp - track.mask_stamp
                 if dt > 0 and track.kept == 0 and old is None:
-                    vx, vy = (center[0] - track.center[0]) / dt, (center[1] - track.center[1]) / dt
+                    cam_step = (cam_offset[0] - track.cam_offset[0], cam_offset[1] - track.cam_offset[1])
+                    rx, ry = _box_velocity(track.box, box_list[i], dt, cam_step, self._shape)
+                    vx, vy = rx + cam_step[0] / dt, ry + cam_step[1] / dt
                     if track.age > 1:
                         vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
-                    track.velocity = (vx, vy)
+                        rx, ry = w * rx + (1 - w) * track.rel_velocity[0], w * ry + (1 - w) * track.rel_velocity[1]
+                    track.velocity, track.rel_velocity = (vx, vy), (rx, ry)
                 track.center, track.box, track.last_seen, track.mask_stamp = center, box_list[i], stamp, stamp
                 track.ys, track.xs, track.kept = seg_ys, seg_xs, 0
                 track.border, track.cam_offset = border[i], cam_offset
-                track.rel_velocity = (track.velocity[0] - cam_v[0], track.velocity[1] - cam_v[1])
                 if hist is not None:
                     track.hist = hist[i] if track.hist is None or track.age == 0 else 0.5 * (track.hist + hist[i])
                 if depths is not None:
@@ -349,10 +362,14 @@ class PanopticTracker:
             out.append((track.id, track))
         return out
 
-    def _camera_step(self, image_grid: np.ndarray, stride: int) -> tuple[float, float] | None:
+    def _camera_step(self, image_grid: np.ndarray, g: np.ndarray, stride: int) -> tuple[float, float] | None:
         """The image's shift since the last frame (pixels) by phase correlation of the grey grid images, when the
-        correlation is clear (mostly the background: moving objects cover a minority of the image); else None."""
+        correlation is clear; else None. Only the background counts: the image is high-passed (its local mean
+        removed) and the things' grid cells, grown by one cell, are zeroed, so moving objects (strong edges on a
+        plain background) do not pull the estimate towards their own motion."""
         gray = (image_grid[..., 1] if image_grid.ndim == 3 else image_grid).astype(np.float32)   # green: enough
+        gray -= cv2.blur(gray, (5, 5))
+        gray[cv2.dilate((g > 0).view(np.uint8) if g.dtype == np.uint8 else (g > 0).astype(np.uint8), _CROSS) > 0] = 0
         prev, self._prev_gray = self._prev_gray, gray
         if prev is None or prev.shape != gray.shape or min(gray.shape) < 8:
             return None
@@ -360,8 +377,11 @@ class PanopticTracker:
         return (sx * stride, sy * stride) if response > CAMERA_RESPONSE else None
 
     def _reidentify(self, matches: dict[int, _Track], boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
-                    depths: np.ndarray | None, border: list, stamp: float) -> dict[int, _Track]:
-        """{segment row: lost track} for the segments that take an old id (reid.match decides)."""
+                    depths: np.ndarray | None, border: list, stamp: float, cam_now: tuple) -> dict[int, _Track]:
+        """{segment row: lost track} for the segments that take an old id (reid.match decides): unmatched ones and
+        those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included) goes
+        with it: an object emerging where a look-alike just went out of sight, but moving the other way, is not
+        that one."""
         rows = [i for i in range(len(boxes)) if i not in matches
                 or (matches[i].born_new and stamp - matches[i].first_seen <= reid.YOUNG_SECONDS)]
         if not rows:
@@ -374,21 +394,29 @@ class PanopticTracker:
         if not lost:
             return {}
         q = boxes[rows]
-        queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2,
+        velocity = np.full((len(rows), 2), np.nan)
+        for n, i in enumerate(rows):      # the young track's motion relative to the camera, this frame included
+            t = matches.get(i)
+            if t is not None and stamp > t.mask_stamp:
+                dt = stamp - t.mask_stamp
+                v = _box_velocity(t.box, tuple(boxes[i].tolist()), dt, (cam_now[0] - t.cam_offset[0],
+                                                                     cam_now[1] - t.cam_offset[1]), self._shape)
+                velocity[n] = v if t.age <= 1 else 0.5 * (np.asarray(v) + t.rel_velocity)
+        queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2, "velocity": velocity,
                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
-                   "border": [border[i] for i in rows],
+                   "border": np.array([border[i] for i in rows], dtype=bool),
                    "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
-        ox, oy = self._cam_offset
-        candidates = []
-        for t in lost:
-            dt = stamp - t.mask_stamp
-            x0, y0, x1, y1 = t.box
-            cx = t.center[0] + ox - t.cam_offset[0] + t.rel_velocity[0] * dt
-            cy = t.center[1] + oy - t.cam_offset[1] + t.rel_velocity[1] * dt
-            candidates.append({"category": t.category, "center": (cx, cy), "size": math.sqrt(max(x1 - x0, 1) *
-                               max(y1 - y0, 1)), "hist": t.hist, "border": t.border, "depth": t.depth,
-                               "lost": stamp - t.last_seen})
-        pairs = reid.match(queries, candidates, self.reid_settings)
+        # one row per lost track: where it was last seen (in the camera's integrated frame), its own velocity and
+        # for how long it moves on (not at all once it left the view: it comes back where it went out), size...
+        a = np.array([(t.category, t.center[0] - t.cam_offset[0], t.center[1] - t.cam_offset[1], t.rel_velocity[0],
+                       t.rel_velocity[1], 0.0 if t.border else stamp - t.mask_stamp, t.box[2] - t.box[0],
+                       t.box[3] - t.box[1], t.border, t.depth, stamp - t.last_seen) for t in lost], dtype=np.float64)
+        origin = a[:, 1:3] + self._cam_offset
+        candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": origin + a[:, 3:5] * a[:, 5:6],
+                      "size": np.sqrt(np.clip(a[:, 6], 1, None) * np.clip(a[:, 7], 1, None)), "border": a[:, 8] > 0,
+                      "depth": a[:, 9], "lost": a[:, 10], "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
+        pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * self._shape[1],
+                                                 "min_speed": MIN_REID_SPEED * self._shape[1]})
         return {rows[r]: lost[c] for r, c in pairs.items()}
 
     def _revive(self, old: _Track, young: _Track | None, stamp: float) -> _Track:
@@ -409,12 +437,13 @@ class PanopticTracker:
 
     @staticmethod
     def _match_by_distance(boxes: np.ndarray, tracks: list[_Track], shift: np.ndarray, same: np.ndarray,
-                           matched: dict[int, _Track]) -> dict[int, _Track]:
+                           matched: dict[int, _Track], eligible: np.ndarray | None = None) -> dict[int, _Track]:
         """Second stage for what mask IoU left unmatched (small or fast objects, young tracks whose velocity is
         not known yet): centre distance to the predicted centre, below DISTANCE_GATE x the object's size."""
         taken = {id(t) for t in matched.values()}
         rows = np.array([i for i in range(len(boxes)) if i not in matched], dtype=np.int64)
-        cols = np.array([j for j, t in enumerate(tracks) if id(t) not in taken], dtype=np.int64)
+        cols = np.array([j for j, t in enumerate(tracks) if id(t) not in taken
+                         and (eligible is None or eligible[j])], dtype=np.int64)
         if not len(rows) or not len(cols):
             return {}
         seg = boxes[rows]
@@ -471,6 +500,35 @@ def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) ->
     rows = (np.arange(grid_shape[0]) * stride * array.shape[0] // shape[0]).clip(0, array.shape[0] - 1)
     cols = (np.arange(grid_shape[1]) * stride * array.shape[1] // shape[1]).clip(0, array.shape[1] - 1)
     return array[rows[:, None], cols[None, :]]
+
+
+def _box_velocity(old: tuple, new: tuple, dt: float, cam_step: tuple, shape: tuple) -> tuple[float, float]:
+    """Velocity relative to the camera (pixels per second: image motion minus the camera's ``cam_step`` over dt)
+    of an object from its xyxy box in two frames ``dt`` seconds apart.
+
+    Why not always the box centre: an object passing behind an occluder or out of the image is cut, and the centre
+    of what is left moves at about half its speed (or backwards). On an axis where the box's extent changed (more
+    than CUT_EXTENT) or the box touches the image border, one edge stays with the occluder or border and the other
+    moves with the object: the border's opposite edge, or else the edge that moved most relative to the camera
+    (``cam_step``: the camera's image motion over dt; a static occluder's edge moves with the camera).
+    """
+    height, width = shape
+    out = []
+    for a, limit in ((0, width), (1, height)):
+        lo = new[a] - old[a] - cam_step[a]
+        hi = new[a + 2] - old[a + 2] - cam_step[a]
+        at_low = new[a] <= 0 or old[a] <= 0
+        at_high = new[a + 2] >= limit or old[a + 2] >= limit
+        extent_old, extent_new = old[a + 2] - old[a], new[a + 2] - new[a]
+        if at_low != at_high:
+            rel = hi if at_low else lo
+        elif not at_low and lo * hi >= 0 and abs(extent_new - extent_old) > max(
+                CUT_EXTENT[0], CUT_EXTENT[1] * max(extent_old, extent_new)):
+            rel = lo if abs(lo) > abs(hi) else hi      # (edges moving apart or together: shape, not a cut)
+        else:
+            rel = (lo + hi) / 2
+        out.append(rel / dt)
+    return out[0], out[1]
 
 
 def _remap(panoptic: torch.Tensor, lut: np.ndarray) -> torch.Tensor:
