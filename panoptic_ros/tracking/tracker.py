@@ -320,7 +320,15 @@ class PanopticTracker:
         elif len(moving) >= MIN_CAMERA_TRACKS:
             self._cam_velocity = prior
         cam_v, cam_offset = self._cam_velocity, self._cam_offset
-        out = []
+        # every continued track's motion relative to the camera since its mask was seen (used where it is updated)
+        rel_motion = {}
+        moved = [(i, t) for i, t in matches.items() if stamp > t.mask_stamp]
+        if moved:
+            a = np.array([(*t.box, stamp - t.mask_stamp, cam_offset[0] - t.cam_offset[0],
+                           cam_offset[1] - t.cam_offset[1]) for _, t in moved], dtype=np.float64)
+            v = _box_velocities(a[:, :4], boxes[[i for i, _ in moved]], a[:, 4], a[:, 5:7], self._shape).tolist()
+            rel_motion = {i: v[n] for n, (i, _) in enumerate(moved)}
+        out, blend = [], []
         begin = 0
         for i in range(k):
             end = ends[i]
@@ -344,9 +352,8 @@ class PanopticTracker:
             else:
                 dt = stamp - track.mask_stamp
                 if dt > 0 and track.kept == 0 and old is None:
-                    cam_step = (cam_offset[0] - track.cam_offset[0], cam_offset[1] - track.cam_offset[1])
-                    rx, ry = _box_velocity(track.box, box_list[i], dt, cam_step, self._shape)
-                    vx, vy = rx + cam_step[0] / dt, ry + cam_step[1] / dt
+                    rx, ry = rel_motion[i]
+                    vx, vy = rx + (cam_offset[0] - track.cam_offset[0]) / dt, ry + (cam_offset[1] - track.cam_offset[1]) / dt
                     if track.age > 1:
                         vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
                         rx, ry = w * rx + (1 - w) * track.rel_velocity[0], w * ry + (1 - w) * track.rel_velocity[1]
@@ -355,11 +362,18 @@ class PanopticTracker:
                 track.ys, track.xs, track.kept = seg_ys, seg_xs, 0
                 track.border, track.cam_offset = border[i], cam_offset
                 if hist is not None:
-                    track.hist = hist[i] if track.hist is None or track.age == 0 else 0.5 * (track.hist + hist[i])
+                    if track.hist is None or track.age == 0:
+                        track.hist = hist[i]
+                    elif seg_area[i + 1] >= MIN_GRID_PIXELS:      # (too few grid points: keep what it looked like)
+                        blend.append((track, i))
                 if depths is not None:
                     track.depth = float(depths[i])
             track.age += 1
             out.append((track.id, track))
+        if blend:   # appearance: the running mean of the frames a track is seen (one array operation per frame)
+            mixed = 0.5 * (np.stack([t.hist for t, _ in blend]) + hist[[i for _, i in blend]])
+            for (t, _), row in zip(blend, mixed):
+                t.hist = row
         return out
 
     def _camera_step(self, image_grid: np.ndarray, g: np.ndarray, stride: int) -> tuple[float, float] | None:
@@ -394,14 +408,14 @@ class PanopticTracker:
         if not lost:
             return {}
         q = boxes[rows]
-        velocity = np.full((len(rows), 2), np.nan)
-        for n, i in enumerate(rows):      # the young track's motion relative to the camera, this frame included
-            t = matches.get(i)
-            if t is not None and stamp > t.mask_stamp:
-                dt = stamp - t.mask_stamp
-                v = _box_velocity(t.box, tuple(boxes[i].tolist()), dt, (cam_now[0] - t.cam_offset[0],
-                                                                     cam_now[1] - t.cam_offset[1]), self._shape)
-                velocity[n] = v if t.age <= 1 else 0.5 * (np.asarray(v) + t.rel_velocity)
+        velocity = np.full((len(rows), 2), np.nan)    # a young track's motion relative to the camera, this frame in
+        known = [(n, matches[i]) for n, i in enumerate(rows) if i in matches and stamp > matches[i].mask_stamp]
+        if known:
+            n_idx = np.array([n for n, _ in known])
+            a = np.array([(*t.box, stamp - t.mask_stamp, cam_now[0] - t.cam_offset[0], cam_now[1] - t.cam_offset[1],
+                           *t.rel_velocity, t.age > 1) for _, t in known], dtype=np.float64)
+            v = _box_velocities(a[:, :4], boxes[np.asarray(rows)[n_idx]], a[:, 4], a[:, 5:7], self._shape)
+            velocity[n_idx] = np.where(a[:, 9:10] > 0, 0.5 * (v + a[:, 7:9]), v)
         queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2, "velocity": velocity,
                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
                    "border": np.array([border[i] for i in rows], dtype=bool),
@@ -502,33 +516,32 @@ def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) ->
     return array[rows[:, None], cols[None, :]]
 
 
-def _box_velocity(old: tuple, new: tuple, dt: float, cam_step: tuple, shape: tuple) -> tuple[float, float]:
-    """Velocity relative to the camera (pixels per second: image motion minus the camera's ``cam_step`` over dt)
-    of an object from its xyxy box in two frames ``dt`` seconds apart.
+def _box_velocities(old: np.ndarray, new: np.ndarray, dt: np.ndarray, cam_step: np.ndarray,
+                    shape: tuple) -> np.ndarray:
+    """float64 [N, 2]: velocity relative to the camera (pixels per second: image motion minus the camera's
+    ``cam_step`` [N, 2] over ``dt`` [N] seconds) of objects from their xyxy boxes ``old`` and ``new`` [N, 4].
 
     Why not always the box centre: an object passing behind an occluder or out of the image is cut, and the centre
-    of what is left moves at about half its speed (or backwards). On an axis where the box's extent changed (more
-    than CUT_EXTENT) or the box touches the image border, one edge stays with the occluder or border and the other
-    moves with the object: the border's opposite edge, or else the edge that moved most relative to the camera
-    (``cam_step``: the camera's image motion over dt; a static occluder's edge moves with the camera).
+    of what is left moves at about half its speed (or backwards). On an axis where the box touches the image border
+    on one side, the opposite edge moves with the object; where its extent changed (more than CUT_EXTENT) with both
+    edges moving the same way (or one still), one edge stays with the occluder and the other moves with the object:
+    the one that moved most relative to the camera (a static occluder's edge moves with the camera). Edges moving
+    apart or together are the shape changing, not a cut: the centre is used.
     """
-    height, width = shape
-    out = []
-    for a, limit in ((0, width), (1, height)):
-        lo = new[a] - old[a] - cam_step[a]
-        hi = new[a + 2] - old[a + 2] - cam_step[a]
-        at_low = new[a] <= 0 or old[a] <= 0
-        at_high = new[a + 2] >= limit or old[a + 2] >= limit
-        extent_old, extent_new = old[a + 2] - old[a], new[a + 2] - new[a]
-        if at_low != at_high:
-            rel = hi if at_low else lo
-        elif not at_low and lo * hi >= 0 and abs(extent_new - extent_old) > max(
-                CUT_EXTENT[0], CUT_EXTENT[1] * max(extent_old, extent_new)):
-            rel = lo if abs(lo) > abs(hi) else hi      # (edges moving apart or together: shape, not a cut)
-        else:
-            rel = (lo + hi) / 2
-        out.append(rel / dt)
-    return out[0], out[1]
+    old, new = np.asarray(old, np.float64).reshape(-1, 4), np.asarray(new, np.float64).reshape(-1, 4)
+    step = np.asarray(cam_step, np.float64).reshape(-1, 2)
+    limit = np.array([shape[1], shape[0]], np.float64)
+    lo = new[:, :2] - old[:, :2] - step                         # [N, 2] x, y
+    hi = new[:, 2:] - old[:, 2:] - step
+    at_low = (new[:, :2] <= 0) | (old[:, :2] <= 0)
+    at_high = (new[:, 2:] >= limit) | (old[:, 2:] >= limit)
+    extent_old, extent_new = old[:, 2:] - old[:, :2], new[:, 2:] - new[:, :2]
+    changed = np.abs(extent_new - extent_old) > np.maximum(CUT_EXTENT[0], CUT_EXTENT[1] *
+                                                           np.maximum(extent_old, extent_new))
+    cut = ~at_low & ~at_high & changed & (lo * hi >= 0)
+    rel = np.where(cut, np.where(np.abs(lo) > np.abs(hi), lo, hi), (lo + hi) / 2)
+    rel = np.where(at_low & ~at_high, hi, np.where(at_high & ~at_low, lo, rel))
+    return rel / np.asarray(dt, np.float64).reshape(-1, 1)
 
 
 def _remap(panoptic: torch.Tensor, lut: np.ndarray) -> torch.Tensor:

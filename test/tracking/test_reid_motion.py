@@ -1,0 +1,113 @@
+"""Re-identification's motion cues: velocities measured on cut boxes, the camera's motion from the background only,
+the path position gate, the direction gate and doubt from look-alikes just outside the gate."""
+import numpy as np
+import pytest
+
+from panoptic_ros.config import InferenceConfig
+from panoptic_ros.tracking import PanopticTracker, reid
+from panoptic_ros.tracking.tracker import _box_velocities
+
+SHAPE = (240, 320)          # height, width
+SETTINGS = {"similarity": 0.6, "distance": 1.0, "margin": 0.15, "depth": 0.0, "min_size": 0.0, "min_speed": 10.0}
+HIST = np.full(64, 1 / 64, np.float32)
+
+
+def velocity(old, new, dt=0.1, cam=(0.0, 0.0)):
+    return _box_velocities(np.array([old]), np.array([new]), np.array([dt]), np.array([cam]), SHAPE)[0].tolist()
+
+
+def test_an_uncut_box_moves_with_its_centre():
+    assert velocity((100, 50, 140, 90), (105, 52, 145, 92)) == pytest.approx([50, 20])
+
+
+def test_a_box_going_behind_an_occluder_moves_with_its_free_edge():
+    # right edge held by an occluder at x = 140, left edge moves +10 px: the object moves 100 px/s, not 50
+    assert velocity((100, 50, 140, 90), (110, 50, 140, 90))[0] == pytest.approx(100)
+    # ... and coming out of it on the other side: leading edge
+    assert velocity((200, 50, 210, 90), (200, 50, 222, 90))[0] == pytest.approx(120)
+
+
+def test_a_static_occluder_moves_with_the_camera():
+    # the camera's image motion is +5 px: the occluder's edge (right) moved +5, the free edge +15 -> +10 own
+    assert velocity((100, 50, 140, 90), (115, 50, 145, 90), cam=(5, 0))[0] == pytest.approx(100)
+
+
+def test_a_box_leaving_through_the_image_border_moves_with_its_inner_edge():
+    assert velocity((0, 50, 30, 90), (0, 50, 20, 90))[0] == pytest.approx(-100)
+    assert velocity((290, 50, 320, 90), (300, 50, 320, 90))[0] == pytest.approx(100)
+
+
+def test_edges_moving_apart_are_the_shape_not_a_cut():
+    # an emerging polygon grows up and down at once: no vertical motion (the larger edge would say +-50 px/s)
+    assert velocity((100, 50, 140, 90), (100, 45, 140, 95))[1] == pytest.approx(0)
+
+
+def queries(center, velocity=(np.nan, np.nan), size=20.0):
+    return {"category": np.array([1]), "center": np.array([center], float), "size": np.array([size]),
+            "hist": HIST[None], "border": np.array([False]), "depth": np.array([np.nan]),
+            "velocity": np.array([velocity], float)}
+
+
+def candidates(*tracks):
+    """tracks: (origin, predicted centre, velocity) each, class 1, size 20, lost 1 s."""
+    n = len(tracks)
+    return {"category": np.ones(n, int), "origin": np.array([t[0] for t in tracks], float),
+            "center": np.array([t[1] for t in tracks], float), "velocity": np.array([t[2] for t in tracks], float),
+            "size": np.full(n, 20.0), "lost": np.ones(n), "border": np.zeros(n, bool), "depth": np.full(n, np.nan),
+            "hist": [HIST] * n}
+
+
+def test_an_object_that_stopped_behind_an_occluder_is_on_its_path():
+    # last seen at x 100 moving +100 px/s, lost 1 s (radius 20 x 2 = 40): found where it went out of sight
+    lost = candidates(((100, 100), (200, 100), (100, 0)))
+    assert reid.match(queries((110, 100)), lost, SETTINGS) == {0: 0}
+    assert reid.match(queries((150, 100)), lost, SETTINGS) == {0: 0}
+    assert reid.match(queries((110, 150)), lost, SETTINGS) == {}           # off the path
+    assert reid.match(queries((260, 100)), lost, SETTINGS) == {}           # beyond where it could be
+
+
+def test_an_object_moving_the_other_way_is_not_the_lost_one():
+    lost = candidates(((100, 100), (150, 100), (50, 0)))
+    assert reid.match(queries((120, 100), velocity=(-40, 0)), lost, SETTINGS) == {}
+    assert reid.match(queries((120, 100), velocity=(40, 0)), lost, SETTINGS) == {0: 0}
+    assert reid.match(queries((120, 100), velocity=(-5, 0)), lost, SETTINGS) == {0: 0}    # too slow to tell
+    assert reid.match(queries((120, 100)), lost, SETTINGS) == {0: 0}                        # not known yet
+
+
+def test_a_look_alike_just_outside_the_gate_is_a_reason_for_doubt():
+    """The query is 36 px from one lost look-alike (inside the 40 px gate) and 44 px from another (outside it, but
+    about as likely): a new id, not a guess."""
+    near = ((100, 100), (100, 100), (0, 0))
+    outside = ((180, 100), (180, 100), (0, 0))
+    assert reid.match(queries((136, 100)), candidates(near), SETTINGS) == {0: 0}
+    assert reid.match(queries((136, 100)), candidates(near, outside), SETTINGS) == {}
+    far = ((300, 100), (300, 100), (0, 0))
+    assert reid.match(queries((136, 100)), candidates(near, far), SETTINGS) == {0: 0}
+
+
+def textured(shape, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (shape[0] // 4, shape[1] // 4, 3))
+    return np.kron(small, np.ones((4, 4, 1))).astype(np.uint8)
+
+
+@pytest.mark.parametrize("camera", [0, 6])
+def test_the_camera_motion_comes_from_the_background_not_the_moving_things(camera):
+    """A faint static background under a large, high-contrast object moving 12 px per frame: the image's shift is
+    the camera's (0 or 6 px), not pulled towards the object's."""
+    h, w = SHAPE
+    world = (textured((h, w + 60), 1).astype(np.float32) * 0.15 + 100).astype(np.uint8)
+    thing = textured((120, 160), 2)
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), None)
+    steps = []
+    for i in range(4):
+        x0 = 30 - camera * i                       # the view moves right: the background shifts left by `camera`
+        image = world[:, 30 + camera * i:30 + camera * i + w].copy()
+        ox = 40 + 12 * i                           # the object moves right by 12 px per frame in the image
+        image[60:180, ox:ox + 160] = thing
+        g = np.zeros((h, w), np.uint8)
+        g[60:180, ox:ox + 160] = 1
+        steps.append(tracker._camera_step(image, g, 1))
+        assert x0 is not None
+    for step in steps[1:]:
+        assert step is not None and step[0] == pytest.approx(-camera, abs=0.75), steps
