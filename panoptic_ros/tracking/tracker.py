@@ -421,14 +421,24 @@ class PanopticTracker:
                    "border": np.array([border[i] for i in rows], dtype=bool),
                    "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
         # one row per lost track: where it was last seen (in the camera's integrated frame), its own velocity and
-        # for how long it moves on (not at all once it left the view: it comes back where it went out), size...
+        # the time since, box size, border, depth, time lost
         a = np.array([(t.category, t.center[0] - t.cam_offset[0], t.center[1] - t.cam_offset[1], t.rel_velocity[0],
-                       t.rel_velocity[1], 0.0 if t.border else stamp - t.mask_stamp, t.box[2] - t.box[0],
-                       t.box[3] - t.box[1], t.border, t.depth, stamp - t.last_seen) for t in lost], dtype=np.float64)
-        origin = a[:, 1:3] + self._cam_offset
-        candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": origin + a[:, 3:5] * a[:, 5:6],
-                      "size": np.sqrt(np.clip(a[:, 6], 1, None) * np.clip(a[:, 7], 1, None)), "border": a[:, 8] > 0,
-                      "depth": a[:, 9], "lost": a[:, 10], "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
+                       t.rel_velocity[1], stamp - t.mask_stamp, *t.box, t.depth, stamp - t.last_seen)
+                      for t in lost], dtype=np.float64)
+        last = a[:, 1:3] + self._cam_offset
+        motion = a[:, 3:5] * a[:, 5:6]
+        box = a[:, 6:10]
+        h, w = self._shape
+        out_x = (box[:, 0] <= 0) | (box[:, 2] >= w)        # went out through the left / right border ...
+        out_y = (box[:, 1] <= 0) | (box[:, 3] >= h)        # ... top / bottom
+        # the path it may have taken: its own motion all the way (hidden, or the camera came back to it), or, out
+        # of the view, only along the border it left by (it turned round and came back the same way)
+        origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
+            np.where((out_x | out_y)[:, None], motion, 0.0)
+        candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": last + motion,
+                      "size": np.sqrt(np.clip(box[:, 2] - box[:, 0], 1, None) * np.clip(box[:, 3] - box[:, 1], 1, None)),
+                      "border": np.array([t.border for t in lost], dtype=bool), "depth": a[:, 10], "lost": a[:, 11],
+                      "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
         pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * self._shape[1],
                                                  "min_speed": MIN_REID_SPEED * self._shape[1]})
         return {rows[r]: lost[c] for r, c in pairs.items()}
