@@ -67,6 +67,7 @@ OCCLUDED_AREA = 0.7             # a segment below this fraction of its track's m
 MAX_KEPT_MASK = 3               # ... for at most this many frames, then its smaller mask replaces the old one
 MIN_CAMERA_TRACKS = 3           # established tracks needed to update the camera's image-motion estimate
 CUT_EXTENT = (1.5, 0.05)        # a box extent change above max(1.5 px, 5 %) between frames: cut by an occluder
+REID_GROWTH = 1.15              # a young track is compared with the lost ones again once it grew this much
 MIN_REID_SPEED = 0.03           # re-identification compares directions of motion faster than this x width / s
 MIN_REID_SIZE = 0.05            # re-identification's position gate assumes objects at least this x image width
 CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
@@ -99,6 +100,7 @@ class _Track:
     depth: float = math.nan       # mean depth of the mask (metres), NaN = unknown
     border: bool = False          # its box touched the image border (cut: size not compared)
     cam_offset: tuple = (0.0, 0.0)    # the camera's integrated image motion at mask_stamp
+    reid_area: int = 0            # grid pixels when it was last compared with the lost tracks (young tracks)
     rel_velocity: tuple = (0.0, 0.0)  # own velocity minus the camera's at mask_stamp (pixels per second)
 
 
@@ -292,7 +294,7 @@ class PanopticTracker:
         border = ((boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)).tolist()
         cam_now = self._cam_offset if camera_step is None or self._frame_dt <= 0 else \
             (self._prev_offset[0] + camera_step[0], self._prev_offset[1] + camera_step[1])
-        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp, cam_now) \
+        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp, cam_now, seg_area) \
             if hist is not None else {}
 
         # the grid pixels of each segment, for the next frames
@@ -303,20 +305,24 @@ class PanopticTracker:
         w = VELOCITY_SMOOTHING
 
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
-        moving = [t.velocity for t in matches.values() if t.age > 1]
+        starting = len(matches) + sum(1 for i in revived if i not in matches) < k
+        moving = [t.velocity for t in matches.values() if t.age > 1] if starting or camera_step is None else []
         prior = tuple(np.median(np.array(moving), axis=0).tolist()) if moving else (0.0, 0.0)
-        # the camera's image motion: median displacement of the tracks seen whole in the last frame and now
-        last = self._last_stamp - self._frame_dt
-        steps = [(centers[i][0] - t.center[0], centers[i][1] - t.center[1]) for i, t in matches.items()
-                 if t.mask_stamp == last and t.kept == 0]
         if camera_step is not None and self._frame_dt > 0:
             dx, dy = camera_step
             self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
             self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
-        elif len(steps) >= MIN_CAMERA_TRACKS and self._frame_dt > 0:
-            dx, dy = np.median(np.array(steps), axis=0).tolist()
-            self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
-            self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
+        elif self._frame_dt > 0:
+            # the camera's image motion: median displacement of the tracks seen whole in the last frame and now
+            last = self._last_stamp - self._frame_dt
+            steps = [(centers[i][0] - t.center[0], centers[i][1] - t.center[1]) for i, t in matches.items()
+                     if t.mask_stamp == last and t.kept == 0]
+            if len(steps) >= MIN_CAMERA_TRACKS:
+                dx, dy = np.median(np.array(steps), axis=0).tolist()
+                self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
+                self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
+            elif len(moving) >= MIN_CAMERA_TRACKS:
+                self._cam_velocity = prior
         elif len(moving) >= MIN_CAMERA_TRACKS:
             self._cam_velocity = prior
         cam_v, cam_offset = self._cam_velocity, self._cam_offset
@@ -390,14 +396,26 @@ class PanopticTracker:
         (sx, sy), response = cv2.phaseCorrelate(prev, gray)
         return (sx * stride, sy * stride) if response > CAMERA_RESPONSE else None
 
+    @staticmethod
+    def _still_emerging(track: _Track, area: int, stamp: float) -> bool:
+        """A young track is compared with the lost ones again while it may still be a returning object coming into
+        sight: born new less than YOUNG_SECONDS ago, and seen in at most two frames (its own motion is known from
+        the second) or grown by REID_GROWTH since it was last compared (same answer otherwise)."""
+        if not track.born_new or stamp - track.first_seen > reid.YOUNG_SECONDS:
+            return False
+        if track.age <= 1 or area > REID_GROWTH * track.reid_area:
+            track.reid_area = area
+            return True
+        return False
+
     def _reidentify(self, matches: dict[int, _Track], boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
-                    depths: np.ndarray | None, border: list, stamp: float, cam_now: tuple) -> dict[int, _Track]:
+                    depths: np.ndarray | None, border: list, stamp: float, cam_now: tuple,
+                    area: np.ndarray) -> dict[int, _Track]:
         """{segment row: lost track} for the segments that take an old id (reid.match decides): unmatched ones and
         those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included) goes
         with it: an object emerging where a look-alike just went out of sight, but moving the other way, is not
         that one."""
-        rows = [i for i in range(len(boxes)) if i not in matches
-                or (matches[i].born_new and stamp - matches[i].first_seen <= reid.YOUNG_SECONDS)]
+        rows = [i for i in range(len(boxes)) if i not in matches or self._still_emerging(matches[i], area[i + 1], stamp)]
         if not rows:
             return {}
         taken = {id(t) for t in matches.values()}
