@@ -10,8 +10,9 @@ look alike get the same score, so motion decides for them: the reappearing segme
 where the lost object was last seen to where its own velocity takes it (both moved with the camera's estimated
 image motion; a hidden object may slow down or stop, so the whole path is plausible), within a radius that grows
 with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
-directions. A confident match must also be unambiguous: the best candidate's cost must beat every plausible
-rival's, for the segment and for the lost track, by ``track_reid_margin``, where rivals are judged with LOOSE gates;
+directions. A confident match must also be unambiguous, for the segment and for the lost track: the best
+candidate's cost must beat every plausible rival's (judged with LOOSE gates) by ``track_reid_margin``, and a
+look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be LOOKALIKE_POSITION gate radii farther away;
 otherwise a new id starts (wrong merges are worse than new ids).
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ MAX_SIZE_RATIO = 3.0   # sizes (sqrt of box area) of a re-identified pair differ
 SMOOTH_SIGMA = 0.35    # histogram smoothing, in bin widths
 LOOSE = 2.0            # rivals: within LOOSE x the position gate's radius ...
 LOOSE_SIMILARITY = 0.1  # ... and at most this much below the appearance threshold
+LOOKALIKE_SIMILARITY = 0.05  # rivals this much less similar or more count as look-alikes ...
+LOOKALIKE_POSITION = 0.5     # ... unless this many gate radii farther than the best
 _INFEASIBLE = 1e6
 
 
@@ -125,12 +128,20 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
     cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * dist / np.maximum(radius, 1e-9)
     cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
     pick_r, pick_c = linear_sum_assignment(np.where(ok, cost, _INFEASIBLE))
+    position = dist / np.maximum(radius, 1e-9)
     margin = settings["margin"]
     out = {}
     for r, c in zip(pick_r.tolist(), pick_c.tolist()):
         if not ok[r, c]:
             continue
         limit = cost[r, c] + margin
+        # look-alikes (about as similar) about as near: colour differences below LOOKALIKE_SIMILARITY are noise,
+        # so the position alone must tell them apart, by LOOKALIKE_POSITION radii
+        alike = sim[r, c] - LOOKALIKE_SIMILARITY
+        near = position[r, c] + LOOKALIKE_POSITION
+        if (plausible[r] & (sim[r] > alike) & (position[r] < near)).sum() > 1 or \
+                (plausible[:, c] & (sim[:, c] > alike) & (position[:, c] < near)).sum() > 1:
+            continue
         if (plausible[r] & (cost[r] < limit)).sum() > 1 or (plausible[:, c] & (cost[:, c] < limit)).sum() > 1:
             continue          # ambiguous (look-alikes near each other): a new id is safer than a wrong merge
         out[int(rows[r])] = int(cols[c])

@@ -111,3 +111,12 @@ def test_the_camera_motion_comes_from_the_background_not_the_moving_things(camer
         assert x0 is not None
     for step in steps[1:]:
         assert step is not None and step[0] == pytest.approx(-camera, abs=0.75), steps
+
+
+def test_look_alikes_are_told_apart_by_a_clear_difference_in_position_only():
+    """Same colours: one lost look-alike 0.3 gate radii from the query, another 0.75 (40 px radius). The costs
+    differ by more than the margin, but a colour difference that small is noise: half a radius of position must
+    separate them, else a new id."""
+    best = ((112, 100), (112, 100), (0, 0))
+    assert reid.match(queries((100, 100)), candidates(best, ((130, 100), (130, 100), (0, 0))), SETTINGS) == {}
+    assert reid.match(queries((100, 100)), candidates(best, ((136, 100), (136, 100), (0, 0))), SETTINGS) == {0: 0}
