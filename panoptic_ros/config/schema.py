@@ -204,8 +204,10 @@ class InferenceConfig:
                                          "of smoothed colour histograms) to re-identify", range=(0.0, 1.0),
                                          runtime=True, ros=True)
     track_reid_distance: float = param(1.0, "tracking: re-identification position gate: the reappearing segment's "
-                                       "centre lies within this x the object's size x (1 + seconds lost) of where "
-                                       "the lost track is predicted (own and camera motion)", range=(0.0, 100.0),
+                                       "centre lies within this x the object's size (at least 5 % of the image "
+                                       "width) x (1 + seconds lost) of the lost track's possible path (from where "
+                                       "it was last seen to where its own motion takes it, with the camera's "
+                                       "motion)", range=(0.0, 100.0),
                                        runtime=True, ros=True)
     track_reid_margin: float = param(0.15, "tracking: a re-identification is refused (new id) when a second "
                                      "candidate's cost (0..1) is within this of the best: wrong merges are worse "
