@@ -325,7 +325,7 @@ class PanopticTracker:
                 self._cam_velocity = prior
         elif len(moving) >= MIN_CAMERA_TRACKS:
             self._cam_velocity = prior
-        cam_v, cam_offset = self._cam_velocity, self._cam_offset
+        cam_offset = self._cam_offset
         # every continued track's motion relative to the camera since its mask was seen (used where it is updated)
         rel_motion = {}
         moved = [(i, t) for i, t in matches.items() if stamp > t.mask_stamp]
@@ -359,7 +359,8 @@ class PanopticTracker:
                 dt = stamp - track.mask_stamp
                 if dt > 0 and track.kept == 0 and old is None:
                     rx, ry = rel_motion[i]
-                    vx, vy = rx + (cam_offset[0] - track.cam_offset[0]) / dt, ry + (cam_offset[1] - track.cam_offset[1]) / dt
+                    vx = rx + (cam_offset[0] - track.cam_offset[0]) / dt
+                    vy = ry + (cam_offset[1] - track.cam_offset[1]) / dt
                     if track.age > 1:
                         vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
                         rx, ry = w * rx + (1 - w) * track.rel_velocity[0], w * ry + (1 - w) * track.rel_velocity[1]
@@ -415,7 +416,8 @@ class PanopticTracker:
         those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included) goes
         with it: an object emerging where a look-alike just went out of sight, but moving the other way, is not
         that one."""
-        rows = [i for i in range(len(boxes)) if i not in matches or self._still_emerging(matches[i], area[i + 1], stamp)]
+        rows = [i for i in range(len(boxes))
+                if i not in matches or self._still_emerging(matches[i], area[i + 1], stamp)]
         if not rows:
             return {}
         taken = {id(t) for t in matches.values()}
@@ -454,7 +456,8 @@ class PanopticTracker:
         origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
             np.where((out_x | out_y)[:, None], motion, 0.0)
         candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": last + motion,
-                      "size": np.sqrt(np.clip(box[:, 2] - box[:, 0], 1, None) * np.clip(box[:, 3] - box[:, 1], 1, None)),
+                      "size": np.sqrt(np.clip(box[:, 2] - box[:, 0], 1, None) * np.clip(box[:, 3] - box[:, 1], 1,
+                                                                                          None)),
                       "border": np.array([t.border for t in lost], dtype=bool), "depth": a[:, 10], "lost": a[:, 11],
                       "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
         pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * self._shape[1],
