@@ -155,3 +155,16 @@ def test_synthetic_video_with_pan_back_walls_and_reentering_objects():
     assert on["identity"]["wrong_merges"]["at_return"] == 0
     assert on["identity"]["idf1"] > off["identity"]["idf1"] + 0.05 and on["aq"] > off["aq"] + 0.05
     assert on["id_keep"]["fraction"] >= 0.99
+
+
+def test_a_track_unseen_for_a_while_is_not_continued_by_distance_alone():
+    """With re-identification, an object hidden for 0.5 s (its track still live) is not continued, by centre
+    distance alone, by a different-looking object of its class appearing next to where it was: appearance decides
+    (a new id). Without the image (no re-identification) the distance stage continues it, as before."""
+    frames = [(t / 10, {10: (100, 50, DISC, RED)}) for t in range(5)]
+    frames += [(0.4 + t / 10, {}) for t in range(1, 5)]
+    frames += [(0.9, {11: (114, 50, DISC, GREEN)})]
+    with_reid = run(frames)
+    assert with_reid[-1][(114, 50)][0] != with_reid[0][(100, 50)][0]
+    without = run(frames, with_image=False)
+    assert without[-1][(114, 50)][0] == without[0][(100, 50)][0]

@@ -120,3 +120,50 @@ def test_look_alikes_are_told_apart_by_a_clear_difference_in_position_only():
     best = ((112, 100), (112, 100), (0, 0))
     assert reid.match(queries((100, 100)), candidates(best, ((130, 100), (130, 100), (0, 0))), SETTINGS) == {}
     assert reid.match(queries((100, 100)), candidates(best, ((136, 100), (136, 100), (0, 0))), SETTINGS) == {0: 0}
+
+
+def square_frame(side: int, x: int = 100, colour=(200, 40, 40)):
+    """A 240x320 frame with one square thing (channel 0) of the given side at (x, 60) on stuff (channel 5)."""
+    import torch
+
+    from panoptic_ros.panoptic.result import PanopticResult
+    pan = np.ones(SHAPE, np.int32)
+    image = np.full(SHAPE + (3,), 110, np.uint8)
+    pan[60:60 + side, x:x + side] = 2
+    image[60:60 + side, x:x + side] = colour
+    segments = [{"id": 1, "category_id": 5, "isthing": False, "score": 1.0, "bbox": [0, 0, SHAPE[1], SHAPE[0]],
+                 "area": SHAPE[0] * SHAPE[1]}]
+    if side:
+        segments.append({"id": 2, "category_id": 0, "isthing": True, "score": 0.9, "bbox": [x, 60, side, side],
+                         "area": side * side})
+    return PanopticResult(torch.from_numpy(pan), segments), image
+
+
+def step(tracker, stamp, *args, **kwargs):
+    result, image = square_frame(*args, **kwargs)
+    return tracker.update(result, stamp, image=image)
+
+
+def test_a_young_track_is_compared_with_the_lost_ones_while_it_emerges_only(monkeypatch):
+    """A new object is compared with the lost ones in its first two frames, then again only when it has grown
+    (a re-entering object shows a sliver first); otherwise the answer would not change and the cost would."""
+    from panoptic_ros.data.synth import CATEGORIES
+    compared = []
+    real = reid.match
+    monkeypatch.setattr(reid, "match", lambda q, c, s: compared.append(len(q["category"])) or real(q, c, s))
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    stamp = 0.0
+    for _ in range(3):                       # an object that will be lost (green: not the newcomer's look)
+        step(tracker, stamp, 20, x=20, colour=(40, 180, 60))
+        stamp += 0.1
+    for _ in range(12):                      # gone for 1.2 s: its track ends and goes to the memory
+        step(tracker, stamp, 0)
+        stamp += 0.1
+    assert tracker.num_remembered == 1
+    sides = [20, 20, 20, 20, 20, 26, 26, 26]
+    for frame, side in enumerate(sides):     # a newcomer: same size for 5 frames, then grown by 30 %
+        compared.clear()
+        step(tracker, stamp, side)
+        stamp += 0.1
+        expected = frame in (0, 1, 5)
+        assert bool(compared) == expected, (frame, compared)
