@@ -27,11 +27,13 @@ Design (one pass per frame, cost independent of the number of track/segment pair
 5. Segments and tracks left over (small or fast objects, young tracks whose velocity is not known yet) are assigned
    by the distance of the segment's box centre to the track's predicted centre, below DISTANCE_GATE x the object's
    size (same class, optimal assignment again).
-6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_SECONDS,
-   are compared with the lost tracks (unmatched live ones and the memory of ended ones, kept
-   ``track_reid_age`` seconds, at most ``track_reid_memory``): class, appearance, predicted position (own motion +
-   the camera's, integrated from the median track velocity), depth; a confident unambiguous match revives the old
-   id (:mod:`panoptic_ros.tracking.reid`).
+6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_SECONDS
+   (in their first two frames and whenever they grew by REID_GROWTH), are compared with the lost tracks
+   (unmatched live ones and the memory of ended ones, kept ``track_reid_age`` seconds, at most
+   ``track_reid_memory``): class, appearance, the path their own motion allows (relative to the camera, whose
+   image motion comes from phase correlation of the background), direction of motion, depth; a confident
+   unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on the free
+   edge of boxes cut by an occluder or the image border (:func:`_box_velocities`).
 7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
    of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
    move to the re-identification memory.
