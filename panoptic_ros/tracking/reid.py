@@ -125,10 +125,10 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
     # cost, 0 for a perfect pair: 0.4 appearance (1 at the threshold), 0.5 position (1 at the gate's radius;
     # up to LOOSE for rivals), 0.1 size (uncut boxes)
     span = max(1.0 - settings["similarity"], 1e-6)
-    cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * dist / np.maximum(radius, 1e-9)
+    position = dist / np.maximum(radius, 1e-9)
+    cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * position
     cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
     pick_r, pick_c = linear_sum_assignment(np.where(ok, cost, _INFEASIBLE))
-    position = dist / np.maximum(radius, 1e-9)
     margin = settings["margin"]
     out = {}
     for r, c in zip(pick_r.tolist(), pick_c.tolist()):

@@ -392,7 +392,7 @@ class PanopticTracker:
         plain background) do not pull the estimate towards their own motion."""
         gray = (image_grid[..., 1] if image_grid.ndim == 3 else image_grid).astype(np.float32)   # green: enough
         gray -= cv2.blur(gray, (5, 5))
-        gray[cv2.dilate((g > 0).view(np.uint8) if g.dtype == np.uint8 else (g > 0).astype(np.uint8), _CROSS) > 0] = 0
+        gray[cv2.dilate((g > 0).view(np.uint8), _CROSS) > 0] = 0
         prev, self._prev_gray = self._prev_gray, gray
         if prev is None or prev.shape != gray.shape or min(gray.shape) < 8:
             return None
@@ -460,7 +460,7 @@ class PanopticTracker:
         candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": last + motion,
                       "size": np.sqrt(np.clip(box[:, 2] - box[:, 0], 1, None) * np.clip(box[:, 3] - box[:, 1], 1,
                                                                                           None)),
-                      "border": np.array([t.border for t in lost], dtype=bool), "depth": a[:, 10], "lost": a[:, 11],
+                      "border": out_x | out_y, "depth": a[:, 10], "lost": a[:, 11],
                       "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
         pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * self._shape[1],
                                                  "min_speed": MIN_REID_SPEED * self._shape[1]})
