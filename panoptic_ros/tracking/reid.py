@@ -98,7 +98,7 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
     rows, cols = np.flatnonzero(plausible.any(1)), np.flatnonzero(plausible.any(0))
     plausible, dist, radius = plausible[np.ix_(rows, cols)], dist[np.ix_(rows, cols)], radius[np.ix_(rows, cols)]
     q_size, c_size = q_size[rows], c_size[cols]
-    c_hist = np.stack([np.asarray(candidates["hist"][j], dtype=np.float32) for j in cols.tolist()])
+    c_hist = np.asarray(candidates["hist"], dtype=np.float32)[cols]
     sim = np.sqrt(np.asarray(queries["hist"])[rows][:, None, :] * c_hist[None, :, :]).sum(2)   # Bhattacharyya
     ratio = np.minimum(q_size[:, None], c_size[None, :]) / np.maximum(np.maximum(q_size[:, None], c_size[None, :]),
                                                                        1e-9)

@@ -9,7 +9,8 @@ Id layout (the values of ``PanopticResult.panoptic`` and ``segment["id"]`` after
   reused within the tracker's life: a reset (stamp jump, model change) ends every track but keeps counting.
   After ``MAX_ID`` (the int32 limit) the counter starts again at ``THING_ID_BASE + 1`` with a reset.
 
-Design (one pass per frame, cost independent of the number of track/segment pairs):
+Design (one pass per frame, cost independent of the number of track/segment pairs; the tracks are the rows of a
+:class:`~panoptic_ros.tracking.track_table.TrackTable`, so each step is a few array operations over all of them):
 
 1. Tracks not seen for more than ``track_max_age`` seconds (frame stamps) end. A stamp earlier than the last one
    (a bag loop) or a new image size resets the tracker; ``last_reset`` then holds the reason.
@@ -36,7 +37,8 @@ Design (one pass per frame, cost independent of the number of track/segment pair
    edge of boxes cut by an occluder or the image border (:func:`_box_velocities`).
 7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
    of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
-   move to the re-identification memory.
+   move to the re-identification memory. The camera's motion is measured on every frame with an image, things
+   or not, so each step spans one frame.
 
 Every thing segment of the returned result gains ``track_age`` (frames the track has been seen, this one included),
 ``first_seen`` (stamp of its first frame, seconds) and ``id_source``: how its id was obtained this frame, one of
@@ -47,7 +49,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -57,6 +58,7 @@ from scipy.optimize import linear_sum_assignment
 from ..config.schema import InferenceConfig, PanopticConfig
 from ..panoptic.result import PanopticResult
 from . import reid
+from .track_table import CONTINUED, ID_SOURCES, REIDENTIFIED, TrackTable
 
 log = logging.getLogger(__name__)
 
@@ -73,37 +75,14 @@ REID_GROWTH = 1.15              # a young track is compared with the lost ones a
 MIN_REID_SPEED = 0.03           # re-identification compares directions of motion faster than this x width / s
 MIN_REID_SIZE = 0.05            # re-identification's position gate assumes objects at least this x image width
 CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
-_CROSS = np.ones((3, 3), np.uint8)
-ID_SOURCES = ("new", "continued", "reidentified")
+CAMERA_BLUR = 5                 # the camera's high-pass: minus the local mean over this many grid cells square
+_REACH = np.ones((3, 3), np.uint8)   # things' cells grown by one cell (two, the high-pass's whole reach, made
+#                                      re-identification on network outputs worse on the development videos)
 
 
 def stuff_id(channel: int) -> int:
     """The fixed id of a stuff class (channel index of the model's categories)."""
     return int(channel) + 1
-
-
-@dataclass(eq=False, slots=True)
-class _Track:
-    id: int
-    category: int                 # channel index
-    first_seen: float             # stamp, seconds
-    last_seen: float
-    age: int                      # frames seen
-    center: tuple                 # (x, y) in image pixels at mask_stamp
-    box: tuple                    # (x0, y0, x1, y1) at mask_stamp
-    velocity: tuple               # (vx, vy) pixels per second
-    ys: np.ndarray                # int32 grid rows of the mask
-    xs: np.ndarray                # int32 grid columns (the sample grid of _stride)
-    mask_stamp: float             # when the mask, box and center were seen (last frame not partly hidden)
-    kept: int = 0                 # frames the mask was kept over a smaller (partly hidden) segment
-    source: str = "new"           # how the id was obtained this frame (ID_SOURCES)
-    born_new: bool = True         # created as a new track and not (yet) re-identified
-    hist: np.ndarray | None = None   # appearance: colour histogram (reid.colour_histograms), smoothed
-    depth: float = math.nan       # mean depth of the mask (metres), NaN = unknown
-    border: bool = False          # its box touched the image border (cut: size not compared)
-    cam_offset: tuple = (0.0, 0.0)    # the camera's integrated image motion at mask_stamp
-    reid_area: int = 0            # grid pixels when it was last compared with the lost tracks (young tracks)
-    rel_velocity: tuple = (0.0, 0.0)  # own velocity minus the camera's at mask_stamp (pixels per second)
 
 
 class PanopticTracker:
@@ -122,9 +101,8 @@ class PanopticTracker:
         self.categories = categories
         self.configure(inference_cfg if inference_cfg is not None else InferenceConfig())
         self._next_id = THING_ID_BASE + 1
-        self._tracks: dict[int, _Track] = {}
-        self._memory: dict[int, _Track] = {}      # ended tracks kept for re-identification, oldest first
-        self._cam_velocity = (0.0, 0.0)           # the camera's image motion (median track velocity), px / s
+        self._table = TrackTable()                # live tracks and the memory of ended ones
+        self._cam_velocity = (0.0, 0.0)           # the camera's image motion, px / s
         self._cam_offset = (0.0, 0.0)             # ... integrated over the frame stamps
         self._prev_offset = (0.0, 0.0)
         self._frame_dt = 0.0
@@ -156,8 +134,7 @@ class PanopticTracker:
     def reset(self, reason: str) -> None:
         """End every track (ids keep counting: none is reused)."""
         log.debug("tracker reset: %s", reason)
-        self._tracks.clear()
-        self._memory.clear()
+        self._table.clear()
         self._last_stamp = None
         self._shape = None
         self._cam_velocity = self._cam_offset = (0.0, 0.0)
@@ -166,12 +143,12 @@ class PanopticTracker:
     @property
     def num_tracks(self) -> int:
         """Live tracks (seen within track_max_age)."""
-        return len(self._tracks)
+        return int(self._table.live.sum())
 
     @property
     def num_remembered(self) -> int:
         """Ended tracks in the re-identification memory."""
-        return len(self._memory)
+        return len(self._table) - self.num_tracks
 
     # ------------------------------------------------------------------------------------------ update
     def update(self, result: PanopticResult, stamp: float, image: np.ndarray | None = None,
@@ -198,27 +175,31 @@ class PanopticTracker:
             self._cam_offset = (self._cam_offset[0] + self._cam_velocity[0] * dt,
                                 self._cam_offset[1] + self._cam_velocity[1] * dt)
         self._shape, self._last_stamp = shape, stamp
-        for tid in [tid for tid, t in self._tracks.items() if stamp - t.last_seen > self.max_age]:
-            track = self._tracks.pop(tid)
-            if self.reid and track.hist is not None and self.reid_age > self.max_age:
-                self._memory[tid] = track
-        self._forget(stamp)
+        self._end_tracks(stamp)
 
+        segments = _merge_duplicate_stuff(result.segments)
+        things = [s for s in segments if s["isthing"]]
+        if self._next_id + len(things) - 1 > MAX_ID:
+            self._reset_inside("thing ids wrapped around after MAX_ID")
+            self._next_id = THING_ID_BASE + 1
+            self._shape, self._last_stamp = shape, stamp
         max_in = max((int(s["id"]) for s in result.segments), default=0)
         lut = np.zeros(max_in + 1, dtype=np.int32)          # input id -> stable id
         for seg in result.segments:
             if not seg["isthing"]:
                 lut[int(seg["id"])] = stuff_id(seg["category_id"])
-        segments = _merge_duplicate_stuff(result.segments)
+        if things:
+            thing_ids = self._associate(result.panoptic, things, stamp, image, depth)
+        else:
+            thing_ids = ()
+            self._camera_without_things(result.panoptic, image)
+        thing_iter = zip(*thing_ids)
         out_segments = []
-        things = [s for s in segments if s["isthing"]]
-        thing_ids = self._associate(result.panoptic, things, stamp, image, depth) if things else []
-        thing_iter = iter(zip(things, thing_ids))
         for seg in segments:
             seg = dict(seg)
             if seg["isthing"]:
-                _, (tid, track) = next(thing_iter)
-                seg.update(track_age=track.age, first_seen=track.first_seen, id_source=track.source)
+                tid, age, first_seen, source = next(thing_iter)
+                seg.update(track_age=age, first_seen=first_seen, id_source=ID_SOURCES[source])
                 lut[int(seg["id"])] = tid
             else:
                 tid = stuff_id(seg["category_id"])
@@ -228,15 +209,26 @@ class PanopticTracker:
         self.last_update_s = time.perf_counter() - start
         return PanopticResult(stable, out_segments)
 
-    def _forget(self, stamp: float) -> None:
-        """Drop memory entries older than track_reid_age, then the oldest beyond track_reid_memory."""
+    def _end_tracks(self, stamp: float) -> None:
+        """Live tracks unseen for more than track_max_age end: into the memory (with re-identification, when their
+        appearance is known), else gone; then the memory drops entries older than track_reid_age and the oldest
+        beyond track_reid_memory."""
+        t = self._table
+        expired = t.live & (stamp - t.last_seen > self.max_age)
+        if expired.any():
+            remember = expired & t.has_hist if self.reid and self.reid_age > self.max_age else np.zeros_like(expired)
+            rows = np.flatnonzero(remember)
+            rows = rows[np.argsort(t.order[rows], kind="stable")]
+            t.live[rows] = False
+            t.order[rows] = t.next_order(len(rows))
+            t.delete(expired & ~remember)
         if not self.reid:
-            self._memory.clear()
+            t.delete(~t.live)
             return
-        for tid in [tid for tid, t in self._memory.items() if stamp - t.last_seen > self.reid_age]:
-            del self._memory[tid]
-        while len(self._memory) > self.reid_memory:
-            del self._memory[next(iter(self._memory))]
+        t.delete(~t.live & (stamp - t.last_seen > self.reid_age))
+        memory = t.memory_rows()
+        if len(memory) > self.reid_memory:
+            t.delete(memory[:len(memory) - self.reid_memory])
 
     def _reset_inside(self, reason: str) -> None:
         self.reset(reason)
@@ -248,8 +240,10 @@ class PanopticTracker:
         return max(1, int(round(math.sqrt(height * width / self.iou_pixels))))
 
     def _associate(self, panoptic: torch.Tensor, things: list[dict], stamp: float, image: np.ndarray | None,
-                   depth: np.ndarray | None) -> list[tuple[int, _Track]]:
-        """(stable id, track) for each thing segment, in order; updates, creates, revives and keeps tracks."""
+                   depth: np.ndarray | None) -> tuple[list, list, list, list]:
+        """Stable id, frames seen, first stamp and ID_SOURCES index of each thing segment, in order; updates,
+        creates, revives and keeps tracks."""
+        t = self._table
         stride = self._stride(*self._shape)
         grid = panoptic[::stride, ::stride]
         grid = grid.cpu().numpy() if grid.device.type != "cpu" else grid.numpy()
@@ -261,28 +255,13 @@ class PanopticTracker:
         seg_area = np.bincount(g.ravel(), minlength=k + 1)
         boxes = np.array([s.get("bbox", (0, 0, 0, 0)) for s in things], dtype=np.float64).reshape(k, 4)
         boxes[:, 2:] += boxes[:, :2]                           # xywh -> xyxy
-        box_list = boxes.tolist()
-        centers = ((boxes[:, :2] + boxes[:, 2:]) / 2).tolist()
+        centers = (boxes[:, :2] + boxes[:, 2:]) / 2
         classes = np.fromiter((int(s["category_id"]) for s in things), dtype=np.int64, count=k)
 
-        tracks = list(self._tracks.values())
-        matches: dict[int, _Track] = {}
-        if tracks:
-            n = len(tracks)
-            dt = np.array([stamp - t.mask_stamp for t in tracks])
-            shift = np.array([t.velocity for t in tracks]) * dt[:, None] if self.motion else np.zeros((n, 2))
-            same = classes[:, None] == np.array([t.category for t in tracks])[None, :]
-            iou = self._similarity(g, seg_area, boxes, tracks, shift)
-            ok = same & (iou > 0) & (iou >= self.min_iou)
-            if ok.any():
-                rows, cols = linear_sum_assignment(np.where(ok, -iou, 0.0))
-                matches = {int(r): tracks[c] for r, c in zip(rows, cols) if ok[r, c]}
-            if len(matches) < min(k, n):
-                # with re-identification, tracks unseen in the last frame are left to it (appearance and motion
-                # decide), not to distance alone: an object emerging where another one just went out of sight
-                eligible = None if not (self.reid and image is not None) else \
-                    np.array([t.last_seen >= self._last_stamp - self._frame_dt for t in tracks])
-                matches.update(self._match_by_distance(boxes, tracks, shift, same, matches, eligible))
+        live = t.live_rows()
+        match = self._match(g, seg_area, boxes, classes, stamp, image is not None, live)   # [k] row, -1
+        matched = np.flatnonzero(match >= 0)
+        mrows = match[matched]
 
         # appearance (and depth) of every segment: what re-identification compares and the tracks keep
         hist = depths = camera_step = None
@@ -292,98 +271,161 @@ class PanopticTracker:
             camera_step = self._camera_step(image_grid, g, stride)
             if depth is not None:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
+        else:
+            self._prev_gray = None      # (the next camera step must span one frame)
         h, w = self._shape
-        border = ((boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)).tolist()
-        cam_now = self._cam_offset if camera_step is None or self._frame_dt <= 0 else \
-            (self._prev_offset[0] + camera_step[0], self._prev_offset[1] + camera_step[1])
-        revived = self._reidentify(matches, boxes, classes, hist, depths, border, stamp, cam_now, seg_area) \
-            if hist is not None else {}
+        border = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)
+
+        # the camera's image motion since the last frame: phase correlation of the background, or else the median
+        # displacement of the tracks seen whole in the last frame and now
+        step = None
+        if self._frame_dt > 0:
+            if camera_step is not None:
+                step = camera_step
+            else:
+                whole = (t.mask_stamp[mrows] == self._last_stamp - self._frame_dt) & (t.kept[mrows] == 0)
+                if whole.sum() >= MIN_CAMERA_TRACKS:
+                    step = tuple(_median(centers[matched[whole]] - t.center[mrows[whole]]).tolist())
+        if step is not None:
+            self._cam_offset = (self._prev_offset[0] + step[0], self._prev_offset[1] + step[1])
+        cam_offset = np.array(self._cam_offset)
+        # every continued track's motion relative to the camera since its mask was seen, NaN where unknown
+        rel_motion = np.full((k, 2), np.nan)
+        since = stamp - t.mask_stamp[mrows]
+        moved = since > 0
+        if moved.any():
+            rows = mrows[moved]
+            rel_motion[matched[moved]] = _box_velocities(t.box[rows], boxes[matched[moved]], since[moved],
+                                                         cam_offset - t.cam_offset[rows], self._shape)
+        revived = self._reidentify(match, live, boxes, classes, hist, depths, border, stamp, rel_motion, seg_area) \
+            if hist is not None else np.full(k, -1)
+
+        # new tracks start with the median velocity of the established ones (camera motion), not with zero
+        fresh = (match < 0) & (revived < 0)
+        established = mrows[t.age[mrows] > 1] if fresh.any() or camera_step is None else mrows[:0]
+        prior = _median(t.velocity[established]) if len(established) else np.zeros(2)
+        if step is not None:
+            self._cam_velocity = (step[0] / self._frame_dt, step[1] / self._frame_dt)
+        elif len(established) >= MIN_CAMERA_TRACKS:
+            self._cam_velocity = tuple(prior.tolist())
 
         # the grid pixels of each segment, for the next frames
         order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
-        ys, xs = np.divmod(order.astype(np.int32), np.int32(g.shape[1]))
+        order = order.astype(np.int32)
         ends = np.cumsum(seg_area[1:]).tolist()
-        classes_list = classes.tolist()
-        w = VELOCITY_SMOOTHING
+        masks = [order[b:e] for b, e in zip([0] + ends[:-1], ends)]
 
-        # new tracks start with the median velocity of the established ones (camera motion), not with zero
-        starting = len(matches) + sum(1 for i in revived if i not in matches) < k
-        moving = [t.velocity for t in matches.values() if t.age > 1] if starting or camera_step is None else []
-        prior = tuple(np.median(np.array(moving), axis=0).tolist()) if moving else (0.0, 0.0)
-        if camera_step is not None and self._frame_dt > 0:
-            dx, dy = camera_step
-            self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
-            self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
-        elif self._frame_dt > 0:
-            # the camera's image motion: median displacement of the tracks seen whole in the last frame and now
-            last = self._last_stamp - self._frame_dt
-            steps = [(centers[i][0] - t.center[0], centers[i][1] - t.center[1]) for i, t in matches.items()
-                     if t.mask_stamp == last and t.kept == 0]
-            if len(steps) >= MIN_CAMERA_TRACKS:
-                dx, dy = np.median(np.array(steps), axis=0).tolist()
-                self._cam_offset = (self._prev_offset[0] + dx, self._prev_offset[1] + dy)
-                self._cam_velocity = (dx / self._frame_dt, dy / self._frame_dt)
-            elif len(moving) >= MIN_CAMERA_TRACKS:
-                self._cam_velocity = prior
-        elif len(moving) >= MIN_CAMERA_TRACKS:
-            self._cam_velocity = prior
-        cam_offset = self._cam_offset
-        # every continued track's motion relative to the camera since its mask was seen (used where it is updated)
-        rel_motion = {}
-        moved = [(i, t) for i, t in matches.items() if stamp > t.mask_stamp]
-        if moved:
-            a = np.array([(*t.box, stamp - t.mask_stamp, cam_offset[0] - t.cam_offset[0],
-                           cam_offset[1] - t.cam_offset[1]) for _, t in moved], dtype=np.float64)
-            v = _box_velocities(a[:, :4], boxes[[i for i, _ in moved]], a[:, 4], a[:, 5:7], self._shape).tolist()
-            rel_motion = {i: v[n] for n, (i, _) in enumerate(moved)}
-        out, blend = [], []
-        begin = 0
-        for i in range(k):
-            end = ends[i]
-            seg_ys, seg_xs = ys[begin:end], xs[begin:end]
-            begin = end
-            center = centers[i]
-            track = matches.get(i)
-            old = revived.get(i)
-            if old is not None:
-                track = self._revive(old, track, stamp)
-            elif track is None:
-                track = _Track(self._new_id(), classes_list[i], stamp, stamp, 0, center, box_list[i], prior,
-                               seg_ys, seg_xs, stamp)
-                self._tracks[track.id] = track
-            else:
-                track.source = "continued"
-            if old is None and track.source == "continued" and len(seg_ys) < OCCLUDED_AREA * len(track.ys) \
-                    and track.kept < MAX_KEPT_MASK:
-                track.kept += 1                  # partly hidden: keep the whole mask, its box and the velocity
-                track.last_seen = stamp
-            else:
-                dt = stamp - track.mask_stamp
-                if dt > 0 and track.kept == 0 and old is None:
-                    rx, ry = rel_motion[i]
-                    vx = rx + (cam_offset[0] - track.cam_offset[0]) / dt
-                    vy = ry + (cam_offset[1] - track.cam_offset[1]) / dt
-                    if track.age > 1:
-                        vx, vy = w * vx + (1 - w) * track.velocity[0], w * vy + (1 - w) * track.velocity[1]
-                        rx, ry = w * rx + (1 - w) * track.rel_velocity[0], w * ry + (1 - w) * track.rel_velocity[1]
-                    track.velocity, track.rel_velocity = (vx, vy), (rx, ry)
-                track.center, track.box, track.last_seen, track.mask_stamp = center, box_list[i], stamp, stamp
-                track.ys, track.xs, track.kept = seg_ys, seg_xs, 0
-                track.border, track.cam_offset = border[i], cam_offset
-                if hist is not None:
-                    if track.hist is None or track.age == 0:
-                        track.hist = hist[i]
-                    elif seg_area[i + 1] >= MIN_GRID_PIXELS:      # (too few grid points: keep what it looked like)
-                        blend.append((track, i))
-                if depths is not None:
-                    track.depth = float(depths[i])
-            track.age += 1
-            out.append((track.id, track))
-        if blend:   # appearance: the running mean of the frames a track is seen (one array operation per frame)
-            mixed = 0.5 * (np.stack([t.hist for t, _ in blend]) + hist[[i for _, i in blend]])
-            for (t, _), row in zip(blend, mixed):
-                t.hist = row
+        row = self._revive(match, revived, stamp)
+        # the new tracks, and an order for them and for the tracks revived from the memory (segment order)
+        new = np.flatnonzero(fresh)
+        if len(new):
+            ids = np.arange(self._next_id, self._next_id + len(new))
+            self._next_id += len(new)
+            row[new] = t.append(len(new), [masks[i] for i in new.tolist()], id=ids, category=classes[new],
+                                first_seen=stamp, last_seen=stamp, mask_stamp=stamp, center=centers[new],
+                                box=boxes[new], velocity=prior, mask_size=seg_area[1:][new])
+        placed = fresh | ((revived >= 0) & (t.order[row] < 0))
+        t.order[row[placed]] = t.next_order(int(placed.sum()))
+
+        continued = (match >= 0) & (revived < 0)
+        t.source[row[continued]] = CONTINUED
+        # partly hidden: keep the whole mask, its box and the velocity (a few frames)
+        hidden = continued & (seg_area[1:] < OCCLUDED_AREA * t.mask_size[row]) & (t.kept[row] < MAX_KEPT_MASK)
+        t.kept[row[hidden]] += 1
+        t.last_seen[row[hidden]] = stamp
+        seen = np.flatnonzero(~hidden)
+        r = row[seen]
+        since = stamp - t.mask_stamp[r]
+        vel = continued[seen] & (since > 0) & (t.kept[r] == 0)
+        if vel.any():
+            i, rv = seen[vel], r[vel]
+            rel = rel_motion[i]
+            absolute = rel + (cam_offset - t.cam_offset[rv]) / since[vel][:, None]
+            old = t.age[rv] > 1
+            a = VELOCITY_SMOOTHING
+            t.velocity[rv] = np.where(old[:, None], a * absolute + (1 - a) * t.velocity[rv], absolute)
+            t.rel_velocity[rv] = np.where(old[:, None], a * rel + (1 - a) * t.rel_velocity[rv], rel)
+        t.center[r], t.box[r], t.last_seen[r], t.mask_stamp[r] = centers[seen], boxes[seen], stamp, stamp
+        t.mask_size[r], t.kept[r], t.border[r], t.cam_offset[r] = seg_area[1:][seen], 0, border[seen], cam_offset
+        for i, j in zip(seen.tolist(), r.tolist()):
+            t.masks[j] = masks[i]
+        if hist is not None:     # appearance: the running mean of the frames a track is seen
+            first = ~t.has_hist[r] | (t.age[r] == 0)
+            t.hist[r[first]] = hist[seen[first]]
+            t.has_hist[r[first]] = True
+            blend = ~first & (seg_area[1:][seen] >= MIN_GRID_PIXELS)   # (too few grid points: keep it)
+            t.hist[r[blend]] = 0.5 * (t.hist[r[blend]] + hist[seen[blend]])
+        if depths is not None:
+            t.depth[r] = depths[seen]
+        t.age[row] += 1
+        out = (t.id[row].tolist(), t.age[row].tolist(), t.first_seen[row].tolist(), t.source[row].tolist())
+        t.delete(t.id < 0)       # rows given up by a revival
         return out
+
+    def _match(self, g: np.ndarray, seg_area: np.ndarray, boxes: np.ndarray, classes: np.ndarray, stamp: float,
+               with_image: bool, live: np.ndarray) -> np.ndarray:
+        """[k] table row of the live track each segment continues (-1: none): mask IoU with the moved track masks
+        (optimal assignment), then centre distance for what is left."""
+        t = self._table
+        k = len(classes)
+        if not len(live):
+            return np.full(k, -1)
+        n = len(live)
+        since = stamp - t.mask_stamp[live]
+        shift = t.velocity[live] * since[:, None] if self.motion else np.zeros((n, 2))
+        same = classes[:, None] == t.category[live][None, :]
+        iou = self._similarity(g, seg_area, boxes, live, shift)
+        ok = same & (iou > 0) & (iou >= self.min_iou)
+        col = np.full(k, -1)
+        if ok.any():
+            r, c = linear_sum_assignment(np.where(ok, -iou, 0.0))
+            good = ok[r, c]
+            col[r[good]] = c[good]
+        if (col >= 0).sum() < min(k, n):
+            # with re-identification, tracks unseen in the last frame are left to it (appearance and motion
+            # decide), not to distance alone: an object emerging where another one just went out of sight
+            eligible = t.last_seen[live] >= self._last_stamp - self._frame_dt if self.reid and with_image else None
+            self._match_by_distance(boxes, t.center[live], t.box[live], shift, same, col, eligible)
+        return np.where(col >= 0, live[col], -1)
+
+    def _revive(self, match: np.ndarray, revived: np.ndarray, stamp: float) -> np.ndarray:
+        """[k] table row of each segment's track after the revivals (-1: new track, added by the caller). A lost
+        track continues with its segment; a young track matched to that segment gives up its id (never reused) and
+        hands over its fresh state (its row is marked for deletion: id -1). A revived track that comes back from
+        the memory gets order -1 (placed by the caller)."""
+        t = self._table
+        row = match.copy()
+        for i in np.flatnonzero(revived >= 0).tolist():
+            old, young = int(revived[i]), int(match[i])
+            from_memory = not t.live[old]
+            if young >= 0:
+                t.id[young], t.first_seen[young] = t.id[old], t.first_seen[old]
+                t.age[young] += t.age[old]
+                t.hist[young], t.has_hist[young] = t.hist[old], t.has_hist[old]
+                t.order[young] = t.order[old]
+                t.id[old] = -1
+                track = young
+            else:
+                track = old
+                t.live[old] = True
+                t.velocity[old] = np.asarray(self._cam_velocity) + t.rel_velocity[old]
+            if from_memory:
+                t.order[track] = -1
+            t.source[track], t.born_new[track], t.kept[track] = REIDENTIFIED, False, 0
+            row[i] = track
+        return row
+
+    def _camera_without_things(self, panoptic: torch.Tensor, image: np.ndarray | None) -> None:
+        """A frame without things still measures the camera's motion, so the next frame's step spans one frame."""
+        if not (self.reid and image is not None):
+            self._prev_gray = None
+            return
+        stride = self._stride(*self._shape)
+        g = np.zeros(tuple(panoptic[::stride, ::stride].shape), dtype=np.uint8)
+        step = self._camera_step(_grid_of(image, g.shape, self._shape, stride), g, stride)
+        if step is not None and self._frame_dt > 0:
+            self._cam_offset = (self._prev_offset[0] + step[0], self._prev_offset[1] + step[1])
+            self._cam_velocity = (step[0] / self._frame_dt, step[1] / self._frame_dt)
 
     def _camera_step(self, image_grid: np.ndarray, g: np.ndarray, stride: int) -> tuple[float, float] | None:
         """The image's shift since the last frame (pixels) by phase correlation of the grey grid images, when the
@@ -391,65 +433,65 @@ class PanopticTracker:
         removed) and the things' grid cells, grown by one cell, are zeroed, so moving objects (strong edges on a
         plain background) do not pull the estimate towards their own motion."""
         gray = (image_grid[..., 1] if image_grid.ndim == 3 else image_grid).astype(np.float32)   # green: enough
-        gray -= cv2.blur(gray, (5, 5))
-        gray[cv2.dilate((g > 0).view(np.uint8), _CROSS) > 0] = 0
+        gray -= cv2.blur(gray, (CAMERA_BLUR, CAMERA_BLUR))
+        gray[cv2.dilate((g > 0).view(np.uint8), _REACH) > 0] = 0
         prev, self._prev_gray = self._prev_gray, gray
-        if prev is None or prev.shape != gray.shape or min(gray.shape) < 8:
-            return None
+        if prev is None or prev.shape != gray.shape or min(gray.shape) < 8 or not prev.any() or not gray.any():
+            return None             # (nothing to correlate: a plain view, or everything covered by things)
         (sx, sy), response = cv2.phaseCorrelate(prev, gray)
         return (sx * stride, sy * stride) if response > CAMERA_RESPONSE else None
 
-    @staticmethod
-    def _still_emerging(track: _Track, area: int, stamp: float) -> bool:
-        """A young track is compared with the lost ones again while it may still be a returning object coming into
-        sight: born new less than YOUNG_SECONDS ago, and seen in at most two frames (its own motion is known from
-        the second) or grown by REID_GROWTH since it was last compared (same answer otherwise)."""
-        if not track.born_new or stamp - track.first_seen > reid.YOUNG_SECONDS:
-            return False
-        if track.age <= 1 or area > REID_GROWTH * track.reid_area:
-            track.reid_area = area
-            return True
-        return False
+    def _emerging(self, rows: np.ndarray, area: np.ndarray, stamp: float) -> np.ndarray:
+        """Which of these (matched) tracks are compared with the lost ones again, as a returning object still coming
+        into sight: born new less than YOUNG_SECONDS ago, and seen in at most two frames (its own motion is known
+        from the second) or grown by REID_GROWTH since it was last compared (same answer otherwise)."""
+        t = self._table
+        young = t.born_new[rows] & (stamp - t.first_seen[rows] <= reid.YOUNG_SECONDS)
+        out = young & ((t.age[rows] <= 1) | (area > REID_GROWTH * t.reid_area[rows]))
+        t.reid_area[rows[out]] = area[out]
+        return out
 
-    def _reidentify(self, matches: dict[int, _Track], boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
-                    depths: np.ndarray | None, border: list, stamp: float, cam_now: tuple,
-                    area: np.ndarray) -> dict[int, _Track]:
-        """{segment row: lost track} for the segments that take an old id (reid.match decides): unmatched ones and
-        those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included) goes
-        with it: an object emerging where a look-alike just went out of sight, but moving the other way, is not
-        that one."""
-        rows = [i for i in range(len(boxes))
-                if i not in matches or self._still_emerging(matches[i], area[i + 1], stamp)]
-        if not rows:
-            return {}
-        taken = {id(t) for t in matches.values()}
-        wanted = set(classes[rows].tolist())
-        lost = [t for t in self._tracks.values() if id(t) not in taken and t.last_seen < stamp and t.hist is not None
-                and t.category in wanted]
-        lost += [t for t in self._memory.values() if t.category in wanted]
-        if not lost:
-            return {}
+    def _reidentify(self, match: np.ndarray, live: np.ndarray, boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
+                    depths: np.ndarray | None, border: np.ndarray, stamp: float, rel_motion: np.ndarray,
+                    seg_area: np.ndarray) -> np.ndarray:
+        """[k] table row of the lost track each segment revives (-1: none; reid.match decides): unmatched segments
+        and those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included)
+        goes with it: an object emerging where a look-alike just went out of sight, but moving the other way, is
+        not that one."""
+        t = self._table
+        k = len(boxes)
+        revived = np.full(k, -1)
+        query = match < 0
+        matched = np.flatnonzero(~query)
+        query[matched] = self._emerging(match[matched], seg_area[1:][matched], stamp)
+        rows = np.flatnonzero(query)
+        if not len(rows):
+            return revived
+        wanted = np.zeros(int(max(t.category.max(initial=0), classes.max())) + 1, dtype=bool)
+        wanted[classes[rows]] = True
+        wanted = wanted[t.category]
+        taken = np.zeros(len(t), dtype=bool)
+        taken[match[matched]] = True
+        live = live[~taken[live] & (t.last_seen[live] < stamp) & t.has_hist[live] & wanted[live]]
+        memory = t.memory_rows()
+        lost = np.concatenate([live, memory[wanted[memory]]])
+        if not len(lost):
+            return revived
         q = boxes[rows]
-        velocity = np.full((len(rows), 2), np.nan)    # a young track's motion relative to the camera, this frame in
-        known = [(n, matches[i]) for n, i in enumerate(rows) if i in matches and stamp > matches[i].mask_stamp]
-        if known:
-            n_idx = np.array([n for n, _ in known])
-            a = np.array([(*t.box, stamp - t.mask_stamp, cam_now[0] - t.cam_offset[0], cam_now[1] - t.cam_offset[1],
-                           *t.rel_velocity, t.age > 1) for _, t in known], dtype=np.float64)
-            v = _box_velocities(a[:, :4], boxes[np.asarray(rows)[n_idx]], a[:, 4], a[:, 5:7], self._shape)
-            velocity[n_idx] = np.where(a[:, 9:10] > 0, 0.5 * (v + a[:, 7:9]), v)
+        velocity = rel_motion[rows]     # a young track's motion relative to the camera, this frame in
+        young = match[rows]
+        smooth = (young >= 0) & (t.age[young] > 1)
+        a = VELOCITY_SMOOTHING
+        velocity[smooth] = a * velocity[smooth] + (1 - a) * t.rel_velocity[young[smooth]]
         queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2, "velocity": velocity,
                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
-                   "border": np.array([border[i] for i in rows], dtype=bool),
+                   "border": border[rows],
                    "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
-        # one row per lost track: where it was last seen (in the camera's integrated frame), its own velocity and
-        # the time since, box size, border, depth, time lost
-        a = np.array([(t.category, t.center[0] - t.cam_offset[0], t.center[1] - t.cam_offset[1], t.rel_velocity[0],
-                       t.rel_velocity[1], stamp - t.mask_stamp, *t.box, t.depth, stamp - t.last_seen)
-                      for t in lost], dtype=np.float64)
-        last = a[:, 1:3] + self._cam_offset
-        motion = a[:, 3:5] * a[:, 5:6]
-        box = a[:, 6:10]
+        # each lost track: where it was last seen (in the camera's integrated frame), moved with the camera since,
+        # its own motion since, box size, border, depth, time lost
+        last = t.center[lost] - t.cam_offset[lost] + np.asarray(self._cam_offset)
+        motion = t.rel_velocity[lost] * (stamp - t.mask_stamp[lost])[:, None]
+        box = t.box[lost]
         h, w = self._shape
         out_x = (box[:, 0] <= 0) | (box[:, 2] >= w)        # went out through the left / right border ...
         out_y = (box[:, 1] <= 0) | (box[:, 3] >= h)        # ... top / bottom
@@ -457,66 +499,56 @@ class PanopticTracker:
         # of the view, only along the border it left by (it turned round and came back the same way)
         origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
             np.where((out_x | out_y)[:, None], motion, 0.0)
-        candidates = {"category": a[:, 0].astype(np.int64), "origin": origin, "center": last + motion,
-                      "size": np.sqrt(np.clip(box[:, 2] - box[:, 0], 1, None) * np.clip(box[:, 3] - box[:, 1], 1,
-                                                                                          None)),
-                      "border": out_x | out_y, "depth": a[:, 10], "lost": a[:, 11],
-                      "hist": [t.hist for t in lost], "velocity": a[:, 3:5]}
-        pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * self._shape[1],
-                                                 "min_speed": MIN_REID_SPEED * self._shape[1]})
-        return {rows[r]: lost[c] for r, c in pairs.items()}
-
-    def _revive(self, old: _Track, young: _Track | None, stamp: float) -> _Track:
-        """The lost track ``old`` continues with this frame's segment; a young track matched to that segment gives
-        up its id (never reused) and hands over its fresh state."""
-        self._memory.pop(old.id, None)
-        if young is not None:
-            del self._tracks[young.id]
-            young.id, young.first_seen, young.age = old.id, old.first_seen, young.age + old.age
-            young.hist = old.hist
-            track = young
-        else:
-            track = old
-            track.velocity = (self._cam_velocity[0] + old.rel_velocity[0], self._cam_velocity[1] + old.rel_velocity[1])
-        track.source, track.born_new, track.kept = "reidentified", False, 0
-        self._tracks[track.id] = track
-        return track
+        extent = np.clip(box[:, 2:] - box[:, :2], 1, None)
+        candidates = {"category": t.category[lost], "origin": origin, "center": last + motion,
+                      "size": np.sqrt(extent[:, 0] * extent[:, 1]), "border": out_x | out_y, "depth": t.depth[lost],
+                      "lost": stamp - t.last_seen[lost], "hist": t.hist[lost], "velocity": t.rel_velocity[lost]}
+        pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * w,
+                                                 "min_speed": MIN_REID_SPEED * w})
+        for r, c in pairs.items():
+            revived[rows[r]] = lost[c]
+        return revived
 
     @staticmethod
-    def _match_by_distance(boxes: np.ndarray, tracks: list[_Track], shift: np.ndarray, same: np.ndarray,
-                           matched: dict[int, _Track], eligible: np.ndarray | None = None) -> dict[int, _Track]:
+    def _match_by_distance(boxes: np.ndarray, centers: np.ndarray, track_boxes: np.ndarray, shift: np.ndarray,
+                           same: np.ndarray, col: np.ndarray, eligible: np.ndarray | None = None) -> None:
         """Second stage for what mask IoU left unmatched (small or fast objects, young tracks whose velocity is
-        not known yet): centre distance to the predicted centre, below DISTANCE_GATE x the object's size."""
-        taken = {id(t) for t in matched.values()}
-        rows = np.array([i for i in range(len(boxes)) if i not in matched], dtype=np.int64)
-        cols = np.array([j for j, t in enumerate(tracks) if id(t) not in taken
-                         and (eligible is None or eligible[j])], dtype=np.int64)
+        not known yet): centre distance to the predicted centre, below DISTANCE_GATE x the object's size. Fills
+        ``col`` ([k] track column of each segment, -1 = none) in place."""
+        taken = np.zeros(len(centers), dtype=bool)
+        taken[col[col >= 0]] = True
+        rows = np.flatnonzero(col < 0)
+        cols = np.flatnonzero(~taken if eligible is None else ~taken & eligible)
         if not len(rows) or not len(cols):
-            return {}
+            return
         seg = boxes[rows]
         seg_center = (seg[:, :2] + seg[:, 2:]) / 2
         seg_size = np.sqrt(np.prod(np.clip(seg[:, 2:] - seg[:, :2], 1, None), axis=1))
-        track_box = np.array([tracks[j].box for j in cols])
-        track_center = np.array([tracks[j].center for j in cols]) + shift[cols]
+        track_box = track_boxes[cols]
+        track_center = centers[cols] + shift[cols]
         track_size = np.sqrt(np.prod(np.clip(track_box[:, 2:] - track_box[:, :2], 1, None), axis=1))
         dist = np.linalg.norm(seg_center[:, None, :] - track_center[None, :, :], axis=2)
         rel = dist / np.maximum(seg_size[:, None], track_size[None, :])
         ok = same[np.ix_(rows, cols)] & (rel < DISTANCE_GATE)
         if not ok.any():
-            return {}
+            return
         r, c = linear_sum_assignment(np.where(ok, rel, DISTANCE_GATE * 10))
-        return {int(rows[a]): tracks[int(cols[b])] for a, b in zip(r, c) if ok[a, b]}
+        good = ok[r, c]
+        col[rows[r[good]]] = cols[c[good]]
 
-    def _similarity(self, g: np.ndarray, seg_area: np.ndarray, boxes: np.ndarray, tracks: list[_Track],
+    def _similarity(self, g: np.ndarray, seg_area: np.ndarray, boxes: np.ndarray, live: np.ndarray,
                     shift: np.ndarray) -> np.ndarray:
-        """float64 [K, T] IoU of each segment with each track's mask moved by ``shift`` (its predicted position)."""
-        k, n = len(seg_area) - 1, len(tracks)
+        """float64 [K, T] IoU of each segment with each live track's mask moved by ``shift`` (its predicted
+        position)."""
+        t = self._table
+        k, n = len(seg_area) - 1, len(live)
         stride = self._stride(*self._shape)
         grid_shift = np.round(shift / stride).astype(np.int32)              # [T, 2] x, y in grid cells
-        counts = np.array([len(t.ys) for t in tracks])
-        owner = np.repeat(np.arange(n), counts)
-        qy = np.concatenate([t.ys for t in tracks]) + grid_shift[owner, 1]
-        qx = np.concatenate([t.xs for t in tracks]) + grid_shift[owner, 0]
+        owner = np.repeat(np.arange(n), t.mask_size[live])
+        flat = np.concatenate([t.masks[j] for j in live.tolist()])
+        qy = flat // g.shape[1]
+        qx = flat - qy * g.shape[1] + grid_shift[owner, 0]
+        qy += grid_shift[owner, 1]
         inside = (qy >= 0) & (qy < g.shape[0]) & (qx >= 0) & (qx < g.shape[1])
         owner = owner[inside]
         hit = g[qy[inside], qx[inside]].astype(np.int64)
@@ -526,17 +558,8 @@ class PanopticTracker:
         iou = inter / np.maximum(union, 1)
         small = seg_area[1:] < MIN_GRID_PIXELS
         if small.any():  # too small for the grid: box IoU with the moved track boxes
-            moved = np.array([t.box for t in tracks]) + np.tile(shift, 2)
-            iou[small] = _box_iou(boxes[small], moved)
+            iou[small] = _box_iou(boxes[small], t.box[live] + np.tile(shift, 2))
         return iou
-
-    def _new_id(self) -> int:
-        if self._next_id > MAX_ID:
-            self._reset_inside("thing ids wrapped around after MAX_ID")
-            self._next_id = THING_ID_BASE + 1
-        tid = self._next_id
-        self._next_id += 1
-        return tid
 
 
 def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) -> np.ndarray:
@@ -575,6 +598,13 @@ def _box_velocities(old: np.ndarray, new: np.ndarray, dt: np.ndarray, cam_step: 
     rel = np.where(cut, np.where(np.abs(lo) > np.abs(hi), lo, hi), (lo + hi) / 2)
     rel = np.where(at_low & ~at_high, hi, np.where(at_high & ~at_low, lo, rel))
     return rel / np.asarray(dt, np.float64).reshape(-1, 1)
+
+
+def _median(rows: np.ndarray) -> np.ndarray:
+    """np.median(rows, axis=0) of a small [n, 2] array (n >= 1), without np.median's overhead (same values)."""
+    s = np.sort(rows, axis=0)
+    n = len(s)
+    return (s[(n - 1) // 2] + s[n // 2]) / 2
 
 
 def _remap(panoptic: torch.Tensor, lut: np.ndarray) -> torch.Tensor:

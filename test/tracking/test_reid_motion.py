@@ -167,3 +167,26 @@ def test_a_young_track_is_compared_with_the_lost_ones_while_it_emerges_only(monk
         stamp += 0.1
         expected = frame in (0, 1, 5)
         assert bool(compared) == expected, (frame, compared)
+
+
+def test_frames_without_things_still_measure_the_camera():
+    """The camera pans 6 px per frame while nothing is in view: the tracker's camera offset follows, and the first
+    frame with a thing again measures one frame's step (not the shift since the last frame with things)."""
+    import torch
+
+    from panoptic_ros.panoptic.result import PanopticResult
+    h, w = SHAPE
+    world = textured((h, w + 120), 3)
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), None)
+    stuff = {"id": 1, "category_id": 5, "isthing": False, "score": 1.0, "bbox": [0, 0, w, h], "area": h * w}
+    views = [0, 0, 0] + [6 * i for i in range(1, 9)]      # static for three frames, then panning right
+    for i, x in enumerate(views):
+        pan = np.ones(SHAPE, np.int32)
+        segments = [stuff]
+        if i < 3 or i == len(views) - 1:                   # a thing in the first frames and the last one
+            pan[60:100, 100:140] = 2
+            segments = [stuff, {"id": 2, "category_id": 0, "isthing": True, "score": 0.9,
+                                "bbox": [100, 60, 40, 40], "area": 1600}]
+        tracker.update(PanopticResult(torch.from_numpy(pan), segments), i / 10,
+                       image=np.ascontiguousarray(world[:, x:x + w]))
+        assert tracker._cam_offset[0] == pytest.approx(-x, abs=1.5), (i, tracker._cam_offset)
