@@ -119,7 +119,10 @@ class PanopticTracker:
         return cls(inference, categories)
 
     def configure(self, inference: InferenceConfig) -> None:
-        """Take new ``track_*`` settings (run-time parameters); the tracks are kept."""
+        """Take new ``track_*`` settings (run-time parameters); the tracks are kept, unless the comparison grid
+        changed (track_iou_pixels: their masks are stored on the old one)."""
+        if getattr(self, "iou_pixels", None) not in (None, int(inference.track_iou_pixels)):
+            self.reset(f"track_iou_pixels changed from {self.iou_pixels} to {int(inference.track_iou_pixels)}")
         self.max_age = float(inference.track_max_age)
         self.min_iou = float(inference.track_min_iou)
         self.motion = bool(inference.track_motion)
@@ -311,7 +314,8 @@ class PanopticTracker:
 
         # the grid pixels of each segment, for the next frames
         order = np.argsort(g.ravel(), kind="stable")[seg_area[0]:]    # radix sort: pixels grouped by segment
-        order = order.astype(np.int32)
+        gh, gw = g.shape                        # ... as flat indices into the padded grid (see _similarity)
+        order = (order + order // gw * (2 * gw) + (3 * gh * gw + gw)).astype(np.int32)
         ends = np.cumsum(seg_area[1:]).tolist()
         masks = [order[b:e] for b, e in zip([0] + ends[:-1], ends)]
 
@@ -542,18 +546,21 @@ class PanopticTracker:
         position)."""
         t = self._table
         k, n = len(seg_area) - 1, len(live)
+        gh, gw = g.shape
+        # the grid inside a border of its own size marked k + 1 ("outside the image"): a mask moved by at most
+        # the grid's size stays within it, so one gather and one count do it (the masks are stored as flat
+        # indices into this padded grid)
+        padded = np.full((3 * gh, 3 * gw), k + 1, dtype=g.dtype)
+        padded[gh:2 * gh, gw:2 * gw] = g
         stride = self._stride(*self._shape)
-        grid_shift = np.round(shift / stride).astype(np.int32)              # [T, 2] x, y in grid cells
+        cells = np.round(shift / stride)                                      # [T, 2] x, y in grid cells
+        offset = (np.clip(cells[:, 1], -gh, gh) * (3 * gw) + np.clip(cells[:, 0], -gw, gw)).astype(np.int64)
         owner = np.repeat(np.arange(n), t.mask_size[live])
-        flat = np.concatenate([t.masks[j] for j in live.tolist()])
-        qy = flat // g.shape[1]
-        qx = flat - qy * g.shape[1] + grid_shift[owner, 0]
-        qy += grid_shift[owner, 1]
-        inside = (qy >= 0) & (qy < g.shape[0]) & (qx >= 0) & (qx < g.shape[1])
-        owner = owner[inside]
-        hit = g[qy[inside], qx[inside]].astype(np.int64)
-        track_area = np.bincount(owner, minlength=n)
-        inter = np.bincount(hit * n + owner, minlength=(k + 1) * n).reshape(k + 1, n)[1:]
+        flat = np.concatenate([t.masks[j] for j in live.tolist()]) + offset[owner]
+        hit = padded.ravel()[flat].astype(np.int64)
+        counts = np.bincount(hit * n + owner, minlength=(k + 2) * n).reshape(k + 2, n)
+        track_area = t.mask_size[live] - counts[k + 1]           # its pixels still inside the image
+        inter = counts[1:k + 1]
         union = seg_area[1:, None] + track_area[None, :] - inter
         iou = inter / np.maximum(union, 1)
         small = seg_area[1:] < MIN_GRID_PIXELS

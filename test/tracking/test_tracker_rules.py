@@ -36,6 +36,17 @@ def stable(tracker, rects, stamp, h=60, w=120):
     return [int(out[pan == k + 2][0]) if (pan == k + 2).any() else None for k in range(len(rects))]
 
 
+def test_a_new_comparison_grid_ends_the_tracks_other_settings_keep_them():
+    """Masks are stored on the comparison grid: a new track_iou_pixels ends the tracks (ids keep counting)."""
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    a = stable(tracker, [(20, 20, 12, 12)], 0.0)[0]
+    tracker.configure(InferenceConfig(track_iou_pixels=0, track_min_iou=0.3))
+    assert stable(tracker, [(20, 20, 12, 12)], 0.1)[0] == a
+    tracker.configure(InferenceConfig(track_iou_pixels=2000))
+    assert tracker.num_tracks == 0
+    assert stable(tracker, [(20, 20, 12, 12)], 0.2)[0] > a
+
+
 def test_a_new_image_size_resets_the_tracker():
     tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
     a = stable(tracker, [(20, 20, 12, 12)], 0.0)[0]
