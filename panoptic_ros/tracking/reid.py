@@ -10,7 +10,7 @@ look alike get the same score, so motion decides for them: the reappearing segme
 where the lost object was last seen to where its own velocity takes it (both moved with the camera's estimated
 image motion; a hidden object may slow down or stop, so the whole path is plausible), within a radius that grows
 with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
-directions. A confident match must also be unambiguous, for the segment and for the lost track: the best
+directions (a look-alike ruled out that way still counts as a rival). A confident match must also be unambiguous, for the segment and for the lost track: the best
 candidate's cost must beat every plausible rival's (judged with LOOSE gates) by ``track_reid_margin``, and a
 look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be LOOKALIKE_POSITION gate radii farther away;
 otherwise a new id starts (wrong merges are worse than new ids).
@@ -110,15 +110,18 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
         fast = settings["min_speed"]
         moving_q = np.linalg.norm(qv, axis=1) > fast            # NaN (unknown) compares False
         moving_c = np.linalg.norm(cv, axis=1) > fast
-        opposite = (qv @ cv.T) < 0
-        plausible &= ~(moving_q[:, None] & moving_c[None, :] & opposite)
+        # opposite directions rule the pair out, but not as a rival: a velocity measured on a cut or emerging
+        # segment can point the wrong way, and a look-alike it rules out is still a reason for doubt
+        against = moving_q[:, None] & moving_c[None, :] & ((qv @ cv.T) < 0)
+    else:
+        against = np.zeros_like(plausible)
     if settings["depth"] > 0:
         qd = np.asarray(queries["depth"], dtype=np.float64)[rows][:, None]
         cd = np.asarray(candidates["depth"], dtype=np.float64)[cols][None, :]
         known = np.isfinite(qd) & np.isfinite(cd)
         with np.errstate(invalid="ignore"):
             plausible &= ~known | (np.abs(qd - cd) <= settings["depth"] * cd)
-    ok = plausible & (dist <= radius) & (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
+    ok = plausible & ~against & (dist <= radius) & (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if not ok.any():
         return {}
     plausible &= sim >= settings["similarity"] - LOOSE_SIMILARITY

@@ -504,7 +504,7 @@ class PanopticTracker:
         origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
             np.where((out_x | out_y)[:, None], motion, 0.0)
         extent = np.clip(box[:, 2:] - box[:, :2], 1, None)
-        candidates = {"category": t.category[lost], "origin": origin, "center": last + motion,
+        candidates = {"id": t.id[lost], "category": t.category[lost], "origin": origin, "center": last + motion,
                       "size": np.sqrt(extent[:, 0] * extent[:, 1]), "border": out_x | out_y, "depth": t.depth[lost],
                       "lost": stamp - t.last_seen[lost], "hist": t.hist[lost], "velocity": t.rel_velocity[lost]}
         pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * w,

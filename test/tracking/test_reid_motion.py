@@ -74,6 +74,17 @@ def test_an_object_moving_the_other_way_is_not_the_lost_one():
     assert reid.match(queries((120, 100)), lost, SETTINGS) == {0: 0}                        # not known yet
 
 
+def test_a_look_alike_moving_the_other_way_is_still_a_reason_for_doubt():
+    """Two look-alikes lost near the query: one moving with it, one against it. Opposite directions rule that one
+    out as the match, but an emerging segment's velocity can point the wrong way: a new id, not the other one."""
+    with_it = ((100, 100), (150, 100), (50, 0))
+    against = ((130, 100), (130, 100), (-50, 0))
+    query = queries((124, 100), velocity=(40, 0))
+    assert reid.match(query, candidates(with_it), SETTINGS) == {0: 0}
+    assert reid.match(query, candidates(against), SETTINGS) == {}
+    assert reid.match(query, candidates(with_it, against), SETTINGS) == {}
+
+
 def test_a_look_alike_just_outside_the_gate_is_a_reason_for_doubt():
     """The query is 36 px from one lost look-alike (inside the 40 px gate) and 44 px from another (outside it, but
     about as likely): a new id, not a guess."""
