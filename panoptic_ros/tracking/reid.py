@@ -10,9 +10,9 @@ look alike get the same score, so motion decides for them: the reappearing segme
 where the lost object was last seen to where its own velocity takes it (both moved with the camera's estimated
 image motion; a hidden object may slow down or stop, so the whole path is plausible), within a radius that grows
 with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
-directions (a look-alike ruled out that way still counts as a rival). A confident match must also be unambiguous, for the segment and for the lost track: the best
-candidate's cost must beat every plausible rival's (judged with LOOSE gates) by ``track_reid_margin``, and a
-look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be LOOKALIKE_POSITION gate radii farther away;
+directions (a look-alike ruled out that way still counts as a rival). A confident match must also be unambiguous,
+for the segment and for the lost track: the best candidate's cost must beat every plausible rival's (judged with
+LOOSE gates) by ``track_reid_margin``, and a look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be LOOKALIKE_POSITION gate radii farther away;
 otherwise a new id starts (wrong merges are worse than new ids).
 """
 from __future__ import annotations
