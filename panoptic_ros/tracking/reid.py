@@ -12,8 +12,8 @@ image motion; a hidden object may slow down or stop, so the whole path is plausi
 with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
 directions (a look-alike ruled out that way still counts as a rival). A confident match must also be unambiguous,
 for the segment and for the lost track: the best candidate's cost must beat every plausible rival's (judged with
-LOOSE gates) by ``track_reid_margin``, and a look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be LOOKALIKE_POSITION gate radii farther away;
-otherwise a new id starts (wrong merges are worse than new ids).
+LOOSE gates) by ``track_reid_margin``, and a look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be
+LOOKALIKE_POSITION gate radii farther away; otherwise a new id starts (wrong merges are worse than new ids).
 """
 from __future__ import annotations
 
@@ -121,7 +121,8 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
         known = np.isfinite(qd) & np.isfinite(cd)
         with np.errstate(invalid="ignore"):
             plausible &= ~known | (np.abs(qd - cd) <= settings["depth"] * cd)
-    ok = plausible & ~against & (dist <= radius) & (sim >= settings["similarity"]) & (cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
+    ok = plausible & ~against & (dist <= radius) & (sim >= settings["similarity"]) & (
+        cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if not ok.any():
         return {}
     plausible &= sim >= settings["similarity"] - LOOSE_SIMILARITY
