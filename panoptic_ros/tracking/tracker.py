@@ -229,9 +229,9 @@ class PanopticTracker:
             t.delete(~t.live)
             return
         t.delete(~t.live & (stamp - t.last_seen > self.reid_age))
-        memory = t.memory_rows()
-        if len(memory) > self.reid_memory:
-            t.delete(memory[:len(memory) - self.reid_memory])
+        excess = len(t) - int(t.live.sum()) - self.reid_memory
+        if excess > 0:
+            t.delete(t.memory_rows()[:excess])
 
     def _reset_inside(self, reason: str) -> None:
         self.reset(reason)
