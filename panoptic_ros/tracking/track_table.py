@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_BINS = 64      # appearance histogram bins (reid.NUM_BINS)
+from .reid import NUM_BINS
+
 ID_SOURCES = ("new", "continued", "reidentified")
 NEW, CONTINUED, REIDENTIFIED = range(3)
 

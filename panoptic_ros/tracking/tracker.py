@@ -290,7 +290,7 @@ class PanopticTracker:
                 if whole.sum() >= MIN_CAMERA_TRACKS:
                     step = tuple(_median(centers[matched[whole]] - t.center[mrows[whole]]).tolist())
         if step is not None:
-            self._cam_offset = (self._prev_offset[0] + step[0], self._prev_offset[1] + step[1])
+            self._take_camera_step(step)
         cam_offset = np.array(self._cam_offset)
         # every continued track's motion relative to the camera since its mask was seen, NaN where unknown
         rel_motion = np.full((k, 2), np.nan)
@@ -307,9 +307,7 @@ class PanopticTracker:
         fresh = (match < 0) & (revived < 0)
         established = mrows[t.age[mrows] > 1] if fresh.any() or camera_step is None else mrows[:0]
         prior = _median(t.velocity[established]) if len(established) else np.zeros(2)
-        if step is not None:
-            self._cam_velocity = (step[0] / self._frame_dt, step[1] / self._frame_dt)
-        elif len(established) >= MIN_CAMERA_TRACKS:
+        if step is None and len(established) >= MIN_CAMERA_TRACKS:
             self._cam_velocity = tuple(prior.tolist())
 
         # the grid pixels of each segment, for the next frames
@@ -323,9 +321,9 @@ class PanopticTracker:
         # the new tracks, and an order for them and for the tracks revived from the memory (segment order)
         new = np.flatnonzero(fresh)
         if len(new):
-            ids = np.arange(self._next_id, self._next_id + len(new))
+            new_ids = np.arange(self._next_id, self._next_id + len(new))
             self._next_id += len(new)
-            row[new] = t.append(len(new), [masks[i] for i in new.tolist()], id=ids, category=classes[new],
+            row[new] = t.append(len(new), [masks[i] for i in new.tolist()], id=new_ids, category=classes[new],
                                 first_seen=stamp, last_seen=stamp, mask_stamp=stamp, center=centers[new],
                                 box=boxes[new], velocity=prior, mask_size=seg_area[1:][new])
         placed = fresh | ((revived >= 0) & (t.order[row] < 0))
@@ -428,8 +426,12 @@ class PanopticTracker:
         g = np.zeros(tuple(panoptic[::stride, ::stride].shape), dtype=np.uint8)
         step = self._camera_step(_grid_of(image, g.shape, self._shape, stride), g, stride)
         if step is not None and self._frame_dt > 0:
-            self._cam_offset = (self._prev_offset[0] + step[0], self._prev_offset[1] + step[1])
-            self._cam_velocity = (step[0] / self._frame_dt, step[1] / self._frame_dt)
+            self._take_camera_step(step)
+
+    def _take_camera_step(self, step: tuple[float, float]) -> None:
+        """The camera's image motion since the last frame (pixels, measured): its integrated offset and velocity."""
+        self._cam_offset = (self._prev_offset[0] + step[0], self._prev_offset[1] + step[1])
+        self._cam_velocity = (step[0] / self._frame_dt, step[1] / self._frame_dt)
 
     def _camera_step(self, image_grid: np.ndarray, g: np.ndarray, stride: int) -> tuple[float, float] | None:
         """The image's shift since the last frame (pixels) by phase correlation of the grey grid images, when the
