@@ -58,8 +58,7 @@ def segment_depths(depth_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
     idx = g.ravel()[valid].astype(np.int64)
     total = np.bincount(idx, weights=d[valid], minlength=k + 1)[1:]
     count = np.bincount(idx, minlength=k + 1)[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
@@ -119,8 +118,7 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
         qd = np.asarray(queries["depth"], dtype=np.float64)[rows][:, None]
         cd = np.asarray(candidates["depth"], dtype=np.float64)[cols][None, :]
         known = np.isfinite(qd) & np.isfinite(cd)
-        with np.errstate(invalid="ignore"):
-            plausible &= ~known | (np.abs(qd - cd) <= settings["depth"] * cd)
+        plausible &= ~known | (np.abs(qd - cd) <= settings["depth"] * cd)     # (NaN compares False, silently)
     ok = plausible & ~against & (dist <= radius) & (sim >= settings["similarity"]) & (
         cut | (ratio >= 1.0 / MAX_SIZE_RATIO))
     if not ok.any():

@@ -1,6 +1,7 @@
 """TrackTable: rows added with defaults, removed with their masks, ordered by creation (live) or ending (memory)."""
 import numpy as np
 
+from panoptic_ros.tracking import track_table
 from panoptic_ros.tracking.track_table import COLUMNS, TrackTable
 
 
@@ -43,3 +44,16 @@ def test_live_rows_come_in_creation_order_and_memory_rows_oldest_first():
         t.live[row] = False
         t.order[row] = t.next_order(1)[0]
     assert t.id[t.memory_rows()].tolist() == [4, 2] and t.id[t.live_rows()].tolist() == [3, 1]
+
+
+def test_the_column_layout_gives_each_column_its_own_block_columns_and_default():
+    width, defaults, where = track_table._layout()
+    for dtype, total in width.items():
+        spans = sorted((start, start + max(w, 1)) for d, start, w in where.values() if d == dtype)
+        assert spans[0][0] == 0 and spans[-1][1] == total                  # the block is tiled ...
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))         # ... without overlap or gap
+        assert defaults[dtype].shape == (total,) and defaults[dtype].dtype == dtype
+    for name, (dtype, w, default) in COLUMNS.items():
+        d, start, width_ = where[name]
+        assert (d, width_) == (dtype, w)
+        np.testing.assert_array_equal(defaults[dtype][start:start + max(w, 1)], np.full(max(w, 1), default, dtype))
