@@ -167,11 +167,13 @@ def test_the_size_term_decides_between_otherwise_balanced_candidates(distance, e
     assert match(Q, candidates) == expected
 
 
-def test_a_cut_box_pays_no_size_cost():
-    # C cut (at the border): 0.24, no size term; R: 0.26 at 52 px -> C (it would be 0.29 with the size term)
+@pytest.mark.parametrize("distance, expected", [(52, {0: 0}), (46, {0: 1})])
+def test_a_cut_box_pays_no_size_cost(distance, expected):
+    # C cut (at the border): 0.24, no size term (0.29 with it); R, uncut and of the same size: 0.5 d / 100, no size
+    # cost either (0.26 at 52 px: C; 0.23 at 46 px: R)
     candidates = lost({"at": (500, 500), "sim": 0.7, "size": 200.0, "border": True},
-                      {"at": (552, 500), "sim": 1.0})
-    assert match(Q, candidates) == {0: 0}
+                      {"at": (500 + distance, 500), "sim": 1.0})
+    assert match(Q, candidates) == expected
 
 
 # ------------------------------------------------------------------------------------------------ doubt
