@@ -276,8 +276,7 @@ class PanopticTracker:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
         else:
             self._prev_gray = None      # (the next camera step must span one frame)
-        h, w = self._shape
-        border = (boxes[:, 0] <= 0) | (boxes[:, 1] <= 0) | (boxes[:, 2] >= w) | (boxes[:, 3] >= h)
+        border = np.logical_or(*_border_sides(boxes, self._shape))
 
         # the camera's image motion since the last frame: phase correlation of the background, or else the median
         # displacement of the tracks seen whole in the last frame and now
@@ -498,9 +497,7 @@ class PanopticTracker:
         last = t.center[lost] - t.cam_offset[lost] + np.asarray(self._cam_offset)
         motion = t.rel_velocity[lost] * (stamp - t.mask_stamp[lost])[:, None]
         box = t.box[lost]
-        h, w = self._shape
-        out_x = (box[:, 0] <= 0) | (box[:, 2] >= w)        # went out through the left / right border ...
-        out_y = (box[:, 1] <= 0) | (box[:, 3] >= h)        # ... top / bottom
+        out_x, out_y = _border_sides(box, self._shape)    # went out through the left / right, top / bottom border
         # the path it may have taken: its own motion all the way (hidden, or the camera came back to it), or, out
         # of the view, only along the border it left by (it turned round and came back the same way)
         origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
@@ -509,6 +506,7 @@ class PanopticTracker:
         candidates = {"id": t.id[lost], "category": t.category[lost], "origin": origin, "center": last + motion,
                       "size": np.sqrt(extent[:, 0] * extent[:, 1]), "border": out_x | out_y, "depth": t.depth[lost],
                       "lost": stamp - t.last_seen[lost], "hist": t.hist[lost], "velocity": t.rel_velocity[lost]}
+        w = self._shape[1]
         pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * w,
                                                  "min_speed": MIN_REID_SPEED * w})
         for r, c in pairs.items():
@@ -579,6 +577,13 @@ def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) ->
     rows = (np.arange(grid_shape[0]) * stride * array.shape[0] // shape[0]).clip(0, array.shape[0] - 1)
     cols = (np.arange(grid_shape[1]) * stride * array.shape[1] // shape[1]).clip(0, array.shape[1] - 1)
     return array[rows[:, None], cols[None, :]]
+
+
+def _border_sides(boxes: np.ndarray, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """bool [N] each: whether each xyxy box touches the image's left or right border, and its top or bottom border
+    (shape: height, width). Such a box shows a cut object: entering, leaving, or larger than the view."""
+    h, w = shape
+    return (boxes[:, 0] <= 0) | (boxes[:, 2] >= w), (boxes[:, 1] <= 0) | (boxes[:, 3] >= h)
 
 
 def _box_velocities(old: np.ndarray, new: np.ndarray, dt: np.ndarray, cam_step: np.ndarray,

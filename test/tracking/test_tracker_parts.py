@@ -1,0 +1,153 @@
+"""The tracker's helpers, each against a hand-computed or independent answer (a mutation run found them unchecked:
+docs/mutation.md): border sides, box IoU, the sample grid of an image or depth map of another size, the id remap
+on both of its paths, merging duplicate stuff segments, and the running appearance of a track."""
+import numpy as np
+import pytest
+import torch
+
+from panoptic_ros.config import InferenceConfig
+from panoptic_ros.data.synth import CATEGORIES
+from panoptic_ros.panoptic.result import PanopticResult
+from panoptic_ros.tracking import PanopticTracker, reid
+from panoptic_ros.tracking import tracker as tr
+
+DISC, ROAD = 0, 5
+
+
+def test_border_sides_of_boxes():
+    boxes = np.array([[0, 10, 20, 30],        # left
+                      [5, 0, 20, 30],         # top
+                      [5, 10, 100, 30],       # right (x1 = width)
+                      [5, 10, 20, 50],        # bottom (y1 = height)
+                      [1, 1, 99, 49],         # inside
+                      [0, 0, 100, 50]], float)   # all four
+    x, y = tr._border_sides(boxes, (50, 100))
+    assert x.tolist() == [True, False, True, False, False, True]
+    assert y.tolist() == [False, True, False, True, False, True]
+
+
+def test_box_iou():
+    a = np.array([[0, 0, 10, 10], [0, 0, 4, 4]], float)
+    b = np.array([[5, 0, 15, 10], [0, 0, 10, 10], [20, 20, 30, 30], [2, 2, 2, 8]], float)
+    expected = [[50 / 150, 1.0, 0.0, 0.0],
+                [0.0, 16 / 100, 0.0, 0.0]]          # [2, 2, 2, 8] has no area
+    np.testing.assert_allclose(tr._box_iou(a, b), expected)
+
+
+def test_the_grid_of_an_array_of_the_label_maps_size_is_its_stride_sample():
+    array = np.arange(7 * 9).reshape(7, 9)
+    np.testing.assert_array_equal(tr._grid_of(array, (3, 3), (7, 9), 3), array[::3, ::3][:3, :3])
+    np.testing.assert_array_equal(tr._grid_of(array, (2, 3), (7, 9), 3), array[::3, ::3][:2, :3])
+
+
+@pytest.mark.parametrize("scale", [2.0, 0.5, 1.5])
+def test_the_grid_of_an_array_of_another_size_samples_the_same_places(scale):
+    """A depth map (or image) registered to the label map at another resolution: grid point (i, j) of the label
+    map's grid (pixel i * stride, j * stride) reads the array at the same relative place."""
+    h, w, stride = 60, 80, 10
+    ah, aw = int(h * scale), int(w * scale)
+    rows, cols = np.meshgrid(np.arange(ah), np.arange(aw), indexing="ij")
+    array = np.stack([rows, cols], -1)                  # each pixel holds its own (row, col)
+    grid = tr._grid_of(array, (h // stride, w // stride), (h, w), stride)
+    assert grid.shape == (h // stride, w // stride, 2)
+    i, j = np.meshgrid(np.arange(h // stride), np.arange(w // stride), indexing="ij")
+    np.testing.assert_array_equal(grid[..., 0], np.minimum(i * stride * ah // h, ah - 1))
+    np.testing.assert_array_equal(grid[..., 1], np.minimum(j * stride * aw // w, aw - 1))
+
+
+def test_the_grid_of_a_smaller_array_stays_inside_it():
+    array = np.arange(4 * 5).reshape(4, 5)
+    grid = tr._grid_of(array, (6, 6), (6, 6), 1)
+    assert grid.shape == (6, 6)
+    assert grid.max() == array.max() and grid[-1, -1] == array[-1, -1] and grid[0, 0] == array[0, 0]
+
+
+@pytest.mark.parametrize("dtype, size", [(torch.int32, 10), (torch.int64, 10), (torch.uint8, 10), (torch.int16, 10),
+                                         (torch.int32, 300), (torch.int64, 300), (torch.int16, 300)])
+def test_remap_is_a_lookup_keeping_dtype_and_shape(dtype, size):
+    """<= 256 ids: OpenCV's table lookup; more: a gather on the map's device."""
+    rng = np.random.default_rng(0)
+    pan = torch.from_numpy(rng.integers(0, size, size=(7, 11))).to(dtype)
+    lut = rng.integers(0, 120, size=size).astype(np.int32)
+    out = tr._remap(pan, lut)
+    assert out.dtype == pan.dtype and out.shape == pan.shape
+    np.testing.assert_array_equal(out.numpy(), lut[pan.numpy().astype(np.int64)])
+
+
+def test_remap_of_an_empty_map_and_of_a_batch_of_maps():
+    lut = np.array([0, 5, 9], np.int32)
+    assert tr._remap(torch.zeros((0, 4), dtype=torch.int32), lut).shape == (0, 4)
+    batch = torch.tensor([[[0, 1], [2, 1]], [[2, 2], [0, 0]]], dtype=torch.int32)
+    np.testing.assert_array_equal(tr._remap(batch, lut).numpy(), lut[batch.numpy()])
+
+
+def test_duplicate_stuff_segments_become_one():
+    segments = [{"id": 1, "category_id": ROAD, "isthing": False, "area": 10, "bbox": [0, 0, 10, 5], "score": 0.6},
+                {"id": 2, "category_id": DISC, "isthing": True, "area": 4, "bbox": [1, 1, 2, 2], "score": 0.9},
+                {"id": 3, "category_id": ROAD, "isthing": False, "area": 7, "bbox": [20, 10, 5, 8], "score": 0.8},
+                {"id": 4, "category_id": 6, "isthing": False, "area": 3, "bbox": [2, 3, 1, 1]},
+                {"id": 5, "category_id": ROAD, "isthing": False, "area": 1, "bbox": [4, 2, 1, 1], "score": 0.1}]
+    out = tr._merge_duplicate_stuff(segments)
+    assert [s["id"] for s in out] == [1, 2, 4]
+    road = out[0]
+    assert road["area"] == 18 and road["bbox"] == [0, 0, 25, 18] and road["score"] == 0.8
+    assert road["category_id"] == ROAD and not road["isthing"]
+    assert out[1] is segments[1] and out[2] is segments[3]
+    assert segments[0]["area"] == 10 and segments[0]["bbox"] == [0, 0, 10, 5]      # the input is unchanged
+
+
+def test_a_split_stuff_class_gets_its_one_id_everywhere():
+    pan = np.ones((20, 30), np.int32)
+    pan[:, 15:] = 3                                          # road in two segments (ids 1 and 3)
+    pan[5:9, 5:9] = 2
+    segments = [{"id": 1, "category_id": ROAD, "isthing": False, "area": 284, "bbox": [0, 0, 15, 20]},
+                {"id": 2, "category_id": DISC, "isthing": True, "area": 16, "bbox": [5, 5, 4, 4], "score": 0.9},
+                {"id": 3, "category_id": ROAD, "isthing": False, "area": 300, "bbox": [15, 0, 15, 20]}]
+    out = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES).update(
+        PanopticResult(torch.from_numpy(pan), segments), 0.0)
+    road = tr.stuff_id(ROAD)
+    ids = out.panoptic.numpy()
+    assert set(np.unique(ids[pan != 2]).tolist()) == {road}
+    stuff = [s for s in out.segments if not s["isthing"]]
+    assert len(stuff) == 1 and stuff[0]["id"] == road and stuff[0]["area"] == 584 and stuff[0]["bbox"] == [0, 0, 30, 20]
+
+
+def _disc_frame(colour, rect=(10, 10, 8, 8), h=40, w=60):
+    x, y, rw, rh = rect
+    pan = np.ones((h, w), np.int32)
+    pan[y:y + rh, x:x + rw] = 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[y:y + rh, x:x + rw] = colour
+    segments = [{"id": 1, "category_id": ROAD, "isthing": False, "area": 1, "bbox": [0, 0, w, h]},
+                {"id": 2, "category_id": DISC, "isthing": True, "area": rw * rh, "bbox": [x, y, rw, rh], "score": 0.9}]
+    return PanopticResult(torch.from_numpy(pan), segments), image
+
+
+def _one_hist(colour, n=64):
+    g = np.ones((1, n), np.uint8)
+    return reid.colour_histograms(np.tile(np.array(colour, np.uint8), (1, n, 1)), g, 1)[0]
+
+
+def test_a_tracks_appearance_is_the_running_mean_of_its_frames():
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    red, blue, green = (200, 10, 10), (10, 10, 200), (10, 200, 10)
+    for k, colour in enumerate([red, blue, green]):
+        result, image = _disc_frame(colour)
+        tracker.update(result, 0.1 * k, image=image)
+    table = tracker._table
+    (row,) = np.flatnonzero(table.live)
+    expected = 0.5 * (0.5 * (_one_hist(red) + _one_hist(blue)) + _one_hist(green))
+    np.testing.assert_allclose(table.hist[row], expected, atol=1e-6)
+    assert table.has_hist[row] and table.age[row] == 3
+
+
+def test_a_segment_too_small_for_the_grid_leaves_the_appearance_as_it_was():
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    red, blue = (200, 10, 10), (10, 10, 200)
+    result, image = _disc_frame(red)
+    tracker.update(result, 0.0, image=image)
+    result, image = _disc_frame(blue, rect=(10, 10, 1, 2))               # 2 pixels < MIN_GRID_PIXELS
+    tracker.update(result, 0.1, image=image)
+    (row,) = np.flatnonzero(tracker._table.live)
+    assert tracker._table.age[row] == 2                                  # the same track ...
+    np.testing.assert_allclose(tracker._table.hist[row], _one_hist(red), atol=1e-6)   # ... still red
