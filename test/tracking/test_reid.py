@@ -168,3 +168,14 @@ def test_a_track_unseen_for_a_while_is_not_continued_by_distance_alone():
     assert with_reid[-1][(114, 50)][0] != with_reid[0][(100, 50)][0]
     without = run(frames, with_image=False)
     assert without[-1][(114, 50)][0] == without[0][(100, 50)][0]
+
+
+def test_a_reidentified_object_keeps_its_frame_count_and_first_stamp():
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    for stamp, objects in gone_and_back():
+        res, image = scene(objects)
+        out = tracker.update(res, stamp, image=image)
+    (thing,) = [s for s in out.segments if s["isthing"]]
+    # seen 6 frames, then back for 3 (the first of them re-identified): one track of 9 frames since stamp 0
+    assert thing["id_source"] == "continued" and thing["track_age"] == 9 and thing["first_seen"] == 0.0
+    assert tracker.num_tracks == 1 and tracker.num_remembered == 0

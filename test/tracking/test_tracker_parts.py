@@ -151,3 +151,45 @@ def test_a_segment_too_small_for_the_grid_leaves_the_appearance_as_it_was():
     (row,) = np.flatnonzero(tracker._table.live)
     assert tracker._table.age[row] == 2                                  # the same track ...
     np.testing.assert_allclose(tracker._table.hist[row], _one_hist(red), atol=1e-6)   # ... still red
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_median_of_rows_is_numpys(n):
+    rows = np.random.default_rng(n).normal(size=(n, 2))
+    np.testing.assert_allclose(tr._median(rows), np.median(rows, axis=0))
+
+
+def test_the_distance_stage_leaves_tracks_taken_by_mask_iou_alone():
+    """Segment 0 already continues track 0 (column 0); segment 1, nearer track 0 than track 1, may only take 1."""
+    boxes = np.array([[0, 0, 10, 10], [12, 0, 22, 10]], float)
+    centers = np.array([[14.0, 5.0], [24.0, 5.0]])
+    track_boxes = np.array([[9, 0, 19, 10], [19, 0, 29, 10]], float)
+    col = np.array([0, -1])
+    tr.PanopticTracker._match_by_distance(boxes, centers, track_boxes, np.zeros((2, 2)), np.ones((2, 2), bool), col)
+    assert col.tolist() == [0, 1]
+
+
+def test_a_measured_camera_step_sets_its_offset_and_velocity_per_axis():
+    tracker = PanopticTracker(InferenceConfig(), CATEGORIES)
+    tracker._frame_dt, tracker._prev_offset = 0.1, (1.0, 2.0)
+    tracker._take_camera_step((3.0, -4.0))
+    assert tracker._cam_offset == pytest.approx((4.0, -2.0))
+    assert tracker._cam_velocity == pytest.approx((30.0, -40.0))
+
+
+def test_the_camera_step_is_the_backgrounds_shift_in_pixels():
+    """A textured green channel (blue and red plain) shifted by (+3, -2) grid cells at stride 4: (+12, -8) px."""
+    rng = np.random.default_rng(5)
+    texture = (rng.random((60, 80)) * 255).astype(np.uint8)
+    stride, g = 4, np.zeros((40, 60), np.uint8)
+    tracker = PanopticTracker(InferenceConfig(), CATEGORIES)
+
+    def grid(dx, dy):
+        image = np.full((40, 60, 3), 90, np.uint8)
+        image[..., 1] = texture[10 - dy:50 - dy, 10 - dx:70 - dx]
+        return image
+
+    assert tracker._camera_step(grid(0, 0), g, stride) is None               # nothing to compare with yet
+    step = tracker._camera_step(grid(3, -2), g, stride)
+    assert step == pytest.approx((12.0, -8.0), abs=1.0)                      # (a quarter of a grid cell)
+    assert tracker._camera_step(np.full((40, 60, 3), 90, np.uint8), g, stride) is None   # a plain view
