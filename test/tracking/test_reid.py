@@ -119,6 +119,7 @@ def test_memory_is_bounded_and_cleared_by_a_reset():
     for t in range(5):   # five discs of different colours, one per frame, each seen once at a different place
         res, image = scene({10 + t: (10 + 40 * t, 10, DISC, colours[t])})
         tracker.update(res, t / 2, image=image)
+        assert tracker.num_remembered == min(t, 2)       # t discs have ended: the oldest beyond 2 are dropped
     assert tracker.num_remembered == 2
     tracker.reset("test")
     assert tracker.num_remembered == 0 and tracker.num_tracks == 0

@@ -37,6 +37,13 @@ def test_a_box_leaving_through_the_image_border_moves_with_its_inner_edge():
     assert velocity((290, 50, 320, 90), (300, 50, 320, 90))[0] == pytest.approx(100)
 
 
+def test_a_box_that_touched_the_border_in_either_frame_moves_with_its_inner_edge():
+    # was at the left border, now inside and smaller: the left edge's +8 px was the border's cut, the right edge's
+    # +4 px the object's (a cut by an occluder would take the larger move)
+    assert velocity((0, 50, 10, 90), (8, 50, 14, 90))[0] == pytest.approx(40)
+    assert velocity((310, 50, 320, 90), (306, 50, 312, 90))[0] == pytest.approx(-40)
+
+
 def test_edges_moving_apart_are_the_shape_not_a_cut():
     # an emerging polygon grows up and down at once: no vertical motion (the larger edge would say +-50 px/s)
     assert velocity((100, 50, 140, 90), (100, 45, 140, 95))[1] == pytest.approx(0)
