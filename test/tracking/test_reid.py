@@ -180,3 +180,29 @@ def test_a_reidentified_object_keeps_its_frame_count_and_first_stamp():
     # seen 6 frames, then back for 3 (the first of them re-identified): one track of 9 frames since stamp 0
     assert thing["id_source"] == "continued" and thing["track_age"] == 9 and thing["first_seen"] == 0.0
     assert tracker.num_tracks == 1 and tracker.num_remembered == 0
+
+
+def test_an_object_first_seen_as_a_sliver_takes_its_old_id_once_it_shows_itself():
+    """Back after 2 s as a 5 px sliver (too small to compare: a new id), then whole: the young track hands its state
+    to the old one, which keeps its id, frame count and first stamp; the sliver's id is given up, not reused."""
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    for stamp, objects in gone_and_back()[:-3]:                          # seen 6 frames from 0.0, then gone
+        res, image = scene(objects)
+        tracker.update(res, stamp, image=image)
+    res, image = scene({})
+    pan = res.panoptic.numpy().copy()
+    pan[50:55, 100:105] = 2
+    image[50:55, 100:105] = RED
+    sliver = res.segments + [{"id": 2, "category_id": DISC, "isthing": True, "score": 0.9, "bbox": [100, 50, 5, 5],
+                              "area": 25}]
+    (young,) = [s for s in tracker.update(PanopticResult(torch.from_numpy(pan), sliver), 2.5, image=image).segments
+                if s["isthing"]]
+    assert young["id_source"] == "new"
+    seen = []
+    for stamp in (2.6, 2.7):
+        res, image = scene({11: (100, 50, DISC, RED)})
+        (thing,) = [s for s in tracker.update(res, stamp, image=image).segments if s["isthing"]]
+        seen.append((thing["id"], thing["id_source"], thing["track_age"], thing["first_seen"]))
+    old = young["id"] - 1                                                # the first id this tracker gave
+    assert seen == [(old, "reidentified", 8, 0.0), (old, "continued", 9, 0.0)]   # 6 frames + the sliver + this
+    assert tracker.num_tracks == 1 and tracker.num_remembered == 0 and young["id"] not in tracker._table.id
