@@ -15,17 +15,19 @@ RED, GREEN, GREY = (200, 40, 40), (40, 180, 60), (110, 110, 115)
 
 
 def scene(objects, h=120, w=240):
-    """Road + squares {gt id: (x, y, channel, colour)} of side 16: (PanopticResult with ids renumbered, image)."""
+    """Road + squares {gt id: (x, y, channel, colour[, side])}, side 16 unless given: (PanopticResult with ids
+    renumbered, image)."""
     pan = np.zeros((h, w), np.int32)
     image = np.empty((h, w, 3), np.uint8)
     image[:] = GREY
     pan[:] = 1
     segments = [{"id": 1, "category_id": ROAD, "isthing": False, "score": 1.0, "bbox": [0, 0, w, h], "area": h * w}]
-    for k, (_gid, (x, y, ch, colour)) in enumerate(sorted(objects.items())):
-        pan[y:y + 16, x:x + 16] = k + 2
-        image[y:y + 16, x:x + 16] = colour
-        segments.append({"id": k + 2, "category_id": ch, "isthing": True, "score": 0.9, "bbox": [x, y, 16, 16],
-                         "area": 256})
+    for k, (_gid, (x, y, ch, colour, *side)) in enumerate(sorted(objects.items())):
+        n = side[0] if side else 16
+        pan[y:y + n, x:x + n] = k + 2
+        image[y:y + n, x:x + n] = colour
+        segments.append({"id": k + 2, "category_id": ch, "isthing": True, "score": 0.9, "bbox": [x, y, n, n],
+                         "area": n * n})
     return PanopticResult(torch.from_numpy(pan), segments), image
 
 
@@ -189,14 +191,8 @@ def test_an_object_first_seen_as_a_sliver_takes_its_old_id_once_it_shows_itself(
     for stamp, objects in gone_and_back()[:-3]:                          # seen 6 frames from 0.0, then gone
         res, image = scene(objects)
         tracker.update(res, stamp, image=image)
-    res, image = scene({})
-    pan = res.panoptic.numpy().copy()
-    pan[50:55, 100:105] = 2
-    image[50:55, 100:105] = RED
-    sliver = res.segments + [{"id": 2, "category_id": DISC, "isthing": True, "score": 0.9, "bbox": [100, 50, 5, 5],
-                              "area": 25}]
-    (young,) = [s for s in tracker.update(PanopticResult(torch.from_numpy(pan), sliver), 2.5, image=image).segments
-                if s["isthing"]]
+    res, image = scene({11: (100, 50, DISC, RED, 5)})                    # a 5 px sliver
+    (young,) = [s for s in tracker.update(res, 2.5, image=image).segments if s["isthing"]]
     assert young["id_source"] == "new"
     seen = []
     for stamp in (2.6, 2.7):

@@ -19,7 +19,7 @@ NAN2 = (np.nan, np.nan)
 
 
 def hist(sim: float) -> np.ndarray:
-    """A histogram whose Bhattacharyya coefficient with BASE is ``sim``."""
+    """A histogram whose Bhattacharyya coefficient with BASE is ``sim`` (BASE itself for 1)."""
     h = np.zeros(reid.NUM_BINS, np.float32)
     h[0], h[1] = sim ** 2, 1 - sim ** 2
     return h
@@ -43,8 +43,7 @@ def lost(*items: dict, origin: bool = True, velocity: bool = True) -> dict:
     out = {"category": np.array([c.get("cls", 1) for c in items]),
            "center": np.array([c["at"] for c in items], float),
            "size": np.array([c.get("size", 100.0) for c in items]),
-           "hist": [BASE] * len(items) if all("sim" not in c for c in items) else
-           [hist(c.get("sim", 1.0)) for c in items],
+           "hist": [hist(c.get("sim", 1.0)) for c in items],
            "border": np.array([c.get("border", False) for c in items]),
            "depth": np.array([c.get("depth", np.nan) for c in items], float),
            "lost": np.array([c.get("lost", 0.0) for c in items], float)}
@@ -59,14 +58,7 @@ def match(queries, candidates, **settings):
     return reid.match(queries, candidates, {**SETTINGS, **settings})
 
 
-def base_hist_queries(*items):
-    """Queries whose histogram is BASE (candidates carry the similarity)."""
-    q = segs(*items)
-    q["hist"] = np.stack([BASE] * len(items))
-    return q
-
-
-Q = base_hist_queries({"at": (500, 500)})
+Q = segs({"at": (500, 500)})
 
 
 # ------------------------------------------------------------------------------------------------ the gates
@@ -236,10 +228,9 @@ def test_a_look_alike_exactly_half_a_radius_farther_is_told_apart_by_position():
 def test_a_refused_or_impossible_pair_does_not_stop_the_others():
     far = {"at": (100, 100)}
     # first pair impossible (only loosely plausible: sim 0.45), second fine
-    queries = base_hist_queries({"at": (100, 100)}, {"at": (500, 500)})
+    queries = segs({"at": (100, 100)}, {"at": (500, 500)})
     assert match(queries, lost({**far, "sim": 0.45}, {"at": (500, 500)})) == {1: 1}
     # first pair refused by a look-alike, second fine
-    queries = base_hist_queries({"at": (100, 100)}, {"at": (500, 500)})
     assert match(queries, lost(far, {"at": (110, 100)}, {"at": (500, 500)})) == {1: 2}
     # first pair refused by a rival within the margin (not a look-alike), second fine
     assert match(queries, lost(far, {"at": (100, 100), "sim": 0.8}, {"at": (500, 500)}), margin=0.2) == {1: 2}
