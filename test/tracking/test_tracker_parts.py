@@ -38,6 +38,10 @@ def test_the_grid_of_an_array_of_the_label_maps_size_is_its_stride_sample():
     array = np.arange(7 * 9).reshape(7, 9)
     np.testing.assert_array_equal(tr._grid_of(array, (3, 3), (7, 9), 3), array[::3, ::3][:3, :3])
     np.testing.assert_array_equal(tr._grid_of(array, (2, 3), (7, 9), 3), array[::3, ::3][:2, :3])
+    image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)    # pixels: copied per channel
+    grid = tr._grid_of(image, (3, 3), (7, 9), 3)
+    np.testing.assert_array_equal(grid, image[::3, ::3])
+    assert grid.dtype == np.uint8 and grid.flags.c_contiguous
 
 
 @pytest.mark.parametrize("scale", [2.0, 0.5, 1.5])
