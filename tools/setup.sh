@@ -38,6 +38,22 @@ else
   say "python requirements up to date"
 fi
 
+# Reference trackers and metrics the tests compare with (requirements-reference.txt): --no-deps into their own
+# folder (they require opencv-python, which clashes with opencv-python-headless); env.sh puts it on PYTHONPATH.
+REF=$VENV/reference
+REF_SHA=$(sha256sum < "$ROOT/requirements-reference.txt" | cut -d' ' -f1)
+if [ "$(cat "$REF/.panoptic-reference" 2>/dev/null)" != "$REF_SHA" ]; then
+  say "pip install --no-deps --target $REF -r requirements-reference.txt"
+  rm -rf "$REF"
+  pip install -q --disable-pip-version-check --no-deps --target "$REF" -r "$ROOT/requirements-reference.txt" 2>&1 \
+    | grep -v "is ignored: it is neither" || true
+  PYTHONPATH="$REF" python -c 'import trackeval, boxmot; from boxmot import ByteTrack, OcSort' \
+    || { echo "setup: the reference packages in $REF do not import" >&2; exit 1; }
+  echo "$REF_SHA" > "$REF/.panoptic-reference"
+else
+  say "reference packages up to date"
+fi
+
 # The ROS wheels were built on a manylinux box; their CMake exports name its include dirs.
 PYINC=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$(python -c 'import numpy; print(numpy.get_include())')

@@ -2,8 +2,9 @@
 
 Why replay: the network runs once per frame; every tracker then sees exactly the same segments, so the differences
 are the trackers'. Compared: this package's tracker with and without re-identification, no tracking (per-frame
-ids), and BoxMOT's ByteTrack and OC-SORT (boxmot, when importable: it is not in requirements.txt because boxmot
-25.0.0 requires opencv-python < 5 next to this project's opencv-python-headless 5; see docs/tracking.md) on the
+ids), and BoxMOT's ByteTrack and OC-SORT (boxmot, when importable: it is in requirements-reference.txt, not in
+requirements.txt, because boxmot 25.0.0 requires opencv-python < 5 next to this project's opencv-python-headless 5;
+tools/setup.sh installs it --no-deps into .venv/reference; see docs/tracking.md) on the
 segments' boxes (xyxy, score, class), their track ids mapped back to the segments by detection index; a segment a
 box tracker leaves unassigned (an unconfirmed track) gets a fresh id. Metrics per tracker: STQ, AQ, IDF1, HOTA,
 AssA, ID switches, re-identification rate, wrong merges, tracker ms per frame.
@@ -98,8 +99,8 @@ def boxmot_adapters(fps: float) -> tuple[list, str]:
         import boxmot
         from boxmot import ByteTrack, OcSort
     except ImportError as exc:
-        return [], f"boxmot not importable ({exc}); install it with pip install --no-deps boxmot==25.0.0 " \
-                   "filterpy==1.4.5 lapx==0.9.4 (its opencv-python < 5 requirement clashes with this project's)"
+        return [], f"boxmot not importable ({exc}); install it with pip install --no-deps -r " \
+                   "requirements-reference.txt (its opencv-python < 5 requirement clashes with this project's)"
     version = getattr(boxmot, "__version__", "?")
     return [BoxmotAdapter(f"ByteTrack (boxmot {version})", lambda: ByteTrack(frame_rate=int(round(fps)))),
             BoxmotAdapter(f"OC-SORT (boxmot {version})", lambda: OcSort())], ""

@@ -2,7 +2,13 @@
 on the same network outputs, written as JSON + plot."""
 import json
 
+import pytest
+
+from panoptic_ros.bench import tracking_compare
+from panoptic_ros.bench.tracking import ground_truth_result
 from panoptic_ros.cli.main import main
+from panoptic_ros.data.synth import CATEGORIES, render_sequence
+from panoptic_ros.tracking import THING_ID_BASE
 
 
 def test_bench_tracking_writes_cost_and_quality(tmp_path):
@@ -26,3 +32,53 @@ def test_bench_tracking_writes_cost_and_quality(tmp_path):
     for r in rows.values():
         assert 0 <= r["stq"] <= 1 and 0 <= r["idf1"] <= 1 and 0 <= r["hota"] <= 1 and r["ms_per_frame"] >= 0
     assert (tmp_path / "tracking.png").stat().st_size > 0 and "| tracker | STQ |" in c["table"]
+    if tracking_compare.boxmot_adapters(fps=10.0)[0]:     # (requirements-reference.txt installed)
+        assert c["boxmot"] == "used" and sum(name.startswith(("ByteTrack", "OC-SORT")) for name in rows) == 2
+
+
+def _gt_frames(seed: int, frames: int) -> list:
+    """A small synthetic video as tracking_compare.Frames whose 'network result' is the ground truth, renumbered
+    1..K in a random order every frame (what a per-frame segmentation gives)."""
+    out = []
+    for f in render_sequence(seed, frames, 160, 120, objects=6, pan=2.0):
+        result = ground_truth_result(f, CATEGORIES, seed=f.index)
+        out.append(tracking_compare.Frame("v", f.stamp, f.image, result, f.id_map, f.segments))
+    return out
+
+
+@pytest.mark.parametrize("which", [0, 1])      # ByteTrack, OC-SORT
+def test_boxmot_trackers_keep_ids_and_map_them_back_onto_the_segments(which):
+    """BoxMOT's trackers (requirements-reference.txt) on the segments' boxes: each thing segment's pixels carry the
+    id its box's track got (THING_ID_BASE + track id; a fresh id, above FRESH_ID_BASE and never repeated, without
+    a track), stuff keeps its id, and an object seen in consecutive frames keeps its id."""
+    adapters, missing = tracking_compare.boxmot_adapters(fps=10.0)
+    if not adapters:
+        pytest.skip(missing)
+    adapter = adapters[which]
+    adapter.reset()
+    frames = _gt_frames(3, 20)
+    kept = pairs = 0
+    previous, fresh = {}, []
+    for f in frames:
+        out = adapter.update(f)
+        pan, src = out.panoptic.numpy(), f.result.panoptic.numpy()
+        assert pan.shape == src.shape
+        for before, seg in zip(f.result.segments, out.segments, strict=True):
+            inside = src == before["id"]
+            assert (pan[inside] == seg["id"]).all()          # the segment's pixels, and only its, carry its id
+            if not seg["isthing"]:
+                assert seg["id"] == before["id"]
+            elif seg["id"] > tracking_compare.FRESH_ID_BASE:
+                fresh.append(seg["id"])
+            else:
+                assert seg["id"] >= THING_ID_BASE            # (BoxMOT counts tracks from 0)
+        now = {}
+        for s in f.gt_segments:                               # ground-truth object -> the id it got now
+            if s["id"] % 1000:
+                inside = f.gt_pan == s["id"]
+                now[s["id"]] = int(pan[inside][0])
+        pairs += sum(1 for g in now if g in previous and previous[g] < tracking_compare.FRESH_ID_BASE)
+        kept += sum(1 for g, i in now.items() if previous.get(g) == i and i < tracking_compare.FRESH_ID_BASE)
+        previous = now
+    assert len(fresh) == len(set(fresh))
+    assert pairs >= 20 and kept / pairs >= 0.9, (kept, pairs)   # ids renumbered every frame would keep ~1 / K
