@@ -1,5 +1,4 @@
-"""PanopticTracker: id layout, stable ids through motion, crossing, dropped frames, resets, expiry, speed."""
-import time
+"""PanopticTracker: id layout, stable ids through motion, crossing, dropped frames, resets, expiry, scale."""
 
 import numpy as np
 import pytest
@@ -145,21 +144,29 @@ def test_ground_truth_sequence_keeps_every_id():
         assert m["aq"] > 0.9 and m["sq"] == 1.0
 
 
-def test_fifty_objects_at_640x480_are_cheap():
-    rng = np.random.default_rng(0)
-    boxes = {}
-    for k in range(50):
-        boxes[10 + k] = (int(rng.integers(0, 600)), int(rng.integers(0, 440)), DISC if k % 2 else BOX)
+def test_fifty_objects_at_640x480_keep_their_ids():
+    """The cost benchmark's scale (`panoptic bench tracking` measures the time; no test asserts speed): 50 squares
+    of two classes in a 10 x 5 grid, all moving 3 px per frame, renumbered every frame, with an image (appearance
+    and camera estimate on): every object keeps one id of its own in every frame."""
+    boxes = {10 + k: (20 + 60 * (k % 10), 20 + 90 * (k // 10), DISC if k % 2 else BOX) for k in range(50)}
     tracker = PanopticTracker(InferenceConfig(), CATEGORIES)
-    times = []
+    rng = np.random.default_rng(0)
+    colours = {g: rng.integers(0, 256, 3, dtype=np.uint8) for g in boxes}
+    seen = []
     for t in range(8):
         moved = {g: (x + 3 * t, y, c) for g, (x, y, c) in boxes.items()}
         mm, ch = squares(36, moved, 480, 640)
-        res = result_of(mm, ch, seed=t)
-        start = time.perf_counter()
-        tracker.update(res, t / 30)
-        times.append(time.perf_counter() - start)
-    assert np.median(times[1:]) < 0.02   # about 1-2 ms here; generous for a loaded CI machine
+        image = np.zeros((480, 640, 3), np.uint8)
+        for g, colour in colours.items():
+            image[mm == g] = colour
+        out = tracker.update(result_of(mm, ch, seed=t), t / 30, image=image)
+        pan = out.panoptic.numpy()
+        seen.append({g: set(np.unique(pan[mm == g]).tolist()) for g in boxes})
+    for ids in seen:
+        assert all(len(v) == 1 for v in ids.values())
+    first = {g: next(iter(v)) for g, v in seen[0].items()}
+    assert len(set(first.values())) == 50 and min(first.values()) > THING_ID_BASE
+    assert all({g: next(iter(v)) for g, v in ids.items()} == first for ids in seen)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
