@@ -4,14 +4,13 @@ on both of its paths, merging duplicate stuff segments, and the running appearan
 import numpy as np
 import pytest
 import torch
+from tracking_frames import DISC, ROAD, painted, rect_frame
 
 from panoptic_ros.config import InferenceConfig
 from panoptic_ros.data.synth import CATEGORIES
 from panoptic_ros.panoptic.result import PanopticResult
 from panoptic_ros.tracking import PanopticTracker, reid
 from panoptic_ros.tracking import tracker as tr
-
-DISC, ROAD = 0, 5
 
 
 def test_border_sides_of_boxes():
@@ -117,14 +116,8 @@ def test_a_split_stuff_class_gets_its_one_id_everywhere():
 
 
 def _disc_frame(colour, rect=(10, 10, 8, 8), h=40, w=60):
-    x, y, rw, rh = rect
-    pan = np.ones((h, w), np.int32)
-    pan[y:y + rh, x:x + rw] = 2
-    image = np.zeros((h, w, 3), np.uint8)
-    image[y:y + rh, x:x + rw] = colour
-    segments = [{"id": 1, "category_id": ROAD, "isthing": False, "area": 1, "bbox": [0, 0, w, h]},
-                {"id": 2, "category_id": DISC, "isthing": True, "area": rw * rh, "bbox": [x, y, rw, rh], "score": 0.9}]
-    return PanopticResult(torch.from_numpy(pan), segments), image
+    result = rect_frame([rect], h, w)
+    return result, painted(result, [colour])
 
 
 def _one_hist(colour, n=64):

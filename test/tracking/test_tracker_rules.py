@@ -2,31 +2,13 @@
 occlusion rule, new tracks' prior velocity, the id counter's wrap; and the per-sequence STQ's geometric mean."""
 import numpy as np
 import pytest
-import torch
+from tracking_frames import rect_frame as frame
 
 from panoptic_ros.config import InferenceConfig
 from panoptic_ros.data.synth import CATEGORIES
 from panoptic_ros.evaluation.stq import STQEvaluator
-from panoptic_ros.panoptic.result import PanopticResult
 from panoptic_ros.tracking import THING_ID_BASE, PanopticTracker
 from panoptic_ros.tracking import tracker as tracker_module
-
-DISC, ROAD = 0, 5
-
-
-def frame(rects, h=60, w=120):
-    """Road + rectangles [(x, y, w, h)] of discs, in order (later ones on top): PanopticResult with ids 2..,
-    and the id of each rectangle (None when fully covered)."""
-    pan = np.ones((h, w), np.int32)
-    for k, (x, y, rw, rh) in enumerate(rects):
-        pan[max(y, 0):y + rh, max(x, 0):x + rw] = k + 2
-    segments = [{"id": 1, "category_id": ROAD, "isthing": False, "score": 1.0, "bbox": [0, 0, w, h], "area": 1}]
-    for k in range(len(rects)):
-        ys, xs = np.nonzero(pan == k + 2)
-        if len(ys):
-            segments.append({"id": k + 2, "category_id": DISC, "isthing": True, "score": 0.9, "area": len(ys),
-                             "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]})
-    return PanopticResult(torch.from_numpy(pan), segments)
 
 
 def stable(tracker, rects, stamp, h=60, w=120):
