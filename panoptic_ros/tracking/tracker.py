@@ -580,8 +580,10 @@ def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) ->
         for c in range(view.shape[2]):            # 3-byte pixels, and every later pass over it is then fast
             out[..., c] = view[..., c]
         return out
-    rows = (np.arange(grid_shape[0]) * stride * array.shape[0] // shape[0]).clip(0, array.shape[0] - 1)
-    cols = (np.arange(grid_shape[1]) * stride * array.shape[1] // shape[1]).clip(0, array.shape[1] - 1)
+    # (grid point i is label-map pixel i * stride < shape[0], so i * stride * array.shape[0] // shape[0] lies
+    # inside the array: no clipping needed)
+    rows = np.arange(grid_shape[0]) * stride * array.shape[0] // shape[0]
+    cols = np.arange(grid_shape[1]) * stride * array.shape[1] // shape[1]
     return array[rows[:, None], cols[None, :]]
 
 
