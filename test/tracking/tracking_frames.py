@@ -23,10 +23,10 @@ def rect_frame(rects, h=60, w=120) -> PanopticResult:
     return PanopticResult(torch.from_numpy(pan), segments)
 
 
-def painted(result: PanopticResult, colours) -> np.ndarray:
-    """uint8 [H, W, 3] image of a rect_frame: black road, rectangle k in colours[k]."""
+def painted(result: PanopticResult, colours, background: np.ndarray | None = None) -> np.ndarray:
+    """uint8 [H, W, 3] image of a rect_frame: the road black (or ``background``), rectangle k in colours[k]."""
     pan = result.panoptic.numpy()
-    image = np.zeros(pan.shape + (3,), np.uint8)
+    image = np.zeros(pan.shape + (3,), np.uint8) if background is None else background.copy()
     for k, colour in enumerate(colours):
         image[pan == k + 2] = colour
     return image
