@@ -64,6 +64,31 @@ def candidates(*tracks):
             "hist": [HIST] * n}
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    # the bottom border is the height (240), not the width: a box that touched it moves with its top edge
+    ((100, 200, 140, 240), (100, 203, 140, 238), (0, 30)),
+    # edges closing in: at x = 0 exactly (touching the border) the inner edge counts; at x = 1 (inside) neither
+    # edge is held, so the centre
+    ((0, 50, 30, 90), (2, 50, 26, 90), (-40, 0)),
+    ((1, 50, 31, 90), (3, 50, 27, 90), (-10, 0)),
+    # edges moving apart, the new box touching a border (at x = 0 or x1 = 320 exactly): the inner edge; at x = 1
+    # (inside): the centre
+    ((2, 50, 32, 90), (0, 50, 33, 90), (10, 0)),
+    ((3, 50, 33, 90), (1, 50, 34, 90), (-5, 0)),
+    ((288, 50, 318, 90), (287, 50, 320, 90), (-10, 0)),
+    # at the right border in the old frame only (x1 = 320): the inner (left) edge
+    ((290, 50, 320, 90), (296, 50, 319, 90), (60, 0)),
+    # an extent change of exactly 1.5 px (CUT_EXTENT's floor, above 5 % of 30 px) is no cut: the centre
+    ((100, 50, 130, 90), (101.5, 50, 130, 90), (7.5, 0)),
+    # ... 1 px on a 10 px box neither (5 % of it would be 0.5 px: the floor decides)
+    ((100, 50, 110, 90), (101, 50, 110, 90), (5, 0)),
+    # growing to the left with the right edge still: a cut, the free (left) edge moves
+    ((100, 50, 140, 90), (97, 50, 140, 90), (-30, 0)),
+])
+def test_box_velocities_at_the_borders_and_the_cut_thresholds(old, new, expected):
+    assert velocity(old, new) == pytest.approx(list(expected))
+
+
 def test_an_object_that_stopped_behind_an_occluder_is_on_its_path():
     # last seen at x 100 moving +100 px/s, lost 1 s (radius 20 x 2 = 40): found where it went out of sight
     lost = candidates(((100, 100), (200, 100), (100, 0)))
