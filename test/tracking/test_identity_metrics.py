@@ -48,20 +48,43 @@ def test_returns_reidentified_and_wrong_merges():
     assert late["reid"]["reidentified"] == 1
 
 
+HOTA_FIELDS = ("HOTA_TP", "HOTA_FN", "HOTA_FP", "DetA", "AssA", "AssRe", "AssPr", "LocA", "HOTA")
+
+
+def _random_sequence(rng, ng, npred, length):
+    frames = []
+    for _t in range(length):
+        g = np.sort(rng.choice(ng, rng.integers(0, ng + 1), replace=False))
+        p = np.sort(rng.choice(npred, rng.integers(0, npred + 1), replace=False))
+        sim = rng.random((len(g), len(p))) * (rng.random((len(g), len(p))) < 0.4)
+        frames.append((g, p, sim))
+    return frames
+
+
+def _trackeval_data(frames, ng, npred):
+    return {"num_gt_ids": ng, "num_tracker_ids": npred, "num_gt_dets": sum(len(f[0]) for f in frames),
+            "num_tracker_dets": sum(len(f[1]) for f in frames), "gt_ids": [f[0] for f in frames],
+            "tracker_ids": [f[1] for f in frames], "similarity_scores": [f[2] for f in frames]}
+
+
 def test_hota_equals_trackeval_on_random_sequences():
+    """Every per-alpha field, per sequence and combined over sequences, on long and short random sequences (ids
+    seen in one frame only: the association's denominators at 1) and on sequences without any prediction or
+    without any ground truth (TrackEval's early returns)."""
     trackeval = pytest.importorskip("trackeval")
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        ng, npred, frames = 6, 8, []
-        for _t in range(20):
-            g = np.sort(rng.choice(ng, rng.integers(0, ng + 1), replace=False))
-            p = np.sort(rng.choice(npred, rng.integers(0, npred + 1), replace=False))
-            sim = rng.random((len(g), len(p))) * (rng.random((len(g), len(p))) < 0.4)
-            frames.append((g, p, sim))
-        ours = hota.hota_sequence(frames, ng, npred)
-        data = {"num_gt_ids": ng, "num_tracker_ids": npred, "num_gt_dets": sum(len(f[0]) for f in frames),
-                "num_tracker_dets": sum(len(f[1]) for f in frames), "gt_ids": [f[0] for f in frames],
-                "tracker_ids": [f[1] for f in frames], "similarity_scores": [f[2] for f in frames]}
-        ref = trackeval.metrics.HOTA().eval_sequence(data)
-        for k in ("HOTA", "DetA", "AssA", "LocA"):
-            np.testing.assert_allclose(ours[k], ref[k], atol=1e-12)
+    none = np.zeros(0, np.int64)
+    sequences = [(_random_sequence(rng, 6, 8, 20), 6, 8) for _ in range(5)]
+    sequences += [(_random_sequence(rng, 3, 3, 2), 3, 3) for _ in range(5)]
+    sequences += [([(np.array([0, 1]), none, np.zeros((2, 0))), (np.array([1]), none, np.zeros((1, 0)))], 2, 0),
+                  ([(none, np.array([0]), np.zeros((0, 1)))] * 3, 0, 1)]
+    metric = trackeval.metrics.HOTA()
+    ours, refs = [], {}
+    for n, (frames, ng, npred) in enumerate(sequences):
+        ours.append(hota.hota_sequence(frames, ng, npred))
+        refs[str(n)] = metric.eval_sequence(_trackeval_data(frames, ng, npred))
+        for k in HOTA_FIELDS:
+            np.testing.assert_allclose(ours[-1][k], refs[str(n)][k], atol=1e-12, err_msg=f"sequence {n}: {k}")
+    combined, ref = hota.combine(ours), metric.combine_sequences(refs)
+    for k in HOTA_FIELDS:
+        np.testing.assert_allclose(combined[k], ref[k], atol=1e-12, err_msg=f"combined: {k}")
