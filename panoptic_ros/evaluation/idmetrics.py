@@ -64,6 +64,8 @@ class IdentityMetrics:
         for g in gt_keys:
             before = v.last_seen.get(g)
             if before is not None and RETURN_GAP[0] <= stamp - before <= RETURN_GAP[1]:
+                if g in v.settling:          # back again as its last return's window ends: that one is decided
+                    _settle(v, g)
                 last = v.last_match.get(g)
                 v.pending.pop(g, None)
                 if last is not None and before - last[0] <= RETURN_WINDOW:

@@ -1,5 +1,6 @@
-"""IDF1 / HOTA / AssA, re-identification rate and wrong merges on hand-built sequences with hand-computed values;
-HOTA against TrackEval's own code when trackeval is importable."""
+"""IDF1 / HOTA / AssA, re-identification rate and wrong merges on hand-built sequences with hand-computed values
+(every boundary of the return definition hit exactly: stamps in 0.25 s steps); HOTA against TrackEval's own code
+(requirements-reference.txt)."""
 import numpy as np
 import pytest
 
@@ -46,6 +47,91 @@ def test_returns_reidentified_and_wrong_merges():
     assert short["reid"]["returns"] == 0
     late = feed(before + gone + [(2.0, {"a": 3, "b": 2}), (2.1, {"a": 1, "b": 2}), (2.2, {"a": 1, "b": 2})])
     assert late["reid"]["reidentified"] == 1
+
+
+def feed_iou(frames, m=None, video="v"):
+    """frames: list of (stamp, {gt: (pred, iou)}), stamps exact in binary (0.25 steps) so boundaries are hit."""
+    m = m or IdentityMetrics()
+    for stamp, pairs in frames:
+        gts = list(pairs)
+        preds = sorted({p for p, _ in pairs.values()})
+        iou = np.array([[pairs[g][1] if pairs[g][0] == p else 0.0 for p in preds] for g in gts])
+        m.add(video, stamp, gts, preds, iou.reshape(len(gts), len(preds)))
+    return m
+
+
+def steps(start, stop, objects):
+    """Frames every 0.25 s from start to stop (both included) with the same objects."""
+    return [(start + 0.25 * k, dict(objects)) for k in range(int(round((stop - start) / 0.25)) + 1)]
+
+
+B = {"b": (9, 1.0)}        # another object seen all along (keeps every frame non-empty)
+
+
+@pytest.mark.parametrize("back, is_return", [(2.0, True), (6.0, True), (6.25, False)])
+def test_a_return_is_a_gap_of_one_to_five_seconds_both_included(back, is_return):
+    """Last seen at 1.0 s: back at 2.0 s (a 1 s gap) or 6.0 s (5 s) is a return, at 6.25 s not."""
+    frames = steps(0.0, 1.0, {"a": (1, 1.0), **B}) + steps(1.25, back - 0.25, B) + steps(back, back + 1.5,
+                                                                                          {"a": (1, 1.0), **B})
+    s = feed_iou(frames).summarize()
+    assert s["reid"]["returns"] == int(is_return) and s["reid"]["reidentified"] == int(is_return)
+
+
+@pytest.mark.parametrize("matched_until, is_return", [(0.5, True), (0.25, False)])
+def test_a_return_needs_a_match_within_a_second_before_it_went(matched_until, is_return):
+    """Matched (id 0) until 0.5 s (exactly RETURN_WINDOW before it was last seen, at 1.5 s) or 0.25 s, then seen
+    but not matched (IoU 0.3) until it went; back and matched at 3.0 s."""
+    frames = steps(0.0, matched_until, {"a": (0, 1.0), **B}) + steps(matched_until + 0.25, 1.5, {"a": (0, 0.3), **B})
+    frames += steps(1.75, 2.75, B) + steps(3.0, 4.5, {"a": (0, 1.0), **B})
+    assert feed_iou(frames).summarize()["reid"]["returns"] == int(is_return)
+
+
+@pytest.mark.parametrize("first_match, is_return", [(3.0, True), (3.25, False)])
+def test_a_return_needs_a_match_within_a_second_after_it_came_back(first_match, is_return):
+    """Gone 1.25-1.75 s... back at 2.0 s but first matched (IoU above 0.5; exactly 0.5 is no match) at 3.0 s
+    (exactly RETURN_WINDOW later) or 3.25 s."""
+    frames = steps(0.0, 0.75, {"a": (0, 1.0), **B}) + steps(1.0, 1.75, B)
+    frames += steps(2.0, first_match - 0.25, {"a": (0, 0.5), **B}) + steps(first_match, 4.5, {"a": (0, 1.0), **B})
+    assert feed_iou(frames).summarize()["reid"]["returns"] == int(is_return)
+
+
+def test_an_id_fixed_exactly_a_second_after_coming_back_counts_as_kept():
+    """Back at 2.0 s with another id (2), seen but not matched until its old id (1) is back at 3.0 s."""
+    frames = steps(0.0, 0.75, {"a": (1, 1.0), **B}) + steps(1.0, 1.75, B)
+    frames += [(2.0, {"a": (2, 1.0), **B})] + steps(2.25, 2.75, {"a": (2, 0.3), **B})
+    frames += steps(3.0, 4.0, {"a": (1, 1.0), **B})
+    assert feed_iou(frames).summarize()["reid"]["reidentified"] == 1
+
+
+def test_a_second_return_within_the_first_ones_window_counts_both():
+    """Back at 2.0 s with its id, gone again at once and back at 3.0 s (a 1 s gap: a return of its own, starting
+    exactly when the first one's window ends): two returns, both kept."""
+    frames = steps(0.0, 0.75, {"a": (1, 1.0), **B}) + steps(1.0, 1.75, B)
+    frames += [(2.0, {"a": (1, 1.0), **B})] + steps(2.25, 2.75, B) + steps(3.0, 4.5, {"a": (1, 1.0), **B})
+    s = feed_iou(frames).summarize()
+    assert s["reid"]["returns"] == 2 and s["reid"]["reidentified"] == 2
+
+
+def test_returns_add_up_over_objects_videos_and_merges():
+    """Video v: a returns with its id, c with a new one; video w (its stamps start at 0 again, kept apart from v's):
+    a returns with the id b had (a wrong merge). Over both: 3 returns, 1 kept, 1 wrong merge."""
+    v = steps(0.0, 0.75, {"a": (1, 1.0), "c": (3, 1.0), **B}) + steps(1.0, 1.75, B)
+    v += steps(2.0, 3.5, {"a": (1, 1.0), "c": (4, 1.0), **B})
+    m = feed_iou(v)
+    w = steps(0.0, 0.75, {"a": (1, 1.0), **B}) + steps(1.0, 1.75, B) + steps(2.0, 3.5, {"a": (9, 1.0)})
+    s = feed_iou(w, m, video="w").summarize()
+    assert s["reid"]["returns"] == 3 and s["reid"]["reidentified"] == 1
+    assert s["reid"]["rate"] == pytest.approx(1 / 3)
+    assert s["wrong_merges"]["at_return"] == 1 and s["wrong_merges"]["at_return_fraction"] == pytest.approx(1 / 3)
+    assert s["wrong_merges"]["ids"] == 1
+
+
+def test_summary_of_perfect_and_of_empty_videos():
+    s = feed_iou(steps(0.0, 1.0, {"a": (1, 1.0), **B})).summarize()
+    assert s["idp"] == pytest.approx(1.0) and s["idr"] == pytest.approx(1.0) and s["loca"] == pytest.approx(1.0)
+    empty = feed_iou([(0.0, {}), (0.25, {})]).summarize()        # nothing to identify: 0, not NaN
+    assert empty["idf1"] == 0.0 and empty["idp"] == 0.0 and empty["idr"] == 0.0
+    assert empty["reid"]["returns"] == 0 and np.isnan(empty["reid"]["rate"])
 
 
 HOTA_FIELDS = ("HOTA_TP", "HOTA_FN", "HOTA_FP", "DetA", "AssA", "AssRe", "AssPr", "LocA", "HOTA")
