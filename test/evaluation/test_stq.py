@@ -151,3 +151,58 @@ def test_matches_a_per_pixel_restatement_of_the_reference(seed):
     m = ev.summarize()
     assert m["aq"] == pytest.approx(aq) and m["sq"] == pytest.approx(miou)
     assert m["stq"] == pytest.approx(math.sqrt(aq * miou))
+
+
+def test_the_identity_metrics_get_each_frames_thing_iou_and_stamp(monkeypatch):
+    """What STQEvaluator hands to the identity metrics (IDF1, HOTA, returns): the ground-truth thing tracks (by
+    category and track_id, so an id that changes per frame is still one object; crowd regions left out) and the
+    predicted things of the frame, their mask IoU (0 across classes; the void pixel counts in the union), and the
+    stamp (frame index / DEFAULT_FPS without one)."""
+    from panoptic_ros.evaluation import stq as stq_module
+    ev = STQEvaluator(CATS)
+    seen = []
+    real = ev.identity.add
+    monkeypatch.setattr(ev.identity, "add", lambda *a: (seen.append(a), real(*a))[1])
+    gt_segs = [{"id": A, "category_id": CAR, "track_id": 7}, {"id": B, "category_id": CAR, "track_id": 8},
+               {"id": R, "category_id": ROAD}, {"id": C, "category_id": CAR, "iscrowd": 1}]
+    pred_segs = [{"id": 1, "category_id": CAR}, {"id": 2, "category_id": CAR}, {"id": 5, "category_id": ROAD}]
+    gt = np.array([[A, A, A, A, B, B, R, C, 0]], np.int32)
+    pred = np.array([[1, 1, 1, 2, 2, 2, 2, 5, 1]], np.int32)
+    ev.add(gt, gt_segs, pred, pred_segs, sequence="s")
+    ev.add(np.where(gt > 0, gt + 100, 0), [dict(s, id=s["id"] + 100) for s in gt_segs], pred, pred_segs,
+           sequence="s", stamp=4.5)
+    ev.add(gt, gt_segs, pred, pred_segs, sequence="s")
+    (seq0, t0, gts0, preds0, iou0), (_, t1, gts1, _, iou1), (_, t2, *_) = seen
+    assert seq0 == "s" and t0 == 0.0 and t1 == 4.5 and t2 == pytest.approx(2 / stq_module.DEFAULT_FPS)
+    assert gts0 == [(CAR, 7), (CAR, 8)] and gts1 == gts0              # track_id, not the per-frame id
+    assert preds0 == [(CAR, 1), (CAR, 2)]
+    # A: 4 px, p1: 4 px (3 on A, 1 on void), inter 3 -> 3 / 5; A with p2: 1 / (4 + 4 - 1); B: 2 px,
+    # p2: 4 px (1 on A, 2 on B, 1 on road) -> 2 / 4; B with p1: 0
+    np.testing.assert_allclose(iou0, [[3 / 5, 1 / 7], [0.0, 2 / 4]])
+    np.testing.assert_allclose(iou1, iou0)
+    m = ev.summarize()
+    s = m["per_sequence"]["s"]
+    assert s["frames"] == 3 and s["tracks"] == 2 and s["id_switches"] == 0
+
+
+def test_a_class_mismatch_is_iou_zero_for_the_identity_metrics(monkeypatch):
+    other = CategoryMap([Category(CAR, "car", True), Category(3, "bus", True), Category(ROAD, "road", False)])
+    ev = STQEvaluator(other)
+    seen = []
+    monkeypatch.setattr(ev.identity, "add", lambda *a: seen.append(a))
+    ev.add(np.array([[A, A]], np.int32), [{"id": A, "category_id": CAR}],
+           np.array([[1, 1]], np.int32), [{"id": 1, "category_id": 3}])
+    np.testing.assert_allclose(seen[0][4], [[0.0]])
+
+
+def test_sq_sums_the_confusion_of_every_sequence():
+    """Road in two sequences: 1 of its 2 pixels right in the first (and one car pixel called road), both in the
+    second: the pooled confusion gives 3 right of 4 ground-truth and 4 predicted road pixels, 3 / 5 (the last
+    sequence's alone would give 1)."""
+    ev = STQEvaluator(CATS)
+    ev.add(np.array([[R, R, A]], np.int32), [{"id": R, "category_id": ROAD}, {"id": A, "category_id": CAR}],
+           np.array([[5, 1, 5]], np.int32), [{"id": 5, "category_id": ROAD}, {"id": 1, "category_id": CAR}],
+           sequence=1)
+    ev.add(np.array([[R, R]], np.int32), [{"id": R, "category_id": ROAD}],
+           np.array([[5, 5]], np.int32), [{"id": 5, "category_id": ROAD}], sequence=2)
+    assert ev.summarize()["per_class_iou"]["road"] == pytest.approx(3 / 5)
