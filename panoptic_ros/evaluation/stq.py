@@ -191,7 +191,7 @@ def _compact(ids: np.ndarray, listed: list[int]) -> np.ndarray:
         return np.zeros(ids.shape, dtype=np.int64)
     uniq = np.asarray(listed, dtype=np.int64)
     order = np.argsort(uniq)
-    pos = np.searchsorted(uniq[order], ids).clip(0, len(uniq) - 1)
+    pos = np.minimum(np.searchsorted(uniq[order], ids), len(uniq) - 1)    # (ids above every listed one)
     found = uniq[order][pos] == ids
     return np.where(found, order[pos] + 1, 0)
 

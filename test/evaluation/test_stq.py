@@ -206,3 +206,19 @@ def test_sq_sums_the_confusion_of_every_sequence():
     ev.add(np.array([[R, R]], np.int32), [{"id": R, "category_id": ROAD}],
            np.array([[5, 5]], np.int32), [{"id": 5, "category_id": ROAD}], sequence=2)
     assert ev.summarize()["per_class_iou"]["road"] == pytest.approx(3 / 5)
+
+
+def test_compact_indices_of_listed_ids_and_zero_for_the_rest():
+    from panoptic_ros.evaluation.stq import _compact
+    ids = np.array([[0, 40, 7, 99, 12, 5, 40]])
+    assert _compact(ids, [40, 7, 12]).tolist() == [[0, 1, 2, 0, 3, 0, 1]]     # 99 above, 5 below: not listed
+    assert _compact(ids, []).tolist() == [[0] * 7]
+
+
+def test_a_class_seen_in_one_pixel_counts_in_the_mean_iou():
+    from panoptic_ros.evaluation.stq import _miou
+    confusion = np.zeros((3, 3))
+    confusion[0, 0] = 3                     # class 0: 3 of 3 right
+    confusion[1, 2] = 1                     # class 1: one pixel, predicted void: IoU 0, still counted
+    assert _miou(confusion, 2) == (0.5, {0: 1.0, 1: 0.0})
+    assert _miou(np.zeros((3, 3)), 2) == (0.0, {})
