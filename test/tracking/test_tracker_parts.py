@@ -190,3 +190,52 @@ def test_the_camera_step_is_the_backgrounds_shift_in_pixels():
     step = tracker._camera_step(grid(3, -2), g, stride)
     assert step == pytest.approx((12.0, -8.0), abs=1.0)                      # (a quarter of a grid cell)
     assert tracker._camera_step(np.full((40, 60, 3), 90, np.uint8), g, stride) is None   # a plain view
+
+
+def _moved_iou(track_masks, segment_masks, shifts):
+    """Reference: IoU of each segment with each track mask moved by its (dx, dy) pixels, the part moved out of
+    the image dropped from the track's area."""
+    h, w = segment_masks[0].shape
+    out = np.zeros((len(segment_masks), len(track_masks)))
+    for j, (mask, (dx, dy)) in enumerate(zip(track_masks, shifts)):
+        ys, xs = np.nonzero(mask)
+        ys, xs = ys + int(dy), xs + int(dx)
+        inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        moved = np.zeros((h, w), bool)
+        moved[ys[inside], xs[inside]] = True
+        for i, seg in enumerate(segment_masks):
+            inter = (moved & seg).sum()
+            out[i, j] = inter / max(seg.sum() + moved.sum() - inter, 1)
+    return out
+
+
+def test_similarity_is_the_iou_of_the_moved_track_masks():
+    """Mask IoU of this frame's segments with the live tracks' masks moved by their predicted shifts, against a
+    direct per-pixel computation: a shift inside the image, one carrying part of a mask out of it (that part
+    leaves the track's area), one beyond the whole grid (clipped: nothing left), a negative one; a segment too
+    small for the grid is compared by box IoU with the moved track boxes instead."""
+    h, w = 40, 60
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
+    first = [(5, 5, 10, 8), (40, 10, 12, 12), (20, 25, 9, 9), (30, 2, 6, 6)]
+    res1 = rect_frame(first, h, w)
+    tracker.update(res1, 0.0)
+    t = tracker._table
+    live = t.live_rows()
+    rect_of_row = t.id[live] - tr.THING_ID_BASE - 1
+    pan1 = res1.panoptic.numpy()
+    track_masks = [pan1 == int(k) + 2 for k in rect_of_row]
+    # the fourth: 2 px, too small for the grid; the fifth where the third track's mask would land if a shift
+    # beyond the grid wrapped round a row of it
+    second = [(8, 7, 10, 8), (52, 14, 8, 12), (18, 22, 9, 9), (16, 13, 1, 2), (30, 1, 6, 6)]
+    pan2 = rect_frame(second, h, w).panoptic.numpy()
+    g = np.where(pan2 >= 2, pan2 - 1, 0).astype(np.uint8)
+    seg_area = np.bincount(g.ravel(), minlength=len(second) + 1)
+    boxes = np.array([[x, y, x + rw, y + rh] for x, y, rw, rh in second], float)
+    shifts = {0: (3, 2), 1: (8, 4), 2: (-2, -3), 3: (-3 * w, 0)}                     # per rect of the first frame
+    shift = np.array([shifts[int(k)] for k in rect_of_row], float)
+    iou = tracker._similarity(g, seg_area, boxes, live, shift)
+    expected = _moved_iou(track_masks, [pan2 == k + 2 for k in range(len(second))], shift)
+    np.testing.assert_allclose(iou[[0, 1, 2, 4]], expected[[0, 1, 2, 4]])
+    np.testing.assert_allclose(iou[3], tr._box_iou(boxes[3:4], t.box[live] + np.tile(shift, 2))[0])
+    col = list(rect_of_row).index
+    assert iou[1, col(1)] > 0 and expected[:, col(3)].max() == 0 and iou[3, col(0)] > 0
