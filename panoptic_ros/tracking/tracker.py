@@ -322,9 +322,9 @@ class PanopticTracker:
         if len(new):
             new_ids = np.arange(self._next_id, self._next_id + len(new))
             self._next_id += len(new)
+            # (mask, box, centre, stamps and size are set below with every segment seen in this frame)
             row[new] = t.append(len(new), [masks[i] for i in new.tolist()], id=new_ids, category=classes[new],
-                                first_seen=stamp, last_seen=stamp, mask_stamp=stamp, center=centers[new],
-                                box=boxes[new], velocity=prior, mask_size=seg_area[1:][new])
+                                first_seen=stamp, velocity=prior)
         placed = fresh | ((revived >= 0) & (t.order[row] < 0))
         t.order[row[placed]] = t.next_order(int(placed.sum()))
 
