@@ -222,3 +222,12 @@ def test_a_class_seen_in_one_pixel_counts_in_the_mean_iou():
     confusion[1, 2] = 1                     # class 1: one pixel, predicted void: IoU 0, still counted
     assert _miou(confusion, 2) == (0.5, {0: 1.0, 1: 0.0})
     assert _miou(np.zeros((3, 3)), 2) == (0.0, {})
+
+
+def test_a_one_pixel_object_on_its_one_pixel_prediction_has_iou_one(monkeypatch):
+    ev = STQEvaluator(CATS)
+    seen = []
+    monkeypatch.setattr(ev.identity, "add", lambda *a: seen.append(a))
+    ev.add(np.array([[R, A]], np.int32), [{"id": R, "category_id": ROAD}, {"id": A, "category_id": CAR}],
+           np.array([[5, 1]], np.int32), [{"id": 5, "category_id": ROAD}, {"id": 1, "category_id": CAR}])
+    np.testing.assert_allclose(seen[0][4], [[1.0]])

@@ -126,6 +126,23 @@ def test_returns_add_up_over_objects_videos_and_merges():
     assert s["wrong_merges"]["ids"] == 1
 
 
+def test_videos_are_kept_apart_and_merges_add_up():
+    """a seen at 0-1 s in video v and at 2-3 s in video w is no return (another video); in video x two objects
+    return with ids other objects held: two wrong merges at returns."""
+    m = feed_iou(steps(0.0, 1.0, {"a": (1, 1.0), **B}))
+    m = feed_iou(steps(2.0, 3.0, {"a": (1, 1.0), **B}), m, video="w")
+    x = steps(0.0, 0.75, {"a": (1, 1.0), "c": (3, 1.0), "d": (4, 1.0), "e": (5, 1.0)})
+    x += steps(1.0, 1.75, {"d": (4, 1.0), "e": (5, 1.0)}) + steps(2.0, 3.5, {"a": (4, 1.0), "c": (5, 1.0)})
+    s = feed_iou(x, m, video="x").summarize()
+    assert s["reid"]["returns"] == 2 and s["wrong_merges"]["at_return"] == 2
+
+
+def test_an_iou_of_exactly_one_half_is_no_match_for_idf1():
+    """Matched in frame 0 (IoU 1), IoU exactly 0.5 in frame 1: one of two frames identified, IDF1 = 1/2."""
+    s = feed_iou([(0.0, {"a": (1, 1.0)}), (0.25, {"a": (1, 0.5)})]).summarize()
+    assert s["idf1"] == pytest.approx(0.5)
+
+
 def test_summary_of_perfect_and_of_empty_videos():
     s = feed_iou(steps(0.0, 1.0, {"a": (1, 1.0), **B})).summarize()
     assert s["idp"] == pytest.approx(1.0) and s["idr"] == pytest.approx(1.0) and s["loca"] == pytest.approx(1.0)
@@ -163,7 +180,9 @@ def test_hota_equals_trackeval_on_random_sequences():
     sequences = [(_random_sequence(rng, 6, 8, 20), 6, 8) for _ in range(5)]
     sequences += [(_random_sequence(rng, 3, 3, 2), 3, 3) for _ in range(5)]
     sequences += [([(np.array([0, 1]), none, np.zeros((2, 0))), (np.array([1]), none, np.zeros((1, 0)))], 2, 0),
-                  ([(none, np.array([0]), np.zeros((0, 1)))] * 3, 0, 1)]
+                  ([(none, np.array([0]), np.zeros((0, 1)))] * 3, 0, 1),
+                  ([(none, np.array([0]), np.zeros((0, 1)))], 0, 1),                  # one prediction in all
+                  ([(np.array([0]), np.array([0]), np.array([[hota.ALPHAS[9]]]))], 1, 1)]    # on an alpha exactly
     metric = trackeval.metrics.HOTA()
     ours, refs = [], {}
     for n, (frames, ng, npred) in enumerate(sequences):
@@ -174,3 +193,7 @@ def test_hota_equals_trackeval_on_random_sequences():
     combined, ref = hota.combine(ours), metric.combine_sequences(refs)
     for k in HOTA_FIELDS:
         np.testing.assert_allclose(combined[k], ref[k], atol=1e-12, err_msg=f"combined: {k}")
+    single = {"0": refs[str(len(sequences) - 1)]}          # one match: counts of 1 in every denominator
+    for k in HOTA_FIELDS:
+        np.testing.assert_allclose(hota.combine(ours[-1:])[k], metric.combine_sequences(single)[k], atol=1e-12)
+    assert ours[-1]["HOTA_TP"][9] == 1 and ours[-1]["DetA"][0] == 1.0

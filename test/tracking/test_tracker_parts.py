@@ -216,7 +216,8 @@ def test_similarity_is_the_iou_of_the_moved_track_masks():
     small for the grid is compared by box IoU with the moved track boxes instead."""
     h, w = 40, 60
     tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
-    first = [(5, 5, 10, 8), (40, 10, 12, 12), (20, 25, 9, 9), (30, 2, 6, 6)]
+    # the last one covers a corner of the first: that track's mask is not its box
+    first = [(5, 5, 10, 8), (40, 10, 12, 12), (20, 25, 9, 9), (30, 2, 6, 6), (12, 9, 4, 4)]
     res1 = rect_frame(first, h, w)
     tracker.update(res1, 0.0)
     t = tracker._table
@@ -224,18 +225,20 @@ def test_similarity_is_the_iou_of_the_moved_track_masks():
     rect_of_row = t.id[live] - tr.THING_ID_BASE - 1
     pan1 = res1.panoptic.numpy()
     track_masks = [pan1 == int(k) + 2 for k in rect_of_row]
-    # the fourth: 2 px, too small for the grid; the fifth where the third track's mask would land if a shift
-    # beyond the grid wrapped round a row of it
-    second = [(8, 7, 10, 8), (52, 14, 8, 12), (18, 22, 9, 9), (16, 13, 1, 2), (30, 1, 6, 6)]
+    # the first: 2 px, too small for the grid, inside the first track's moved box but in the moved hole of its mask
+    # (box IoU > 0, mask IoU 0); the last where the fourth track's mask would land if a shift beyond the grid
+    # wrapped round a row of it
+    second = [(16, 13, 1, 2), (9, 8, 6, 5), (52, 14, 8, 12), (18, 22, 9, 9), (30, 1, 6, 6)]
     pan2 = rect_frame(second, h, w).panoptic.numpy()
     g = np.where(pan2 >= 2, pan2 - 1, 0).astype(np.uint8)
     seg_area = np.bincount(g.ravel(), minlength=len(second) + 1)
     boxes = np.array([[x, y, x + rw, y + rh] for x, y, rw, rh in second], float)
-    shifts = {0: (3, 2), 1: (8, 4), 2: (-2, -3), 3: (-3 * w, 0)}                     # per rect of the first frame
+    # per rect of the first frame; the second one's shift carries 4 of its 12 columns out of the image
+    shifts = {0: (3, 2), 1: (12, 4), 2: (-2, -3), 3: (-3 * w, 0), 4: (0, 0)}
     shift = np.array([shifts[int(k)] for k in rect_of_row], float)
     iou = tracker._similarity(g, seg_area, boxes, live, shift)
     expected = _moved_iou(track_masks, [pan2 == k + 2 for k in range(len(second))], shift)
-    np.testing.assert_allclose(iou[[0, 1, 2, 4]], expected[[0, 1, 2, 4]])
-    np.testing.assert_allclose(iou[3], tr._box_iou(boxes[3:4], t.box[live] + np.tile(shift, 2))[0])
+    np.testing.assert_allclose(iou[1:], expected[1:])
+    np.testing.assert_allclose(iou[0], tr._box_iou(boxes[:1], t.box[live] + np.tile(shift, 2))[0])
     col = list(rect_of_row).index
-    assert iou[1, col(1)] > 0 and expected[:, col(3)].max() == 0 and iou[3, col(0)] > 0
+    assert iou[2, col(1)] > 0 and expected[:, col(3)].max() == 0 and iou[0, col(0)] > 0 == expected[0, col(0)]
