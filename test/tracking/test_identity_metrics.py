@@ -8,15 +8,20 @@ from panoptic_ros.evaluation import hota
 from panoptic_ros.evaluation.idmetrics import IdentityMetrics
 
 
-def feed(frames):
-    """frames: list of (stamp, {gt: pred or None}) with IoU 1 for the listed pairs."""
-    m = IdentityMetrics()
+def feed_iou(frames, m=None, video="v"):
+    """frames: list of (stamp, {gt: (pred or None, iou)}) into IdentityMetrics m (a new one by default)."""
+    m = m or IdentityMetrics()
     for stamp, pairs in frames:
         gts = list(pairs)
-        preds = sorted({p for p in pairs.values() if p is not None})
-        iou = np.array([[1.0 if pairs[g] == p else 0.0 for p in preds] for g in gts]).reshape(len(gts), len(preds))
-        m.add("v", stamp, gts, preds, iou)
-    return m.summarize()
+        preds = sorted({p for p, _ in pairs.values() if p is not None})
+        iou = np.array([[pairs[g][1] if pairs[g][0] == p else 0.0 for p in preds] for g in gts])
+        m.add(video, stamp, gts, preds, iou.reshape(len(gts), len(preds)))
+    return m
+
+
+def feed(frames):
+    """frames: list of (stamp, {gt: pred or None}) with IoU 1 for the listed pairs: the summary."""
+    return feed_iou([(stamp, {g: (p, 1.0) for g, p in pairs.items()}) for stamp, pairs in frames]).summarize()
 
 
 def test_perfect_tracking_scores_one():
@@ -49,19 +54,9 @@ def test_returns_reidentified_and_wrong_merges():
     assert late["reid"]["reidentified"] == 1
 
 
-def feed_iou(frames, m=None, video="v"):
-    """frames: list of (stamp, {gt: (pred, iou)}), stamps exact in binary (0.25 steps) so boundaries are hit."""
-    m = m or IdentityMetrics()
-    for stamp, pairs in frames:
-        gts = list(pairs)
-        preds = sorted({p for p, _ in pairs.values()})
-        iou = np.array([[pairs[g][1] if pairs[g][0] == p else 0.0 for p in preds] for g in gts])
-        m.add(video, stamp, gts, preds, iou.reshape(len(gts), len(preds)))
-    return m
-
-
 def steps(start, stop, objects):
-    """Frames every 0.25 s from start to stop (both included) with the same objects."""
+    """Frames every 0.25 s from start to stop (both included) with the same objects: stamps exact in binary, so
+    the return definition's boundaries are hit exactly."""
     return [(start + 0.25 * k, dict(objects)) for k in range(int(round((stop - start) / 0.25)) + 1)]
 
 
