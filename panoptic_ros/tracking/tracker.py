@@ -575,7 +575,7 @@ def _grid_of(array: np.ndarray, grid_shape: tuple, shape: tuple, stride: int) ->
     if array.shape[:2] == tuple(shape):
         view = array[::stride, ::stride][:grid_shape[0], :grid_shape[1]]
         if view.ndim != 3:
-            return np.ascontiguousarray(view)
+            return view                           # (a depth grid: segment_depths copies it once as float64)
         out = np.empty(view.shape, array.dtype)   # contiguous, channel by channel: 3x faster than in one copy of
         for c in range(view.shape[2]):            # 3-byte pixels, and every later pass over it is then fast
             out[..., c] = view[..., c]
