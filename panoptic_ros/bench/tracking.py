@@ -32,7 +32,7 @@ from panoptic_ros.data.synth import CATEGORIES, ReidOptions, make_synthetic_sequ
 from panoptic_ros.engine.sequence_eval import evaluate_sequences, track_settings
 from panoptic_ros.panoptic.result import PanopticResult
 from panoptic_ros.pipeline import build_pipeline
-from panoptic_ros.tracking import PanopticTracker
+from panoptic_ros.tracking import TRACK_STAGES, PanopticTracker
 from panoptic_ros.utils.json_io import write_json
 
 from . import tracking_compare
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> dict:
     total = objects_for_view(args.seed, args.warmup + args.frames, width, height, args.objects)
     frames = list(render_sequence(args.seed, args.warmup + args.frames, width, height, objects=total, pan=0))
     pipe_ms, gt_ms, own_ms, in_view, own_segments = [], [], [], [], []
+    gt_stages_ms: dict[str, list[float]] = {name: [] for name in TRACK_STAGES}
     kept, pairs, previous = 0, 0, {}
     for f in tqdm(frames, desc="bench tracking", unit="frame"):
         gt_result = ground_truth_result(f, CATEGORIES, seed=f.index)
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> dict:
         pipe_ms.append(1000 * pipeline_s)
         gt_ms.append(1000 * gt_tracker.last_update_s)
         own_ms.append(1000 * own_tracker.last_update_s)
+        for name, seconds in gt_tracker.last_stages_s.items():
+            gt_stages_ms[name].append(1000 * seconds)
         in_view.append(sum(1 for s in gt_result.segments if s["isthing"]))
         own_segments.append(sum(1 for s in result.segments if s["isthing"]))
 
@@ -159,6 +162,8 @@ def run(args: argparse.Namespace) -> dict:
         "objects_in_view_mean": float(np.mean(in_view)), "objects_in_view_min": int(np.min(in_view)),
         "pipeline_things_mean": float(np.mean(own_segments)),
         "pipeline_ms": stats(pipe_ms), "tracker_ms_ground_truth": stats(gt_ms), "tracker_ms_pipeline": stats(own_ms),
+        # where the ground-truth tracker's time goes (medians per stage: they need not add up to the total's median)
+        "tracker_stages_ms_ground_truth": {name: float(np.median(v)) for name, v in gt_stages_ms.items()},
         "share_ground_truth": float(np.median(gt_ms) / np.median(pipe_ms)),
         "ground_truth_id_keep": {"kept": kept, "pairs": pairs, "fraction": kept / pairs if pairs else float("nan")},
         "share_pipeline": float(np.median(own_ms) / np.median(pipe_ms)),
@@ -169,6 +174,8 @@ def run(args: argparse.Namespace) -> dict:
     log.info("tracking: %.2f ms for %.0f objects (%.1f %% of the pipeline's %.1f ms)",
              out["tracker_ms_ground_truth"]["p50"], out["objects_in_view_mean"], 100 * out["share_ground_truth"],
              out["pipeline_ms"]["p50"])
+    log.info("tracking stages (median ms): %s",
+             ", ".join(f"{k} {v:.2f}" for k, v in out["tracker_stages_ms_ground_truth"].items()))
     if args.quality_frames:
         with tempfile.TemporaryDirectory() as tmp:
             video = make_synthetic_sequence(Path(tmp) / "video", args.quality_frames, args.seed, width=width,

@@ -21,6 +21,7 @@ class StageTimer:
         self.device = torch.device(device)
         self.enabled = enabled
         self.seconds: dict[str, float] = {}
+        self._lap_start = time.perf_counter()
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -38,6 +39,16 @@ class StageTimer:
         finally:
             self._sync()
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def lap(self, name: str) -> None:
+        """Charge the time since the last lap (or since the timer was made) to ``name``: for stages that follow each
+        other through long code, where ``with`` blocks would re-indent it."""
+        if not self.enabled:
+            return
+        self._sync()
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._lap_start
+        self._lap_start = now
 
     def total(self, names=None) -> float:
         """Sum of the named stages (default: all recorded)."""

@@ -57,6 +57,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..config.schema import InferenceConfig, PanopticConfig
 from ..panoptic.result import PanopticResult
+from ..pipeline.timing import StageTimer
 from . import reid
 from .track_table import CONTINUED, ID_SOURCES, REIDENTIFIED, TrackTable
 
@@ -75,6 +76,10 @@ REID_GROWTH = 1.15              # a young track is compared with the lost ones a
 MIN_REID_SPEED = 0.03           # re-identification compares directions of motion faster than this x width / s
 MIN_REID_SIZE = 0.05            # re-identification's position gate assumes objects at least this x image width
 CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
+# where an update's time goes (last_stages_s): the frame's sample grid, mask IoU and assignment; colour histograms
+# (and depths); the camera's phase correlation; re-identification (with the box velocities it needs); the tracks'
+# state and the segment list; the id remap of the full-resolution map
+TRACK_STAGES = ("match", "appearance", "camera", "reidentify", "state", "remap")
 CAMERA_BLUR = 5                 # the camera's high-pass: minus the local mean over this many grid cells square
 _REACH = np.ones((3, 3), np.uint8)   # things' cells grown by one cell (two, the high-pass's whole reach, made
 #                                      re-identification on network outputs worse on the development videos)
@@ -91,7 +96,8 @@ class PanopticTracker:
     ``PanopticTracker(inference_cfg, categories)``: InferenceConfig (its ``track_*`` fields) and the model's
     CategoryMap (or None). ``update(result, stamp)`` returns a new result with stable ids; ``reset(reason)`` ends
     every track; ``last_reset`` is the reason of a reset done inside the last ``update()`` (else None);
-    ``last_update_s`` the wall time of the last ``update()``.
+    ``last_update_s`` the wall time of the last ``update()``, ``last_stages_s`` its split into TRACK_STAGES (0 for
+    a stage not run: no things, or no image).
     """
 
     def __init__(self, inference_cfg: InferenceConfig | None = None, categories=None):
@@ -111,6 +117,8 @@ class PanopticTracker:
         self._shape: tuple[int, int] | None = None
         self.last_reset: str | None = None
         self.last_update_s = 0.0
+        self.last_stages_s = dict.fromkeys(TRACK_STAGES, 0.0)
+        self._timer = StageTimer()
 
     @classmethod
     def from_config(cls, cfg: PanopticConfig | InferenceConfig | None = None, categories=None) -> PanopticTracker:
@@ -162,6 +170,7 @@ class PanopticTracker:
         depth: HxW metres registered to it (any scale of the image), for its depth gate. Without an image no
         segment is re-identified."""
         start = time.perf_counter()
+        self._timer = timer = StageTimer(result.panoptic.device)
         self.last_reset = None
         stamp = float(stamp)
         if not math.isfinite(stamp):
@@ -208,8 +217,11 @@ class PanopticTracker:
                 tid = stuff_id(seg["category_id"])
             seg["id"] = tid
             out_segments.append(seg)
+        timer.lap("state")
         stable = _remap(result.panoptic, lut)
+        timer.lap("remap")
         self.last_update_s = time.perf_counter() - start
+        self.last_stages_s = {name: timer.seconds.get(name, 0.0) for name in TRACK_STAGES}
         return PanopticResult(stable, out_segments)
 
     def _end_tracks(self, stamp: float) -> None:
@@ -265,15 +277,18 @@ class PanopticTracker:
         match = self._match(g, seg_area, boxes, classes, stamp, image is not None, live)   # [k] row, -1
         matched = np.flatnonzero(match >= 0)
         mrows = match[matched]
+        self._timer.lap("match")
 
         # appearance (and depth) of every segment: what re-identification compares and the tracks keep
         hist = depths = camera_step = None
         if self.reid and image is not None:
             image_grid = _grid_of(image, g.shape, self._shape, stride)
             hist = reid.colour_histograms(image_grid, g, k)
-            camera_step = self._camera_step(image_grid, g, stride)
             if depth is not None:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
+            self._timer.lap("appearance")
+            camera_step = self._camera_step(image_grid, g, stride)
+            self._timer.lap("camera")
         else:
             self._prev_gray = None      # (the next camera step must span one frame)
         border = np.logical_or(*_border_sides(boxes, self._shape))
@@ -301,6 +316,7 @@ class PanopticTracker:
                                                          cam_offset - t.cam_offset[rows], self._shape)
         revived = self._reidentify(match, live, boxes, classes, hist, depths, border, stamp, rel_motion, seg_area) \
             if hist is not None else np.full(k, -1)
+        self._timer.lap("reidentify")
 
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
         fresh = (match < 0) & (revived < 0)

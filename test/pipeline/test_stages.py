@@ -9,7 +9,7 @@ from panoptic_ros.config import load_config
 from panoptic_ros.data.categories import Category, CategoryMap
 from panoptic_ros.modeling import build_model
 from panoptic_ros.modeling import preprocess as pre
-from panoptic_ros.pipeline import Detections, PanopticPipeline, decode_detections, input_limits, prepare_batch
+from panoptic_ros.pipeline import Detections, PanopticPipeline, decode_detections, input_limits, prepare_batch, timing
 from panoptic_ros.pipeline.mapping import map_image
 from panoptic_ros.pipeline.pipeline import restore_channels
 
@@ -133,3 +133,16 @@ def test_input_size_zero_means_the_models_own_setting():
     assert input_limits(cfg, request) == (48, 80)
     cfg.inference.input_size = cfg.inference.max_input_size = 0
     assert input_limits(cfg, load_config(None, []).inference) == (64, 100)
+
+
+def test_stage_timer_laps_charge_the_time_since_the_last_lap(monkeypatch):
+    clock = iter([10.0, 10.5, 11.25, 11.5, 12.0])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    timer = timing.StageTimer()               # 10.0
+    timer.lap("a")                            # 10.5: a 0.5
+    timer.lap("b")                            # 11.25: b 0.75
+    timer.lap("a")                            # 11.5: a + 0.25 (a stage lapped twice adds up)
+    assert timer.seconds == {"a": 0.75, "b": 0.75}
+    off = timing.StageTimer(enabled=False)    # 12.0 read once, then never again
+    off.lap("a")
+    assert off.seconds == {}

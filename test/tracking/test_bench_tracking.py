@@ -8,7 +8,7 @@ from panoptic_ros.bench import tracking_compare
 from panoptic_ros.bench.tracking import ground_truth_result
 from panoptic_ros.cli.main import main
 from panoptic_ros.data.synth import CATEGORIES, render_sequence
-from panoptic_ros.tracking import THING_ID_BASE
+from panoptic_ros.tracking import THING_ID_BASE, TRACK_STAGES
 
 
 def test_bench_tracking_writes_cost_and_quality(tmp_path):
@@ -19,6 +19,8 @@ def test_bench_tracking_writes_cost_and_quality(tmp_path):
     assert m["size"] == "160x120" and m["runtime"] == "torch" and m["objects_in_view_mean"] >= 6
     assert m["pipeline_ms"]["p50"] > 0 and m["tracker_ms_ground_truth"]["p50"] > 0
     assert m["share_ground_truth"] == m["tracker_ms_ground_truth"]["p50"] / m["pipeline_ms"]["p50"]
+    stages = m["tracker_stages_ms_ground_truth"]       # where the tracker's time goes, every stage run
+    assert tuple(stages) == TRACK_STAGES and all(v > 0 for v in stages.values()), stages
     # on perfect segments every object keeps its id from frame to frame (a tracker renumbering every frame fails)
     keep = m["ground_truth_id_keep"]
     assert keep["pairs"] >= 15 and keep["fraction"] == 1.0, keep
