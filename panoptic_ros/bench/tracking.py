@@ -10,9 +10,10 @@ Quality (--quality-frames, 0 = skip): `panoptic eval`'s sequence evaluation on a
 tracking, ID switches per 100 frames; again with only every --drop-th frame (frames dropped under load).
 Comparison (--compare-frames, 0 = skip): held-out re-identification videos (--compare-seeds; camera panning away
 and back, objects leaving and re-entering, walls, every second video with look-alikes) through the network once;
-this tracker with and without re-identification, no tracking and BoxMOT's ByteTrack / OC-SORT replay the same
-outputs (bench.tracking_compare): one table (STQ, AQ, IDF1, HOTA, ID switches, re-id rate, wrong merges, ms per
-frame). Writes OUT/tracking.json and OUT/tracking.png.
+this tracker with and without re-identification (and again at each --reid-margins value: returns kept against
+wrong merges), no tracking and BoxMOT's ByteTrack / OC-SORT replay the same outputs (bench.tracking_compare): one
+table (STQ, AQ, IDF1, HOTA, ID switches, re-id rate, wrong merges, ms per frame). Writes OUT/tracking.json and
+OUT/tracking.png (the metrics of every tracker; the margin's trade).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from panoptic_ros.tracking import TRACK_STAGES, PanopticTracker
 from panoptic_ros.utils.json_io import write_json
 
 from . import tracking_compare
-from .args import image_size
+from .args import fractions, image_size
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare-seeds", default="1234,1235,1236,1237,1238,1239",
                         help="seeds of the comparison videos, every second one with look-alikes (default "
                              "1234-1239: held out; six videos give about 50 returning objects)")
+    parser.add_argument("--reid-margins", type=fractions, default=[0.3, 0.5],
+                        help="the re-identification tracker again at these track_reid_margin values (the trade of "
+                             "returns kept against wrong merges; comma-separated, '' = none; default 0.3,0.5)")
 
 
 def ground_truth_result(frame, categories, seed: int = 0):
@@ -230,11 +234,16 @@ def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> di
             result = pipeline.predict([f.image], inference=inf)[0]
             frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
     cats = pipeline.categories
+    margins = [m for m in args.reid_margins if m != inf.track_reid_margin]
     adapters = [tracking_compare.PanopticAdapter("panoptic_ros (re-id)", inf, cats),
+                *(tracking_compare.PanopticAdapter(f"panoptic_ros (re-id, margin {m:g})",
+                                                   replace(inf, track_reid_margin=m), cats) for m in margins),
                 tracking_compare.PanopticAdapter("panoptic_ros (no re-id)", replace(inf, track_reid=False), cats),
                 tracking_compare.NoTracking()]
     boxmot, missing = tracking_compare.boxmot_adapters(fps=10.0)
     rows = [tracking_compare.evaluate(a, frames, cats) for a in adapters + boxmot]
+    for row, margin in zip(rows, [inf.track_reid_margin, *margins]):
+        row["reid_margin"] = margin            # (the re-identification rows: the trade-off panel of the plot)
     table = tracking_compare.format_table(rows)
     videos = ", ".join(sorted({f.video for f in frames}))
     print(f"trackers on the same network outputs ({len(frames)} frames of {videos}, {width}x{height}"

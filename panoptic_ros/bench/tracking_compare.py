@@ -146,14 +146,33 @@ def plot(rows: list[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     keys = [("stq", "STQ"), ("aq", "AQ"), ("idf1", "IDF1"), ("hota", "HOTA")]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, (ax, trade) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [9, 4]})
     width = 0.8 / max(len(rows), 1)
     for i, r in enumerate(rows):
         ax.bar(np.arange(len(keys)) + i * width, [100 * r[k] for k, _ in keys], width, label=r["tracker"])
     ax.set_xticks(np.arange(len(keys)) + width * (len(rows) - 1) / 2, [name for _, name in keys])
     ax.set_ylabel("%")
+    ax.set_ylim(0, 100)                   # (room for the legend above the bars)
     ax.set_title("trackers on the same network outputs")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    trade_off(trade, rows)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def trade_off(ax, rows: list[dict]) -> None:
+    """Returns kept against wrong merges at returns (% of returns) of the rows with a ``reid_margin`` (the
+    re-identification tracker at several track_reid_margin values), with the issue's targets as lines."""
+    points = sorted((r for r in rows if "reid_margin" in r and r["reid"]["returns"]), key=lambda r: r["reid_margin"])
+    x = [100 * r["wrong_merges"]["at_return"] / r["reid"]["returns"] for r in points]
+    y = [100 * r["reid"]["rate"] for r in points]
+    ax.plot(x, y, "o-")
+    for r, xi, yi in zip(points, x, y):
+        ax.annotate(f"margin {r['reid_margin']:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axvline(1.0, color="grey", linestyle=":")
+    ax.axhline(80.0, color="grey", linestyle=":")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("wrong merges at returns (% of returns; target <= 1)")
+    ax.set_ylabel("returns with their old id (%; target >= 80)")
+    ax.set_title("re-identification: the margin's trade", fontsize=9)

@@ -7,6 +7,7 @@ import pytest
 from panoptic_ros.bench import tracking_compare
 from panoptic_ros.bench.tracking import ground_truth_result
 from panoptic_ros.cli.main import main
+from panoptic_ros.config import InferenceConfig
 from panoptic_ros.data.synth import CATEGORIES, render_sequence
 from panoptic_ros.tracking import THING_ID_BASE, TRACK_STAGES
 
@@ -14,7 +15,7 @@ from panoptic_ros.tracking import THING_ID_BASE, TRACK_STAGES
 def test_bench_tracking_writes_cost_and_quality(tmp_path):
     assert main(["bench", "tracking", "--runtime", "torch", "--size", "160x120", "--objects", "6", "--frames", "4",
                  "--warmup", "1", "--quality-frames", "4", "--drop", "2", "--compare-frames", "8",
-                 "--compare-seeds", "5", "--out", str(tmp_path)]) == 0
+                 "--compare-seeds", "5", "--reid-margins", "0.5,0.15,0.9", "--out", str(tmp_path)]) == 0
     m = json.loads((tmp_path / "tracking.json").read_text())
     assert m["size"] == "160x120" and m["runtime"] == "torch" and m["objects_in_view_mean"] >= 6
     assert m["pipeline_ms"]["p50"] > 0 and m["tracker_ms_ground_truth"]["p50"] > 0
@@ -34,6 +35,14 @@ def test_bench_tracking_writes_cost_and_quality(tmp_path):
     for r in rows.values():
         assert 0 <= r["stq"] <= 1 and 0 <= r["idf1"] <= 1 and 0 <= r["hota"] <= 1 and r["ms_per_frame"] >= 0
     assert (tmp_path / "tracking.png").stat().st_size > 0 and "| tracker | STQ |" in c["table"]
+    # the re-identification tracker again at each other margin (the configured one is not run twice), and only
+    # those rows carry their margin (the plot's trade-off panel)
+    default = InferenceConfig().track_reid_margin
+    margins = {r["tracker"]: r.get("reid_margin") for r in c["rows"]}
+    assert margins["panoptic_ros (re-id)"] == default
+    assert {name: m for name, m in margins.items() if m is not None and name != "panoptic_ros (re-id)"} == {
+        f"panoptic_ros (re-id, margin {m:g})": m for m in (0.5, 0.15, 0.9) if m != default}
+    assert margins["panoptic_ros (no re-id)"] is None and margins["no tracking"] is None
     if tracking_compare.boxmot_adapters(fps=10.0)[0]:     # (requirements-reference.txt installed)
         assert c["boxmot"] == "used" and sum(name.startswith(("ByteTrack", "OC-SORT")) for name in rows) == 2
 
@@ -84,3 +93,31 @@ def test_boxmot_trackers_keep_ids_and_map_them_back_onto_the_segments(which):
         previous = now
     assert len(fresh) == len(set(fresh))
     assert pairs >= 20 and kept / pairs >= 0.9, (kept, pairs)   # ids renumbered every frame would keep ~1 / K
+
+
+@pytest.mark.parametrize("text, message", [("0.1,x", "comma-separated numbers"), ("0.2,1.5", "in 0..1")])
+def test_bad_reid_margins_are_one_line_errors(text, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "tracking", "--reid-margins", text, "--frames", "0"])   # (a run would stop at once)
+    assert exc.value.code == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert "--reid-margins" in line and message in line
+
+
+def test_trade_off_panel_plots_the_margin_rows_in_margin_order():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def row(margin, kept, merges, returns=20):
+        r = {"reid": {"returns": returns, "reidentified": kept, "rate": kept / returns if returns else float("nan")},
+             "wrong_merges": {"at_return": merges}}
+        return r if margin is None else {**r, "reid_margin": margin}
+
+    fig, ax = plt.subplots()
+    tracking_compare.trade_off(ax, [row(0.4, 10, 0), row(None, 0, 3), row(0.15, 16, 2), row(0.25, 6, 1, returns=10),
+                                    row(0.3, 0, 0, returns=0)])
+    (line,) = ax.lines[:1]
+    assert line.get_xdata().tolist() == [10.0, 10.0, 0.0] and line.get_ydata().tolist() == [80.0, 60.0, 50.0]
+    assert [t.get_text() for t in ax.texts] == ["margin 0.15", "margin 0.25", "margin 0.4"]
+    plt.close(fig)
