@@ -64,6 +64,14 @@ def _jittered(base: tuple[int, int, int], segment_id: int) -> tuple[int, int, in
     return tuple(int(v) for v in np.clip(np.asarray(base, dtype=np.int64) + shift, 0, 255))
 
 
+def class_color_table(categories: CategoryMap, size: int) -> np.ndarray:
+    """uint8 [size, 3] RGB per class index (what ~/semantic holds); rows past the classes (unknown) black."""
+    table = np.zeros((max(size, len(categories)), 3), dtype=np.uint8)
+    for index, category in enumerate(categories.categories):
+        table[index] = tuple(category.color)[:3]
+    return table
+
+
 def segment_color_table(segments: Sequence[dict], categories: CategoryMap, size: int) -> np.ndarray:
     """uint8 [size, 3] RGB colour per segment id (row 0 = unknown = black)."""
     table = np.zeros((max(size, 1), 3), dtype=np.uint8)

@@ -46,8 +46,6 @@ _TO_RGB = {
     "16UC1": cv2.COLOR_GRAY2RGB,
 }
 SUPPORTED_ENCODINGS = tuple(_TO_RGB)
-UNKNOWN_SEMANTIC_8 = 255
-UNKNOWN_SEMANTIC_16 = 65535
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
 
 
@@ -202,23 +200,6 @@ def rgb_to_bgr8_msg(rgb: np.ndarray, header=None, kit=RCLPY):
 def panoptic_label_msg(panoptic: np.ndarray, header=None, kit=RCLPY):
     """int32 HxW segment ids -> sensor_msgs/Image 32SC1 (0 = unknown; ids match PanopticInstance.id)."""
     return numpy_to_image_msg(np.asarray(panoptic, dtype=np.int32), "32SC1", header, kit)
-
-
-def semantic_from_panoptic(panoptic: np.ndarray, segments: Sequence[dict], num_classes: int) -> np.ndarray:
-    """Class index per pixel (category channel of its segment): uint8 with unknown = 255 for up to 255 classes
-    (indices 0..254), else uint16 with unknown = 65535."""
-    panoptic = np.asarray(panoptic)
-    if num_classes <= UNKNOWN_SEMANTIC_8:
-        dtype, unknown = np.uint8, UNKNOWN_SEMANTIC_8
-    elif num_classes <= UNKNOWN_SEMANTIC_16:
-        dtype, unknown = np.uint16, UNKNOWN_SEMANTIC_16
-    else:
-        raise ValueError(f"{num_classes} classes do not fit a 16-bit semantic image")
-    size = max([int(panoptic.max()) if panoptic.size else 0] + [int(s["id"]) for s in segments]) + 1
-    lut = np.full(size, unknown, dtype=dtype)
-    for seg in segments:
-        lut[int(seg["id"])] = int(seg["category_id"])
-    return lut[panoptic]
 
 
 def semantic_msg(semantic: np.ndarray, header=None, kit=RCLPY):

@@ -8,18 +8,13 @@ that panoptic_ros.visualization draws (stuff in the class colour, things jittere
 from __future__ import annotations
 
 from panoptic_ros.data.categories import Category, CategoryMap
-from panoptic_ros.ros.conversions import RCLPY, UNKNOWN_SEMANTIC_8, UNKNOWN_SEMANTIC_16
+from panoptic_ros.ros.conversions import RCLPY
+from panoptic_ros.stream.semantic import semantic_unknown
 from panoptic_ros.visualization import instance_color
 
 LABEL = "panoptic_ros/msg/PanopticLabel"
 LABEL_ARRAY = "panoptic_ros/msg/PanopticLabelArray"
 TOPIC = "labels"
-
-
-def semantic_unknown(num_classes: int) -> int:
-    """The ~/semantic value of unknown pixels for a model with num_classes classes (see
-    conversions.semantic_from_panoptic)."""
-    return UNKNOWN_SEMANTIC_8 if num_classes <= UNKNOWN_SEMANTIC_8 else UNKNOWN_SEMANTIC_16
 
 
 def label_records(categories: CategoryMap) -> list[dict]:

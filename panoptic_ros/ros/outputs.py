@@ -22,10 +22,10 @@ import numpy as np
 
 from panoptic_ros.registry import Registry
 from panoptic_ros.stream import OutputFrame
-from panoptic_ros.visualization import colorize_panoptic, render_overlay
+from panoptic_ros.stream.semantic import UNKNOWN_SEMANTIC_16
+from panoptic_ros.visualization import class_color_table, colorize_panoptic, render_overlay
 
 from . import conversions
-from .palette import class_color_table
 
 OUTPUTS = Registry("node output")
 __all__ = ["OUTPUTS", "Output", "OutputFrame", "all_outputs", "forced", "register", "select", "topics"]
@@ -97,8 +97,7 @@ class SemanticOutput(Output):
     name = "semantic"
 
     def build(self, frame, kit=conversions.RCLPY):
-        semantic = conversions.semantic_from_panoptic(frame.panoptic, frame.segments, len(frame.categories))
-        return conversions.semantic_msg(semantic, frame.header, kit)
+        return conversions.semantic_msg(frame.semantic, frame.header, kit)
 
     def decode(self, msg) -> np.ndarray:
         """uint8 (or uint16) [H, W] class index."""
@@ -146,12 +145,12 @@ class SemanticColorOutput(Output):
     on_demand = True
 
     def build(self, frame, kit=conversions.RCLPY):
-        semantic = conversions.semantic_from_panoptic(frame.panoptic, frame.segments, len(frame.categories))
+        semantic = frame.semantic
         if semantic.dtype == np.uint8:       # cv2.LUT: ~10x faster than np.take on a 640x480 frame
             table = class_color_table(frame.categories, 256).reshape(256, 1, 3)
             rgb = cv2.LUT(cv2.merge([semantic, semantic, semantic]), table)
         else:
-            rgb = np.take(class_color_table(frame.categories, int(conversions.UNKNOWN_SEMANTIC_16) + 1), semantic,
+            rgb = np.take(class_color_table(frame.categories, UNKNOWN_SEMANTIC_16 + 1), semantic,
                           axis=0)
         return conversions.numpy_to_image_msg(rgb, "rgb8", frame.header, kit)
 

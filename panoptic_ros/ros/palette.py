@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from panoptic_ros.data.categories import CategoryMap
@@ -52,11 +51,3 @@ def apply_palette(categories: CategoryMap, palette: dict) -> tuple[CategoryMap, 
     recoloured = CategoryMap([replace(c, color=palette[c.name]) if c.name in palette else c
                               for c in categories.categories])
     return recoloured, unknown
-
-
-def class_color_table(categories: CategoryMap, size: int) -> np.ndarray:
-    """uint8 [size, 3] RGB per class index (what ~/semantic holds); rows past the classes (unknown) black."""
-    table = np.zeros((max(size, len(categories)), 3), dtype=np.uint8)
-    for index, category in enumerate(categories.categories):
-        table[index] = tuple(category.color)[:3]
-    return table

@@ -1,6 +1,7 @@
 """One processed frame as every output builder sees it (the node's topics, bag eval's output bag).
 
-Shared work is done once and cached: the label map as numpy, and with depth the 3D segment statistics.
+Shared work is done once and cached: the label map as numpy, the class-index image, and with depth the 3D segment
+statistics.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from panoptic_ros.geometry import Intrinsics, Segments3D, segment_points, segments_3d
+
+from .semantic import semantic_from_panoptic
 
 
 @dataclass
@@ -31,6 +34,12 @@ class OutputFrame:
         pan = self.result.panoptic
         pan = pan.detach().cpu().numpy() if hasattr(pan, "detach") else np.asarray(pan)
         return pan.astype(np.int32, copy=False)
+
+    @cached_property
+    def semantic(self) -> np.ndarray:
+        """Class index per pixel (uint8, unknown 255; uint16, unknown 65535, above 255 classes): ~/semantic and
+        ~/semantic_color."""
+        return semantic_from_panoptic(self.panoptic, self.segments, len(self.categories))
 
     @property
     def segments(self) -> list[dict]:

@@ -12,6 +12,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from panoptic_ros.data.categories import Category, CategoryMap  # noqa: E402
 from panoptic_ros.panoptic import fuse  # noqa: E402
 from panoptic_ros.ros import conversions as conv  # noqa: E402
+from panoptic_ros.stream.semantic import semantic_from_panoptic  # noqa: E402
 
 pytestmark = pytest.mark.ros
 RNG = np.random.default_rng(0)
@@ -131,12 +132,12 @@ def test_output_images_roundtrip_with_header():
 def test_semantic_image_8_and_16_bit():
     pan = np.array([[0, 1], [2, 2]], np.int32)
     segments = [{"id": 1, "category_id": 3}, {"id": 2, "category_id": 0}]
-    sem = conv.semantic_from_panoptic(pan, segments, num_classes=4)
+    sem = semantic_from_panoptic(pan, segments, num_classes=4)
     assert sem.dtype == np.uint8 and sem.tolist() == [[255, 3], [0, 0]]
     assert conv.semantic_msg(sem).encoding == "mono8"
-    assert conv.semantic_from_panoptic(pan, [{"id": 1, "category_id": 254}], 255).dtype == np.uint8
-    assert conv.semantic_from_panoptic(pan, [{"id": 1, "category_id": 255}], 256).dtype == np.uint16
-    sem16 = conv.semantic_from_panoptic(pan, [{"id": 1, "category_id": 300}, {"id": 2, "category_id": 0}], 400)
+    assert semantic_from_panoptic(pan, [{"id": 1, "category_id": 254}], 255).dtype == np.uint8
+    assert semantic_from_panoptic(pan, [{"id": 1, "category_id": 255}], 256).dtype == np.uint16
+    sem16 = semantic_from_panoptic(pan, [{"id": 1, "category_id": 300}, {"id": 2, "category_id": 0}], 400)
     assert sem16.dtype == np.uint16 and sem16.tolist() == [[65535, 300], [0, 0]]
     msg = conv.semantic_msg(sem16)
     assert msg.encoding == "16UC1" and np.array_equal(np.frombuffer(msg.data, np.uint16).reshape(2, 2), sem16)

@@ -14,6 +14,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from panoptic_ros.data.categories import Category, CategoryMap  # noqa: E402
 from panoptic_ros.panoptic import fuse  # noqa: E402
 from panoptic_ros.ros import conversions, outputs  # noqa: E402
+from panoptic_ros.stream.semantic import semantic_from_panoptic  # noqa: E402
 from panoptic_ros.visualization import colorize_panoptic  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -83,7 +84,7 @@ def test_rclpy_and_rosbags_messages_agree_and_decode_back():
     pan = result.panoptic.numpy()
     expected = {
         "panoptic": pan,
-        "semantic": conversions.semantic_from_panoptic(pan, result.segments, 2),
+        "semantic": semantic_from_panoptic(pan, result.segments, 2),
         "instances": conversions.instance_records(pan, result.segments, CATS),
         "panoptic_color": colorize_panoptic(pan, result.segments, CATS),
     }
@@ -198,3 +199,22 @@ def test_semantic_color_above_255_classes():
     rgb = out.decode(out.build(outputs.OutputFrame(result, Header(), many)))
     assert rgb[0, 0].tolist() == [299 % 256, (7 * 299) % 256, 200] and rgb[0, 1].tolist() == [3, 21, 200]
     assert rgb[1, 0].tolist() == [0, 0, 0]
+
+
+def test_semantic_and_semantic_color_share_one_class_image(monkeypatch):
+    """~/semantic and ~/semantic_color draw the frame's one class-index image (computed once, not per output)."""
+    from std_msgs.msg import Header
+
+    from panoptic_ros.panoptic import PanopticResult
+    from panoptic_ros.stream import frame
+
+    calls = []
+    real = frame.semantic_from_panoptic
+    monkeypatch.setattr(frame, "semantic_from_panoptic", lambda *a: calls.append(a) or real(*a))
+    segments = [{"id": 1, "category_id": 0, "isthing": True}, {"id": 2, "category_id": 1, "isthing": False}]
+    result = PanopticResult(torch.tensor([[1, 2]], dtype=torch.int32), segments)
+    f = outputs.OutputFrame(result, Header(), CATS)
+    sem = outputs.OUTPUTS.get("semantic").decode(outputs.OUTPUTS.get("semantic").build(f))
+    rgb = outputs.OUTPUTS.get("semantic_color").decode(outputs.OUTPUTS.get("semantic_color").build(f))
+    assert sem.tolist() == [[0, 1]] and rgb.tolist() == [[list(c.color) for c in CATS.categories]]
+    assert len(calls) == 1
