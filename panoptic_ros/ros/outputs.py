@@ -150,8 +150,7 @@ class SemanticColorOutput(Output):
             table = class_color_table(frame.categories, 256).reshape(256, 1, 3)
             rgb = cv2.LUT(cv2.merge([semantic, semantic, semantic]), table)
         else:
-            rgb = np.take(class_color_table(frame.categories, UNKNOWN_SEMANTIC_16 + 1), semantic,
-                          axis=0)
+            rgb = np.take(class_color_table(frame.categories, UNKNOWN_SEMANTIC_16 + 1), semantic, axis=0)
         return conversions.numpy_to_image_msg(rgb, "rgb8", frame.header, kit)
 
     def decode(self, msg) -> np.ndarray:

@@ -76,13 +76,13 @@ REID_GROWTH = 1.15              # a young track is compared with the lost ones a
 MIN_REID_SPEED = 0.03           # re-identification compares directions of motion faster than this x width / s
 MIN_REID_SIZE = 0.05            # re-identification's position gate assumes objects at least this x image width
 CAMERA_RESPONSE = 0.1           # phase correlation peak needed to trust the image shift as the camera's motion
-# where an update's time goes (last_stages_s): the frame's sample grid, mask IoU and assignment; colour histograms
-# (and depths); the camera's phase correlation; re-identification (with the box velocities it needs); the tracks'
-# state and the segment list; the id remap of the full-resolution map
-TRACK_STAGES = ("match", "appearance", "camera", "reidentify", "state", "remap")
 CAMERA_BLUR = 5                 # the camera's high-pass: minus the local mean over this many grid cells square
 _REACH = np.ones((3, 3), np.uint8)   # things' cells grown by one cell (two, the high-pass's whole reach, made
 #                                      re-identification on network outputs worse on the development videos)
+# where an update's time goes (last_stages_s): the frame's set-up, sample grid, mask IoU and assignment; colour
+# histograms (and depths); the camera's phase correlation; re-identification (with the box velocities it needs);
+# the tracks' state and the segment list; the id remap of the full-resolution map
+TRACK_STAGES = ("match", "appearance", "camera", "reidentify", "state", "remap")
 
 
 def stuff_id(channel: int) -> int:
