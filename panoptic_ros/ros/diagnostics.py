@@ -1,7 +1,7 @@
 """Frame statistics of the node and their /diagnostics message.
 
 FrameStats (no ROS) counts frames and keeps recent latencies; diagnostic_status() turns a snapshot into a
-diagnostic_msgs/DiagnosticStatus with rate, latency percentiles, dropped and rejected frames.
+diagnostic_msgs/DiagnosticStatus with rate, latency, model and tracker percentiles, dropped and rejected frames.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class FrameStats:
         self._first_snapshot: float | None = None
         self._latency = deque(maxlen=window)     # receive -> outputs published
         self._model = deque(maxlen=window)       # predict()
+        self._tracker = deque(maxlen=window)     # the tracker's update() (0 with tracking off)
         self._done = deque(maxlen=window)        # completion times, for the rate
         self._rate_window = rate_window
         self._last_report = dict(self.counts)
@@ -52,11 +53,12 @@ class FrameStats:
         with self._lock:
             return self._arrivals[-1] if self._arrivals else None
 
-    def frame_done(self, now: float, latency: float, model_time: float) -> None:
+    def frame_done(self, now: float, latency: float, model_time: float, tracker_time: float = 0.0) -> None:
         with self._lock:
             self.counts["processed"] += 1
             self._latency.append(latency)
             self._model.append(model_time)
+            self._tracker.append(tracker_time)
             self._done.append(now)
 
     def rate(self, now: float) -> float:
@@ -74,6 +76,7 @@ class FrameStats:
         with self._lock:
             lat = np.asarray(self._latency, dtype=np.float64) * 1000.0
             mod = np.asarray(self._model, dtype=np.float64) * 1000.0
+            track = np.asarray(self._tracker, dtype=np.float64) * 1000.0
             counts = dict(self.counts)
             delta = {k: counts[k] - self._last_report[k] for k in self.COUNTERS}
             self._last_report = counts
@@ -82,7 +85,7 @@ class FrameStats:
         last = self.last_arrival()
         snap = {**counts, "rate_hz": rate, "delta": delta, "frame_age_s": None if last is None else now - last,
                 "frame_interval_s": self.arrival_interval(), "watched_s": now - self._first_snapshot}
-        for name, values in (("latency", lat), ("model", mod)):
+        for name, values in (("latency", lat), ("model", mod), ("tracker", track)):
             for q in (50, 90, 99):
                 snap[f"{name}_p{q}_ms"] = float(np.percentile(values, q)) if values.size else float("nan")
         return snap
@@ -134,6 +137,7 @@ def diagnostic_status(snap: dict, *, name: str, hardware_id: str, publisher_coun
         "rate (Hz)": f"{snap['rate_hz']:.2f}",
         "latency p50 (ms)": f"{snap['latency_p50_ms']:.1f}", "latency p90 (ms)": f"{snap['latency_p90_ms']:.1f}",
         "latency p99 (ms)": f"{snap['latency_p99_ms']:.1f}", "model p50 (ms)": f"{snap['model_p50_ms']:.1f}",
+        "tracker p50 (ms)": f"{snap['tracker_p50_ms']:.2f}", "tracker p90 (ms)": f"{snap['tracker_p90_ms']:.2f}",
         "publishers": publisher_count,
         "seconds since last frame": "n/a" if snap.get("frame_age_s") is None else f"{snap['frame_age_s']:.1f}",
         "camera frame interval (s)": ("n/a" if snap.get("frame_interval_s") is None

@@ -17,6 +17,7 @@ class StreamTracks:
     def __init__(self):
         self.tracker: PanopticTracker | None = None
         self.resets: list[str] = []          # why the tracker was reset during the last update()
+        self.last_update_s = 0.0             # the tracker's time in the last update() (0: tracking off)
         self._requested: str | None = None
         self._lock = threading.Lock()
 
@@ -39,6 +40,7 @@ class StreamTracks:
         resets of this call that dropped tracks (a requested one, or the tracker's own, e.g. a stamp jump).
         image / depth: the frame and its registered depth (metres), for re-identification."""
         self.resets = []
+        self.last_update_s = 0.0
         requested = self._take_request()
         if not inference_cfg.tracking:
             return result
@@ -48,6 +50,7 @@ class StreamTracks:
             self.tracker.reset(requested)
         tracker = self._tracker_for(inference_cfg, categories)
         result = tracker.update(result, stamp, image=image, depth=depth)
+        self.last_update_s = tracker.last_update_s
         if tracker.last_reset:
             self.resets.append(tracker.last_reset)
         return result

@@ -144,6 +144,8 @@ def test_one_diagnostics_status_per_camera(ros_graph, setup):
     rear = next(v for n, v in statuses.items() if "rear (/rear/image_raw)" in n)
     assert front["camera"] == "front" and rear["camera"] == "rear"
     assert int(front["frames processed"]) > 0 and int(rear["frames processed"]) > 0
+    # tracking is on (the default): each camera's own tracker time, over frames it processed
+    assert float(front["tracker p50 (ms)"]) > 0 and float(rear["tracker p90 (ms)"]) > 0
 
 
 def test_colliding_camera_names_are_refused_at_start(node_launcher):

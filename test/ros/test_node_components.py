@@ -121,7 +121,7 @@ def test_frame_stats_snapshot_and_status():
     assert math.isnan(snap["latency_p50_ms"]) and snap["rate_hz"] == 0.0
     for i in range(11):
         stats.arrived(10.0 + i * 0.1)
-        stats.frame_done(10.0 + i * 0.1, latency=0.05 + 0.001 * i, model_time=0.04)
+        stats.frame_done(10.0 + i * 0.1, latency=0.05 + 0.001 * i, model_time=0.04, tracker_time=0.001 * (i % 3))
     stats.count("rejected", 2)
     snap = stats.snapshot(11.0)
     assert snap["processed"] == 11 and snap["rejected"] == 2
@@ -131,6 +131,8 @@ def test_frame_stats_snapshot_and_status():
     status = diagnostics.diagnostic_status(snap, name="n", hardware_id="cpu", publisher_count=1)
     values = diagnostics.diagnostic_values(status)
     assert values["frames rejected"] == "2" and values["latency p50 (ms)"] == "55.0"
+    # the tracker's time: 0, 1, 2 ms in turn (4 x 0, 4 x 1, 3 x 2): median 1 ms, 90th percentile 2 ms
+    assert values["tracker p50 (ms)"] == "1.00" and values["tracker p90 (ms)"] == "2.00"
     assert status.level == bytes([diagnostics.WARN])
     quiet = stats.snapshot(12.0)            # nothing new since the last snapshot: 1 s is not news at 10 Hz yet
     assert diagnostics.status_level(quiet, 1) == (diagnostics.OK, "running")

@@ -61,6 +61,8 @@ def test_tracking_keeps_the_box_id_across_frames_and_reports_resets():
     assert box == [s["id"] for s in first.segments if s["isthing"]] and box[0] >= THING_ID_BASE
     assert second.header == "h2" and second.image_rgb is image and tracks.resets == []
     assert second.panoptic[15, 15] == box[0]
+    # the tracker's time of this frame, for the node's diagnostics
+    assert tracks.last_update_s == tracks.tracker.last_update_s > 0
     tracks.request_reset("model changed")
     processor.process(image, header="h3", stamp=1.2, tracks=tracks)
     assert tracks.resets == ["model changed"]
@@ -72,7 +74,19 @@ def test_without_tracking_ids_are_the_head_s_own():
     processor, _ = _processor(tracking=False)
     tracks = StreamTracks()
     frame = processor.process(np.zeros((H, W, 3), np.uint8), header=None, stamp=1.0, tracks=tracks)
-    assert [s["id"] for s in frame.segments] == [1, 2] and tracks.tracker is None
+    assert [s["id"] for s in frame.segments] == [1, 2] and tracks.tracker is None and tracks.last_update_s == 0
+
+
+def test_tracker_time_is_that_of_the_last_frame_only():
+    """Tracking turned off after a tracked frame: the stream reports 0, not the last tracked frame's time."""
+    processor, _ = _processor()
+    tracks = StreamTracks()
+    image = np.zeros((H, W, 3), np.uint8)
+    processor.process(image, header=None, stamp=1.0, tracks=tracks)
+    assert tracks.last_update_s > 0
+    processor.cfg.inference.tracking = False
+    processor.process(image, header=None, stamp=1.1, tracks=tracks)
+    assert tracks.last_update_s == 0 and tracks.tracker.last_update_s > 0
 
 
 def test_depth_gives_3d_segments_and_points():

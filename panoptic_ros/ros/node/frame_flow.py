@@ -134,7 +134,8 @@ class FrameFlow:
                 self._log.frame_error(frame.camera, exc)
                 continue
             done = time.monotonic()
-            frame.camera.stats.frame_done(done, done - frame.received, batch.model_time)
+            frame.camera.stats.frame_done(done, done - frame.received, batch.model_time,
+                                          frame.camera.tracks.last_update_s)
 
     def _publish_frame(self, frame: _Frame, result, finisher: FrameFinisher) -> None:
         cam, header = frame.camera, frame.msg.header
