@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+GAP_STEPS = 1.5      # a step between buffered stamps above this x their median step: messages missing there
 
 def stamp_to_ns(stamp) -> int:
     """builtin_interfaces/Time (anything with sec and nanosec) -> integer nanoseconds."""
@@ -128,9 +131,16 @@ def miss_cause(stream: str, received: int, frames: int, stamps: list[int], frame
         return f"{publishers} publisher(s) but none of their {stream} images arrived: {lost}"
     if received < frames / 2:
         return f"only {received} {stream} images arrived for {frames} colour frames: {lost}"
+    steps = np.diff(np.unique(stamps))       # a step well above the stream's own period: images missing between
+    if len(steps) >= 3 and steps.max() > GAP_STEPS * np.median(steps):
+        return (f"{stream} images are missing between those that arrived (a {steps.max() / 1e6:.0f} ms gap in "
+                f"stamps {np.median(steps) / 1e6:.0f} ms apart): {lost}")
     if stamps and max(stamps) < frame_ns - tolerance_ns:
-        return (f"the newest {stream} stamp is {(frame_ns - max(stamps)) / 1e6:.0f} ms older than the frame's: "
-                f"{stream} arrives late or its camera lags the colour camera")
+        late = f"the newest {stream} stamp is {(frame_ns - max(stamps)) / 1e6:.0f} ms older than the frame's"
+        if received < frames:                # late, or the newest ones lost: the evidence cannot tell
+            return (f"{late} and {received} {stream} images arrived for {frames} colour frames: either {stream} "
+                    f"arrives late (its camera lags the colour camera), or {lost}")
+        return f"{late}: {stream} arrives late or its camera lags the colour camera"
     nearest = min(stamps, key=lambda t: abs(t - frame_ns)) if stamps else frame_ns
     return (f"{stream} images arrive ({received} for {frames} colour frames) but the nearest stamp is "
             f"{abs(nearest - frame_ns) / 1e6:.0f} ms from the frame's: the cameras' stamps differ (clocks, rates), "

@@ -73,7 +73,24 @@ def test_stamp_helpers():
     (0, 5, [], 0, "nobody publishes depth"),
     (0, 5, [], 1, "1 publisher(s) but none of their depth images arrived: they are being lost in transport"),
     (1, 5, [10_000_000_000], 1, "only 1 depth images arrived for 5 colour frames: they are being lost in transport"),
-    (5, 5, [9_000_000_000, 9_500_000_000], 1, "the newest depth stamp is 500 ms older than the frame's"),
+    (5, 5, [9_000_000_000, 9_500_000_000], 1, "the newest depth stamp is 500 ms older than the frame's: depth "
+                                              "arrives late"),
+    # the newest ones may be lost, not late: both named (a driver's large depth over best effort, seen in CI)
+    (6, 10, [8_200_000_000, 8_600_000_000, 9_000_000_000], 1, "the newest depth stamp is 1000 ms older than the "
+                                                              "frame's and 6 depth images arrived for 10 colour "
+                                                              "frames: either depth arrives late (its camera lags "
+                                                              "the colour camera), or they are being lost in "
+                                                              "transport"),
+    # a gap between arrived stamps: images lost in between (steps of 400 ms, one of 800)
+    (7, 10, [8_200_000_000, 8_600_000_000, 9_000_000_000, 9_800_000_000], 1,
+     "depth images are missing between those that arrived (a 800 ms gap in stamps 400 ms apart): they are being "
+     "lost in transport"),
+    # two steps do not tell the stream's period: no gap judged
+    (10, 10, [9_000_000_000, 9_100_000_000, 9_500_000_000], 1, "the newest depth stamp is 500 ms older than the "
+                                                               "frame's: depth arrives late"),
+    # steady stamps 400 ms apart, jittered by 15 %: no gap
+    (10, 10, [8_000_000_000, 8_460_000_000, 8_800_000_000, 9_260_000_000, 9_600_000_000], 1,
+     "the newest depth stamp is 400 ms older than the frame's: depth arrives late"),
     (5, 5, [9_800_000_000, 10_300_000_000], 1, "the nearest stamp is 200 ms from the frame's: the cameras' stamps "
                                                "differ"),
 ])
