@@ -21,6 +21,7 @@ import numpy as np
 
 GAP_STEPS = 1.5      # a step between buffered stamps above this x their median step: messages missing there
 
+
 def stamp_to_ns(stamp) -> int:
     """builtin_interfaces/Time (anything with sec and nanosec) -> integer nanoseconds."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
