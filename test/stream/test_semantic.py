@@ -13,7 +13,8 @@ from panoptic_ros.stream.semantic import semantic_from_panoptic, semantic_unknow
 def test_unknown_value_and_dtype_follow_the_class_count():
     pan = np.array([[0, 1], [2, 2]], np.int32)
     assert semantic_unknown(255) == 255 and semantic_unknown(256) == 65535
-    assert semantic_from_panoptic(pan, [{"id": 1, "category_id": 254}], 255).tolist() == [[255, 254], [255, 255]]
+    sem8 = semantic_from_panoptic(pan, [{"id": 1, "category_id": 254}], 255)
+    assert sem8.dtype == np.uint8 and sem8.tolist() == [[255, 254], [255, 255]]
     sem16 = semantic_from_panoptic(pan, [{"id": 1, "category_id": 255}], 256)
     assert sem16.dtype == np.uint16 and sem16.tolist() == [[65535, 255], [65535, 65535]]
     with pytest.raises(ValueError, match="65536 classes do not fit a 16-bit semantic image"):
