@@ -118,7 +118,6 @@ class PanopticTracker:
         self.last_reset: str | None = None
         self.last_update_s = 0.0
         self.last_stages_s = dict.fromkeys(TRACK_STAGES, 0.0)
-        self._timer = StageTimer()
 
     @classmethod
     def from_config(cls, cfg: PanopticConfig | InferenceConfig | None = None, categories=None) -> PanopticTracker:
@@ -170,7 +169,7 @@ class PanopticTracker:
         depth: HxW metres registered to it (any scale of the image), for its depth gate. Without an image no
         segment is re-identified."""
         start = time.perf_counter()
-        self._timer = timer = StageTimer(result.panoptic.device)
+        timer = StageTimer(result.panoptic.device)
         self.last_reset = None
         stamp = float(stamp)
         if not math.isfinite(stamp):
@@ -201,7 +200,7 @@ class PanopticTracker:
             if not seg["isthing"]:
                 lut[int(seg["id"])] = stuff_id(seg["category_id"])
         if things:
-            thing_ids = self._associate(result.panoptic, things, stamp, image, depth)
+            thing_ids = self._associate(result.panoptic, things, stamp, image, depth, timer)
         else:
             thing_ids = ()
             self._camera_without_things(result.panoptic, image)
@@ -255,9 +254,9 @@ class PanopticTracker:
         return max(1, int(round(math.sqrt(height * width / self.iou_pixels))))
 
     def _associate(self, panoptic: torch.Tensor, things: list[dict], stamp: float, image: np.ndarray | None,
-                   depth: np.ndarray | None) -> tuple[list, list, list, list]:
+                   depth: np.ndarray | None, timer: StageTimer) -> tuple[list, list, list, list]:
         """Stable id, frames seen, first stamp and ID_SOURCES index of each thing segment, in order; updates,
-        creates, revives and keeps tracks."""
+        creates, revives and keeps tracks. ``timer``: the update's, lapped at the end of each stage."""
         t = self._table
         stride = self._stride(*self._shape)
         grid = panoptic[::stride, ::stride]
@@ -277,7 +276,7 @@ class PanopticTracker:
         match = self._match(g, seg_area, boxes, classes, stamp, image is not None, live)   # [k] row, -1
         matched = np.flatnonzero(match >= 0)
         mrows = match[matched]
-        self._timer.lap("match")
+        timer.lap("match")
 
         # appearance (and depth) of every segment: what re-identification compares and the tracks keep
         hist = depths = camera_step = None
@@ -286,9 +285,9 @@ class PanopticTracker:
             hist = reid.colour_histograms(image_grid, g, k)
             if depth is not None:
                 depths = reid.segment_depths(_grid_of(depth, g.shape, self._shape, stride), g, k)
-            self._timer.lap("appearance")
+            timer.lap("appearance")
             camera_step = self._camera_step(image_grid, g, stride)
-            self._timer.lap("camera")
+            timer.lap("camera")
         else:
             self._prev_gray = None      # (the next camera step must span one frame)
         border = np.logical_or(*_border_sides(boxes, self._shape))
@@ -316,7 +315,7 @@ class PanopticTracker:
                                                          cam_offset - t.cam_offset[rows], self._shape)
         revived = self._reidentify(match, live, boxes, classes, hist, depths, border, stamp, rel_motion, seg_area) \
             if hist is not None else np.full(k, -1)
-        self._timer.lap("reidentify")
+        timer.lap("reidentify")
 
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
         fresh = (match < 0) & (revived < 0)
