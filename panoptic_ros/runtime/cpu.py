@@ -64,12 +64,12 @@ class AutoPlan:
 
 
 # CPU class -> ((runtime, auto precision), ...) fastest first; what it rests on: runtime/loading.py.
-# int8 only where it was measured faster than fp32 (AVX2 here); unmeasured classes keep their measured
-# fp32 / bf16 choice.
+# int8 only where it was measured faster than fp32 and within the agreement rule (AVX2, AVX-512 VNNI);
+# unmeasured classes keep their measured fp32 / bf16 choice.
 PLANS = {
     "amx": (("openvino", "bf16"), ("torch", "bf16"), ("onnxruntime", "fp32")),
     "avx512_bf16": (("openvino", "bf16"), ("onnxruntime", "fp32"), ("torch", "fp32")),
-    "avx512_vnni": (("onnxruntime", "fp32"), ("openvino", "fp32"), ("torch", "fp32")),
+    "avx512_vnni": (("openvino", "int8"), ("onnxruntime", "int8"), ("torch", "fp32")),
     "avx512": (("onnxruntime", "fp32"), ("openvino", "fp32"), ("torch", "fp32")),
     "avx2": (("onnxruntime", "int8"), ("openvino", "int8"), ("torch", "fp32")),
     "other": (("onnxruntime", "fp32"), ("openvino", "fp32"), ("torch", "fp32")),

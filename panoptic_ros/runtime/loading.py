@@ -35,16 +35,23 @@ int8 68.16 vs fp32 68.34 (40.41, 96.28, 93.42, 29.42); val openvino int8 79.03 v
 passes the criterion (PQ within 0.5) and is auto on AVX2 for both runtimes, onnxruntime first (faster in issue 17's
 quiet measurement and here). test/export/test_int8.py checks >= 98 % equal panoptic categories on 4 val scenes.
 
-AVX-512 without VNNI / with VNNI (no bf16): not measured. int8 should gain more with VNNI than on AVX2 (one
-instruction per int8 dot product instead of three), but until measured auto stays fp32 there (onnxruntime first,
-the fastest fp32 runtime on the Xeon above). AVX-512 BF16 without AMX: not measured; openvino bf16 as before
-(OpenVINO lists BF16 only where the CPU has bf16 instructions; its 4.7x was measured with AMX), torch fp32 (torch
-bf16 was measured faster only with AMX). AMX: the table above; int8 on AMX-INT8 is not measured: bf16 stays auto.
+AVX-512 VNNI without bf16 (2-core Intel Xeon @ 2.80GHz, AVX-512 F/BW/DQ/VL/VNNI, no AVX512_BF16 / AMX; 2026-12-07;
+`panoptic bench runtimes --networks shipped` and `panoptic bench model` reproduce it). Network only (`panoptic bench
+runtimes`, 30 interleaved rounds, median ms): torch eager fp32 57.6, torch fp32 35.5, onnxruntime fp32 28.1,
+openvino fp32 25.3, onnxruntime int8 18.7, openvino int8 11.8 (2.4x the fp32 auto of before). Whole pipeline at
+640x480 (`panoptic bench model`, fuse at the output grid, median ms): onnxruntime fp32 37.7, openvino fp32 32.8,
+onnxruntime int8 26.7, openvino int8 20.1 (49.8 FPS). PQ, closest_center, the 100-image val / val_overlap splits:
+fp32 (both runtimes) 78.99 / 68.54, onnxruntime int8 79.04 / 68.59, openvino int8 79.02 / 68.56: within 0.1 of fp32.
+So int8 is auto there, openvino first. AVX-512 without VNNI: not measured; fp32 stays auto (onnxruntime first).
+AVX-512 BF16 without AMX: not measured; openvino bf16 as before (OpenVINO lists BF16 only where the CPU has bf16
+instructions; its 4.7x was measured with AMX), torch fp32 (torch bf16 was measured faster only with AMX). AMX: the
+table above; int8 on AMX-INT8 is not measured: bf16 stays auto.
 
 Resulting auto rules, ONE table per CPU class (runtime/cpu.py: PLANS, auto_plan(CpuInfo)); the runtime order is
 the order of the fastest measured (runtime, precision) pairs:
     AVX2:         onnxruntime int8, openvino int8, torch fp32
-    AVX-512(VNNI): onnxruntime fp32, openvino fp32, torch fp32          (int8 unmeasured)
+    AVX-512 VNNI: openvino int8, onnxruntime int8, torch fp32
+    AVX-512:      onnxruntime fp32, openvino fp32, torch fp32          (int8 unmeasured)
     AVX-512 BF16: openvino bf16, onnxruntime fp32, torch fp32
     AMX:          openvino bf16, torch bf16, onnxruntime fp32
 On CUDA torch (fp16 autocast), then onnxruntime. precision auto = each runtime's auto_precision(device), which

@@ -10,7 +10,8 @@ from panoptic_ros.runtime import cpu, load_runtime, resolve_precision
 
 @pytest.mark.parametrize("cpu_class,order,precisions", [
     ("avx2", ("onnxruntime", "openvino", "torch"), {"onnxruntime": "int8", "openvino": "int8", "torch": "fp32"}),
-    ("avx512_vnni", ("onnxruntime", "openvino", "torch"), {"onnxruntime": "fp32", "openvino": "fp32", "torch": "fp32"}),
+    ("avx512_vnni", ("openvino", "onnxruntime", "torch"), {"onnxruntime": "int8", "openvino": "int8", "torch": "fp32"}),
+    ("avx512", ("onnxruntime", "openvino", "torch"), {"onnxruntime": "fp32", "openvino": "fp32", "torch": "fp32"}),
     ("amx", ("openvino", "torch", "onnxruntime"), {"onnxruntime": "fp32", "openvino": "bf16", "torch": "bf16"}),
 ])
 def test_auto_plan_per_cpu_class(cpu_class, order, precisions, fake_cpu_class):
