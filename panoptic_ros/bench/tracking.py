@@ -12,8 +12,11 @@ Comparison (--compare-frames, 0 = skip): held-out re-identification videos (--co
 and back, objects leaving and re-entering, walls, every second video with look-alikes) through the network once;
 this tracker with and without re-identification (and again at each --reid-margins value: returns kept against
 wrong merges), no tracking and BoxMOT's ByteTrack / OC-SORT replay the same outputs (bench.tracking_compare): one
-table (STQ, AQ, IDF1, HOTA, ID switches, re-id rate, wrong merges, ms per frame). Writes OUT/tracking.json and
-OUT/tracking.png (the metrics of every tracker; the margin's trade).
+table (STQ, AQ, IDF1, HOTA, ID switches, re-id rate, wrong merges, ms per frame). Below it the re-identification
+tracker on perfect segments (the ground truth of the same frames: what the network's segments cost it), and its
+returns and wrong merges per kind of video (distinct objects, where appearance can decide; look-alikes, where only
+motion can). Writes OUT/tracking.json and OUT/tracking.png (the metrics of every tracker on the network's outputs;
+the margin's trade).
 """
 from __future__ import annotations
 
@@ -225,15 +228,18 @@ def cpu_name() -> str:
 def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> dict:
     """The trackers on the same network outputs of the held-out re-identification videos (see the docstring)."""
     seeds = [int(s) for s in str(args.compare_seeds).split(",") if s.strip()]
-    frames = []
+    cats = pipeline.categories
+    frames, perfect, kinds = [], [], {}
     for n, seed in enumerate(seeds):
         opts = ReidOptions(pan_back=3.0, reenter=3, occluders=2, lookalike=n % 2 == 1)
         video = f"seed{seed}{'-lookalike' if opts.lookalike else ''}"
+        kinds[video] = "look-alike" if opts.lookalike else "distinct"
         for f in tqdm(render_sequence(seed, args.compare_frames, width, height, pan=6.0, reid=opts),
                       total=args.compare_frames, desc=f"compare {video}", unit="frame"):
             result = pipeline.predict([f.image], inference=inf)[0]
             frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
-    cats = pipeline.categories
+            perfect.append(tracking_compare.Frame(video, f.stamp, f.image, ground_truth_result(f, cats, seed=f.index),
+                                                  f.id_map, f.segments))
     margins = [m for m in args.reid_margins if m != inf.track_reid_margin]
     adapters = [tracking_compare.PanopticAdapter("panoptic_ros (re-id)", inf, cats),
                 *(tracking_compare.PanopticAdapter(f"panoptic_ros (re-id, margin {m:g})",
@@ -244,11 +250,18 @@ def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> di
     rows = [tracking_compare.evaluate(a, frames, cats) for a in adapters + boxmot]
     for row, margin in zip(rows, [inf.track_reid_margin, *margins]):
         row["reid_margin"] = margin            # (the re-identification rows: the trade-off panel of the plot)
-    table = tracking_compare.format_table(rows)
+    # the network's share of what re-identification misses: the same tracker on the ground truth of the same frames
+    on_perfect = tracking_compare.evaluate(adapters[0], perfect, cats)
+    on_perfect["tracker"] = "panoptic_ros (re-id), perfect segments"
+    by_kind = {"network": tracking_compare.by_video_kind(adapters[0], frames, cats, kinds),
+               "perfect_segments": tracking_compare.by_video_kind(adapters[0], perfect, cats, kinds)}
+    table = tracking_compare.format_table(rows + [on_perfect])
     videos = ", ".join(sorted({f.video for f in frames}))
     print(f"trackers on the same network outputs ({len(frames)} frames of {videos}, {width}x{height}"
-          f"{'; ' + missing if missing else ''}):\n{table}")
+          f"{'; ' + missing if missing else ''}; the last row: the ground truth instead of the network's "
+          f"segments):\n{table}\n{tracking_compare.format_by_kind(by_kind)}")
     tracking_compare.plot(rows, plot_path)
     return {"videos": sorted({f.video for f in frames}), "frames": len(frames), "size": f"{width}x{height}",
             "options": "pan_back 3 s, 3 re-entering objects, 2 walls; every second video with look-alikes",
-            "rows": rows, "table": table, "boxmot": missing or "used", "plot": str(plot_path)}
+            "rows": rows, "perfect_segments": on_perfect, "reid_by_video_kind": by_kind, "table": table,
+            "boxmot": missing or "used", "plot": str(plot_path)}

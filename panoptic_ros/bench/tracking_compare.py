@@ -126,6 +126,28 @@ def evaluate(adapter, frames: list[Frame], categories) -> dict:
             "ms_per_frame": float(np.median(ms)), "ms_per_frame_mean": float(np.mean(ms))}
 
 
+def by_video_kind(adapter, frames: list[Frame], categories, kinds: dict) -> dict:
+    """{kind: returns, returns kept and wrong merges at returns of ``adapter`` on the videos of that kind}
+    (kinds: video -> kind, e.g. "distinct" / "look-alike")."""
+    out = {}
+    for kind in dict.fromkeys(kinds.values()):
+        row = evaluate(adapter, [f for f in frames if kinds[f.video] == kind], categories)
+        out[kind] = {"videos": sorted(v for v, k in kinds.items() if k == kind), "returns": row["reid"]["returns"],
+                     "reidentified": row["reid"]["reidentified"], "rate": row["reid"]["rate"],
+                     "wrong_merges_at_return": row["wrong_merges"]["at_return"], "idf1": row["idf1"]}
+    return out
+
+
+def format_by_kind(by_kind: dict) -> str:
+    """One line per input (network, perfect segments): returns kept / returns, wrong merges, per kind of video."""
+    lines = []
+    for source, kinds in by_kind.items():
+        parts = [f"{kind} {k['reidentified']}/{k['returns']} kept, {k['wrong_merges_at_return']} wrong merges"
+                 for kind, k in kinds.items()]
+        lines.append(f"re-id returns on {source.replace('_', ' ')}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict]) -> str:
     head = ("| tracker | STQ | AQ | IDF1 | HOTA | ID switches | re-id rate | wrong merges (at returns / ids) | "
             "ms per frame |\n|---|---|---|---|---|---|---|---|---|")

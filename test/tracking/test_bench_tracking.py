@@ -8,14 +8,14 @@ from panoptic_ros.bench import tracking_compare
 from panoptic_ros.bench.tracking import ground_truth_result
 from panoptic_ros.cli.main import main
 from panoptic_ros.config import InferenceConfig
-from panoptic_ros.data.synth import CATEGORIES, render_sequence
+from panoptic_ros.data.synth import CATEGORIES, ReidOptions, render_sequence
 from panoptic_ros.tracking import THING_ID_BASE, TRACK_STAGES
 
 
 def test_bench_tracking_writes_cost_and_quality(tmp_path):
     assert main(["bench", "tracking", "--runtime", "torch", "--size", "160x120", "--objects", "6", "--frames", "4",
                  "--warmup", "1", "--quality-frames", "4", "--drop", "2", "--compare-frames", "8",
-                 "--compare-seeds", "5", "--reid-margins", "0.5,0.15,0.9", "--out", str(tmp_path)]) == 0
+                 "--compare-seeds", "5,6", "--reid-margins", "0.5,0.15,0.9", "--out", str(tmp_path)]) == 0
     m = json.loads((tmp_path / "tracking.json").read_text())
     assert m["size"] == "160x120" and m["runtime"] == "torch" and m["objects_in_view_mean"] >= 6
     assert m["pipeline_ms"]["p50"] > 0 and m["tracker_ms_ground_truth"]["p50"] > 0
@@ -31,7 +31,7 @@ def test_bench_tracking_writes_cost_and_quality(tmp_path):
     assert m["quality_dropped_frames"]["frames"] == 2   # frames 0 and 2
     c = m["comparison"]
     rows = {r["tracker"]: r for r in c["rows"]}
-    assert c["frames"] == 8 and {"panoptic_ros (re-id)", "panoptic_ros (no re-id)", "no tracking"} <= set(rows)
+    assert c["frames"] == 16 and {"panoptic_ros (re-id)", "panoptic_ros (no re-id)", "no tracking"} <= set(rows)
     for r in rows.values():
         assert 0 <= r["stq"] <= 1 and 0 <= r["idf1"] <= 1 and 0 <= r["hota"] <= 1 and r["ms_per_frame"] >= 0
     assert (tmp_path / "tracking.png").stat().st_size > 0 and "| tracker | STQ |" in c["table"]
@@ -45,6 +45,41 @@ def test_bench_tracking_writes_cost_and_quality(tmp_path):
     assert margins["panoptic_ros (no re-id)"] is None and margins["no tracking"] is None
     if tracking_compare.boxmot_adapters(fps=10.0)[0]:     # (requirements-reference.txt installed)
         assert c["boxmot"] == "used" and sum(name.startswith(("ByteTrack", "OC-SORT")) for name in rows) == 2
+    # the re-identification tracker on the ground truth of the same frames: segmentation quality is perfect there
+    # (fed the network's segments instead, SQ drops below 1), and its row ends the printed table, not the plot
+    perfect = c["perfect_segments"]
+    assert perfect["tracker"] == "panoptic_ros (re-id), perfect segments" and perfect["sq"] == pytest.approx(1.0)
+    assert c["table"].splitlines()[-1].startswith("| panoptic_ros (re-id), perfect segments |")
+    assert set(c["reid_by_video_kind"]) == {"network", "perfect_segments"}
+    assert c["reid_by_video_kind"]["network"]["distinct"]["videos"] == ["seed5"]
+
+
+def test_returns_by_video_kind_partition_the_returns():
+    """The per-kind split of `bench tracking` (distinct objects / look-alikes) counts every return once, in the kind
+    of its video."""
+    frames, kinds = [], {}
+    for seed, lookalike in ((3, False), (4, True)):
+        video = f"v{seed}"
+        kinds[video] = "look-alike" if lookalike else "distinct"
+        for f in render_sequence(seed, 45, 160, 120, pan=6.0,
+                                 reid=ReidOptions(pan_back=1.5, reenter=3, occluders=1, lookalike=lookalike)):
+            result = ground_truth_result(f, CATEGORIES, seed=f.index)
+            frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
+    adapter = tracking_compare.PanopticAdapter("re-id", InferenceConfig(), CATEGORIES)
+    whole = tracking_compare.evaluate(adapter, frames, CATEGORIES)
+    split = tracking_compare.by_video_kind(adapter, frames, CATEGORIES, kinds)
+    assert {k: v["videos"] for k, v in split.items()} == {"distinct": ["v3"], "look-alike": ["v4"]}
+    for kind, video in (("distinct", "v3"), ("look-alike", "v4")):   # each kind: exactly its own video's returns
+        alone = tracking_compare.evaluate(adapter, [f for f in frames if f.video == video], CATEGORIES)
+        assert split[kind]["returns"] == alone["reid"]["returns"] > 0
+        assert split[kind]["reidentified"] == alone["reid"]["reidentified"]
+    assert sum(v["returns"] for v in split.values()) == whole["reid"]["returns"]
+    assert sum(v["wrong_merges_at_return"] for v in split.values()) == whole["wrong_merges"]["at_return"]
+    line = tracking_compare.format_by_kind({"network": split})
+    assert line == (f"re-id returns on network: distinct {split['distinct']['reidentified']}/"
+                    f"{split['distinct']['returns']} kept, {split['distinct']['wrong_merges_at_return']} wrong merges; "
+                    f"look-alike {split['look-alike']['reidentified']}/{split['look-alike']['returns']} kept, "
+                    f"{split['look-alike']['wrong_merges_at_return']} wrong merges")
 
 
 def _gt_frames(seed: int, frames: int) -> list:
