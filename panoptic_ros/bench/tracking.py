@@ -21,6 +21,7 @@ the margin's trade).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import tempfile
@@ -238,7 +239,8 @@ def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> di
                       total=args.compare_frames, desc=f"compare {video}", unit="frame"):
             result = pipeline.predict([f.image], inference=inf)[0]
             frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
-            perfect.append(tracking_compare.Frame(video, f.stamp, f.image, ground_truth_result(f, cats, seed=f.index),
+            perfect.append(tracking_compare.Frame(video, f.stamp, f.image,      # (made when replayed: no 2nd map)
+                                                  functools.partial(ground_truth_result, f, cats, seed=f.index),
                                                   f.id_map, f.segments))
     margins = [m for m in args.reid_margins if m != inf.track_reid_margin]
     adapters = [tracking_compare.PanopticAdapter("panoptic_ros (re-id)", inf, cats),

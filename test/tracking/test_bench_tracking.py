@@ -156,3 +156,24 @@ def test_trade_off_panel_plots_the_margin_rows_in_margin_order():
     assert line.get_xdata().tolist() == [10.0, 10.0, 0.0] and line.get_ydata().tolist() == [80.0, 60.0, 50.0]
     assert [t.get_text() for t in ax.texts] == ["margin 0.15", "margin 0.25", "margin 0.4"]
     plt.close(fig)
+
+
+def test_frames_given_a_result_maker_replay_like_frames_holding_the_result():
+    """`bench tracking` gives the perfect-segment frames a callable instead of a full-resolution map each (hundreds
+    of maps held at once otherwise): each replay makes every frame's result once, and the metrics are the same."""
+    frames, calls = [], []
+    for f in render_sequence(3, 30, 160, 120, pan=6.0, reid=ReidOptions(pan_back=1.0, reenter=2)):
+        def make(f=f):
+            calls.append(f.index)
+            return ground_truth_result(f, CATEGORIES, seed=f.index)
+        frames.append(tracking_compare.Frame("v", f.stamp, f.image, make, f.id_map, f.segments))
+    eager = [f.resolved() for f in frames]
+    assert calls == list(range(30)) and not any(callable(f.result) for f in eager)
+    adapter = tracking_compare.PanopticAdapter("re-id", InferenceConfig(), CATEGORIES)
+    calls.clear()
+    lazy_row = tracking_compare.evaluate(adapter, frames, CATEGORIES)
+    assert calls == list(range(30))
+    eager_row = tracking_compare.evaluate(adapter, eager, CATEGORIES)
+    for key in ("stq", "aq", "idf1", "hota", "id_switches", "reid", "wrong_merges"):
+        assert lazy_row[key] == eager_row[key], key
+    assert eager_row["id_switches"] >= 0 and 0 < eager_row["stq"] <= 1
