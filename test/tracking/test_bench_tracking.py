@@ -61,10 +61,8 @@ def test_returns_by_video_kind_partition_the_returns():
     for seed, lookalike in ((3, False), (4, True)):
         video = f"v{seed}"
         kinds[video] = "look-alike" if lookalike else "distinct"
-        for f in render_sequence(seed, 45, 160, 120, pan=6.0,
-                                 reid=ReidOptions(pan_back=1.5, reenter=3, occluders=1, lookalike=lookalike)):
-            result = ground_truth_result(f, CATEGORIES, seed=f.index)
-            frames.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
+        frames += _gt_frames(seed, 45, video, objects=None, pan=6.0,
+                             reid=ReidOptions(pan_back=1.5, reenter=3, occluders=1, lookalike=lookalike))
     adapter = tracking_compare.PanopticAdapter("re-id", InferenceConfig(), CATEGORIES)
     whole = tracking_compare.evaluate(adapter, frames, CATEGORIES)
     split = tracking_compare.by_video_kind(adapter, frames, CATEGORIES, kinds)
@@ -82,13 +80,14 @@ def test_returns_by_video_kind_partition_the_returns():
                     f"{split['look-alike']['wrong_merges_at_return']} wrong merges")
 
 
-def _gt_frames(seed: int, frames: int) -> list:
+def _gt_frames(seed: int, frames: int, video: str = "v", **options) -> list:
     """A small synthetic video as tracking_compare.Frames whose 'network result' is the ground truth, renumbered
-    1..K in a random order every frame (what a per-frame segmentation gives)."""
+    1..K in a random order every frame (what a per-frame segmentation gives). options: render_sequence's
+    (default: 6 objects, pan 2)."""
     out = []
-    for f in render_sequence(seed, frames, 160, 120, objects=6, pan=2.0):
+    for f in render_sequence(seed, frames, 160, 120, **{"objects": 6, "pan": 2.0, **options}):
         result = ground_truth_result(f, CATEGORIES, seed=f.index)
-        out.append(tracking_compare.Frame("v", f.stamp, f.image, result, f.id_map, f.segments))
+        out.append(tracking_compare.Frame(video, f.stamp, f.image, result, f.id_map, f.segments))
     return out
 
 
