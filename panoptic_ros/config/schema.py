@@ -215,6 +215,10 @@ class InferenceConfig:
     track_reid_depth: float = param(0.3, "tracking with depth: a re-identified segment's mean depth differs from "
                                     "the lost track's by at most this fraction of it; 0 = depth not used",
                                     range=(0.0, 10.0), runtime=True, ros=True)
+    track_reid_min_frames: int = param(3, "tracking: tracks seen in fewer frames are neither re-identified nor "
+                                       "remembered (a network's short-lived false segments would otherwise be "
+                                       "rivals that make real returns ambiguous); 1 = every track",
+                                       range=(1, 1000), runtime=True, ros=True)
     track_reid_memory: int = param(200, "tracking: most lost tracks kept for re-identification (the oldest go "
                                    "first)", range=(0, 100000), runtime=True)
 

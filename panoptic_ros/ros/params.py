@@ -19,7 +19,7 @@ callback; Humble stores the integer and the node uses it as a float), any other 
 reason at start-up and from `ros2 param set` (parameter_type_error), never rclpy's "Wrong parameter type".
 
 params/panoptic.yaml (every parameter with its default) is generated from the same list:
-    python -m panoptic_ros.ros.params --write params/panoptic.yaml      (--check to compare)
+    python -m panoptic_ros.cli.node_params --write params/panoptic.yaml      (--check to compare)
 """
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ def params_file_text() -> str:
     """The text of params/panoptic.yaml: every node parameter with its schema default and help."""
     lines = [
         "# Parameters of panoptic_node, each with its default. Generated from panoptic_ros/config/schema.py:",
-        "#   python -m panoptic_ros.ros.params --write params/panoptic.yaml",
+        "#   python -m panoptic_ros.cli.node_params --write params/panoptic.yaml",
         "# Copy this file to change values; test/ros/test_params.py checks it matches the schema.",
         "/**:",
         "  ros__parameters:",

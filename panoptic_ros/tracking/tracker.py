@@ -31,7 +31,9 @@ Design (one pass per frame, cost independent of the number of track/segment pair
 6. With ``track_reid`` (and an image), segments still unmatched, and tracks born new in the last YOUNG_SECONDS
    (in their first two frames and whenever they grew by REID_GROWTH), are compared with the lost tracks
    (unmatched live ones and the memory of ended ones, kept ``track_reid_age`` seconds, at most
-   ``track_reid_memory``): class, appearance, the path their own motion allows (relative to the camera, whose
+   ``track_reid_memory``; only tracks seen in ``track_reid_min_frames`` frames or more, as trackers confirm a
+   track after a few hits: on a network's outputs most shorter-lived tracks are false segments, and as rivals
+   they made real returns ambiguous): class, appearance, the path their own motion allows (relative to the camera, whose
    image motion comes from phase correlation of the background), direction of motion, depth; a confident
    unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on the free
    edge of boxes cut by an occluder or the image border (:func:`_box_velocities`).
@@ -137,6 +139,7 @@ class PanopticTracker:
         self.reid = bool(inference.track_reid)
         self.reid_age = float(inference.track_reid_age)
         self.reid_memory = int(inference.track_reid_memory)
+        self.reid_min_frames = int(inference.track_reid_min_frames)
         self.reid_settings = {"similarity": float(inference.track_reid_similarity),
                               "distance": float(inference.track_reid_distance),
                               "margin": float(inference.track_reid_margin), "depth": float(inference.track_reid_depth)}
@@ -225,12 +228,13 @@ class PanopticTracker:
 
     def _end_tracks(self, stamp: float) -> None:
         """Live tracks unseen for more than track_max_age end: into the memory (with re-identification, when their
-        appearance is known), else gone; then the memory drops entries older than track_reid_age and the oldest
-        beyond track_reid_memory."""
+        appearance is known and they were seen in track_reid_min_frames frames), else gone; then the memory drops
+        entries older than track_reid_age and the oldest beyond track_reid_memory."""
         t = self._table
         expired = t.live & (stamp - t.last_seen > self.max_age)
         if expired.any():
-            remember = expired & t.has_hist if self.reid and self.reid_age > self.max_age else np.zeros_like(expired)
+            remember = expired & t.has_hist & (t.age >= self.reid_min_frames) \
+                if self.reid and self.reid_age > self.max_age else np.zeros_like(expired)
             rows = np.flatnonzero(remember)
             rows = rows[np.argsort(t.order[rows], kind="stable")]
             t.live[rows] = False
@@ -492,6 +496,8 @@ class PanopticTracker:
         wanted = wanted[t.category]
         taken = np.zeros(len(t), dtype=bool)
         taken[match[matched]] = True
+        # (tracks seen in fewer than track_reid_min_frames frames: mostly the network's false segments)
+        wanted &= t.age >= self.reid_min_frames
         live = live[~taken[live] & (t.last_seen[live] < stamp) & t.has_hist[live] & wanted[live]]
         memory = t.memory_rows()
         lost = np.concatenate([live, memory[wanted[memory]]])

@@ -26,7 +26,7 @@ def test_id_source_in_the_instance_message():
 
     tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
     sources = []
-    for t, x in enumerate([20, 20] + [None] * 15 + [20]):
+    for t, x in enumerate([20, 20, 20] + [None] * 15 + [20]):   # seen 3 frames: remembered
         res, image = frame(x)
         out = tracker.update(res, t / 10, image=image)
         msg = conv.instances_msg(out.panoptic.numpy(), out.segments, CATEGORIES)
@@ -38,6 +38,6 @@ def test_id_source_in_the_instance_message():
             assert conv.instance_array_records(msg)[[r["is_thing"] for r in conv.instance_array_records(msg)]
                                                     .index(True)]["id_source"] == things[0].id_source
     assert sources == [PanopticInstance.ID_SOURCE_NEW, PanopticInstance.ID_SOURCE_CONTINUED,
-                       PanopticInstance.ID_SOURCE_REIDENTIFIED]
+                       PanopticInstance.ID_SOURCE_CONTINUED, PanopticInstance.ID_SOURCE_REIDENTIFIED]
     off = conv.instances_msg(res.panoptic.numpy(), res.segments, CATEGORIES)     # tracking off: no source
     assert all(i.id_source == PanopticInstance.ID_SOURCE_NONE for i in off.instances)

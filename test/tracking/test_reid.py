@@ -114,9 +114,34 @@ def test_depth_gate():
         "reidentified"
 
 
+def test_a_short_lived_false_segment_is_no_rival():
+    """While a disc is in view, a look-alike flickers for `seen` frames 20 px beside it (a network's false segment).
+    Seen in fewer than track_reid_min_frames frames, it is not remembered, and the disc, back after 2 s, takes its
+    old id; seen in as many, it is a look-alike rival as near as the disc's own place, so the return is ambiguous."""
+    def frames(seen):
+        out = gone_and_back()
+        for i in range(1, 1 + seen):
+            out[i] = (out[i][0], {**out[i][1], 12: (120, 50, DISC, RED)})
+        return out
+    for seen, expected in ((2, "reidentified"), (3, "new")):
+        assert run(frames(seen))[-3][(100, 50)][1] == expected, seen
+    assert run(frames(2), InferenceConfig(track_iou_pixels=0, track_reid_min_frames=2))[-3][(100, 50)][1] == "new"
+    # not even remembered; and one remembered under another setting is no candidate under this one (run time)
+    for min_frames, remembered in ((3, 1), (1, 2)):
+        tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0, track_reid_min_frames=min_frames), CATEGORIES)
+        seen = []
+        for stamp, objects in frames(2):
+            if stamp == 2.0:
+                assert tracker.num_remembered == remembered, min_frames
+                tracker.configure(InferenceConfig(track_iou_pixels=0))
+            res, image = scene(objects)
+            seen.append(ids_of(tracker.update(res, stamp, image=image)))
+        assert seen[-3][(100, 50)] == (seen[0][(100, 50)][0], "reidentified"), min_frames
+
+
 def test_memory_is_bounded_and_cleared_by_a_reset():
-    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0, track_max_age=0.1, track_reid_memory=2),
-                              CATEGORIES)
+    tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0, track_max_age=0.1, track_reid_memory=2,
+                                              track_reid_min_frames=1), CATEGORIES)
     colours = [RED, GREEN, (40, 40, 200), (200, 200, 40), (40, 200, 200)]
     for t in range(5):   # five discs of different colours, one per frame, each seen once at a different place
         res, image = scene({10 + t: (10 + 40 * t, 10, DISC, colours[t])})

@@ -93,7 +93,7 @@ def test_a_young_tracks_motion_goes_with_it_smoothed_once_its_own_is_known(calls
     (its second frame: motion measured, 40 px/s, as it is) and in frame 2, when it grew by REID_GROWTH (the
     motion then smoothed with the track's: 0.5 x 60 + 0.5 x 40 = 50 px/s); in frame 3 (no growth) it is not."""
     tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
-    run(tracker, [(-15, [((20, 5, 10, 10), RED)])])          # lost 1.5 s before frame 0: in the memory
+    run(tracker, [(i, [((20, 5, 10, 10), RED)]) for i in (-17, -16, -15)])   # lost 1.5 s before frame 0: remembered
     calls.clear()
     run(tracker, [(0, [((60, 30, 10, 10), BLUE)]), (1, [((64, 30, 10, 10), BLUE)]),
                   (2, [((70, 30, 10, 12), BLUE)]), (3, [((74, 30, 10, 12), BLUE)])])
