@@ -255,8 +255,8 @@ def compare(pipeline, inf, args, width: int, height: int, plot_path: Path) -> di
     # the network's share of what re-identification misses: the same tracker on the ground truth of the same frames
     on_perfect = tracking_compare.evaluate(adapters[0], perfect, cats)
     on_perfect["tracker"] = "panoptic_ros (re-id), perfect segments"
-    by_kind = {"network": tracking_compare.by_video_kind(adapters[0], frames, cats, kinds),
-               "perfect_segments": tracking_compare.by_video_kind(adapters[0], perfect, cats, kinds)}
+    by_kind = {"network": tracking_compare.by_video_kind(rows[0], kinds),
+               "perfect_segments": tracking_compare.by_video_kind(on_perfect, kinds)}
     table = tracking_compare.format_table(rows + [on_perfect])
     videos = ", ".join(sorted({f.video for f in frames}))
     print(f"trackers on the same network outputs ({len(frames)} frames of {videos}, {width}x{height}"

@@ -130,18 +130,22 @@ def evaluate(adapter, frames: list[Frame], categories) -> dict:
     return {"tracker": adapter.name, "stq": m["stq"], "aq": m["aq"], "sq": m["sq"], "idf1": ident["idf1"],
             "hota": ident["hota"], "assa": ident["assa"], "deta": ident["deta"], "id_switches": m["id_switches"],
             "id_keep": m["id_keep"]["fraction"], "reid": ident["reid"], "wrong_merges": ident["wrong_merges"],
+            "per_video": ident["per_video"],
             "ms_per_frame": float(np.median(ms)), "ms_per_frame_mean": float(np.mean(ms))}
 
 
-def by_video_kind(adapter, frames: list[Frame], categories, kinds: dict) -> dict:
-    """{kind: returns, returns kept and wrong merges at returns of ``adapter`` on the videos of that kind}
-    (kinds: video -> kind, e.g. "distinct" / "look-alike")."""
+def by_video_kind(row: dict, kinds: dict) -> dict:
+    """{kind: returns, returns kept, wrong merges at returns and IDF1 on the videos of that kind}, summed from an
+    ``evaluate`` row's per-video counts (no second run). kinds: video -> kind, e.g. "distinct" / "look-alike"."""
     out = {}
     for kind in dict.fromkeys(kinds.values()):
-        row = evaluate(adapter, [f for f in frames if kinds[f.video] == kind], categories)
-        out[kind] = {"videos": sorted(v for v, k in kinds.items() if k == kind), "returns": row["reid"]["returns"],
-                     "reidentified": row["reid"]["reidentified"], "rate": row["reid"]["rate"],
-                     "wrong_merges_at_return": row["wrong_merges"]["at_return"], "idf1": row["idf1"]}
+        videos = sorted(v for v, k in kinds.items() if k == kind)
+        total = {key: sum(row["per_video"][v][key] for v in videos) for key in next(iter(row["per_video"].values()))}
+        identified = 2 * total["idtp"] + total["idfp"] + total["idfn"]
+        out[kind] = {"videos": videos, "returns": total["returns"], "reidentified": total["reidentified"],
+                     "rate": total["reidentified"] / total["returns"] if total["returns"] else float("nan"),
+                     "wrong_merges_at_return": total["wrong_merges_at_return"],
+                     "idf1": 2 * total["idtp"] / identified if identified else 0.0}
     return out
 
 

@@ -83,7 +83,8 @@ class IdentityMetrics:
             v.last_match[g] = (stamp, p)
 
     def summarize(self) -> dict:
-        """{"idf1", "idp", "idr", "id_switches", "hota", "deta", "assa", "reid": {...}, "wrong_merges": {...}}."""
+        """{"idf1", "idp", "idr", "id_switches", "hota", "deta", "assa", "reid": {...}, "wrong_merges": {...},
+        "per_video": {video name: {...}}}."""
         if not self.videos:
             return {}
         for v in self.videos.values():
@@ -95,7 +96,8 @@ class IdentityMetrics:
         logging.disable(logging.INFO)          # motmetrics logs its timings on the root logger
         try:
             table = mh.compute_many([v.acc for v in self.videos.values()], names=names,
-                                    metrics=["idf1", "idp", "idr", "num_switches"], generate_overall=True)
+                                    metrics=["idf1", "idp", "idr", "num_switches", "idtp", "idfp", "idfn"],
+                                    generate_overall=True)
         finally:
             logging.disable(quiet)
         overall = table.loc["OVERALL"]
@@ -112,7 +114,12 @@ class IdentityMetrics:
                          "rate": kept / returns if returns else float("nan"), "gap_s": list(RETURN_GAP)},
                 "wrong_merges": {"at_return": at_return,
                                  "at_return_fraction": at_return / returns if returns else float("nan"),
-                                 "ids": merged_ids}}
+                                 "ids": merged_ids},
+                # the counts that add up over videos (returns, IDF1's identity matches), for splits by video
+                "per_video": {name: {"returns": v.returns, "reidentified": v.kept,
+                                     "wrong_merges_at_return": v.merge_at_return,
+                                     **{k: int(table.loc[name, k]) for k in ("idtp", "idfp", "idfn")}}
+                              for name, v in zip(names, self.videos.values())}}
 
 
 def _settle(v: _Video, g) -> None:

@@ -65,12 +65,14 @@ def test_returns_by_video_kind_partition_the_returns():
                              reid=ReidOptions(pan_back=1.5, reenter=3, occluders=1, lookalike=lookalike))
     adapter = tracking_compare.PanopticAdapter("re-id", InferenceConfig(), CATEGORIES)
     whole = tracking_compare.evaluate(adapter, frames, CATEGORIES)
-    split = tracking_compare.by_video_kind(adapter, frames, CATEGORIES, kinds)
+    split = tracking_compare.by_video_kind(whole, kinds)          # (from the whole run's per-video counts)
     assert {k: v["videos"] for k, v in split.items()} == {"distinct": ["v3"], "look-alike": ["v4"]}
-    for kind, video in (("distinct", "v3"), ("look-alike", "v4")):   # each kind: exactly its own video's returns
+    for kind, video in (("distinct", "v3"), ("look-alike", "v4")):   # each kind: exactly what its video gives alone
         alone = tracking_compare.evaluate(adapter, [f for f in frames if f.video == video], CATEGORIES)
         assert split[kind]["returns"] == alone["reid"]["returns"] > 0
         assert split[kind]["reidentified"] == alone["reid"]["reidentified"]
+        assert split[kind]["wrong_merges_at_return"] == alone["wrong_merges"]["at_return"]
+        assert split[kind]["idf1"] == pytest.approx(alone["idf1"]) and alone["idf1"] > 0
     assert sum(v["returns"] for v in split.values()) == whole["reid"]["returns"]
     assert sum(v["wrong_merges_at_return"] for v in split.values()) == whole["wrong_merges"]["at_return"]
     line = tracking_compare.format_by_kind({"network": split})

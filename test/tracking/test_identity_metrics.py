@@ -35,6 +35,9 @@ def test_one_switch_halfway():
     s = feed([(t / 10, {"a": 1 if t < 4 else 2}) for t in range(8)])
     assert s["idf1"] == pytest.approx(0.5) and s["assa"] == pytest.approx(0.5) and s["deta"] == pytest.approx(1.0)
     assert s["hota"] == pytest.approx(np.sqrt(0.5)) and s["id_switches_motmetrics"] == 1
+    # the counts IDF1 comes from, per video (2 x 4 / (2 x 4 + 4 + 4) = 0.5): what splits by video add up
+    assert s["per_video"] == {"v": {"returns": 0, "reidentified": 0, "wrong_merges_at_return": 0,
+                                    "idtp": 4, "idfp": 4, "idfn": 4}}
 
 
 def test_returns_reidentified_and_wrong_merges():
@@ -119,6 +122,9 @@ def test_returns_add_up_over_objects_videos_and_merges():
     assert s["reid"]["rate"] == pytest.approx(1 / 3)
     assert s["wrong_merges"]["at_return"] == 1 and s["wrong_merges"]["at_return_fraction"] == pytest.approx(1 / 3)
     assert s["wrong_merges"]["ids"] == 1
+    per_video = {name: (v["returns"], v["reidentified"], v["wrong_merges_at_return"])
+                 for name, v in s["per_video"].items()}
+    assert per_video == {"v": (2, 1, 0), "w": (1, 0, 1)}
 
 
 def test_videos_are_kept_apart_and_merges_add_up():
