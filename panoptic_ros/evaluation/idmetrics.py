@@ -41,6 +41,7 @@ class _Video:
         self.settling: dict[Any, list] = {}              # gt -> [stamp back, pred before, pred now] in the window
         self.owners: dict[Any, set] = defaultdict(set)   # pred -> gt objects it was matched to
         self.returns = self.kept = self.merge_at_return = 0
+        self.events: list[dict] = []                     # every return, as it was counted
 
 
 class IdentityMetrics:
@@ -84,7 +85,7 @@ class IdentityMetrics:
 
     def summarize(self) -> dict:
         """{"idf1", "idp", "idr", "id_switches", "hota", "deta", "assa", "reid": {...}, "wrong_merges": {...},
-        "per_video": {video name: {...}}}."""
+        "per_video": {video name: {...}}, "return_events": [...]}."""
         if not self.videos:
             return {}
         for v in self.videos.values():
@@ -119,7 +120,10 @@ class IdentityMetrics:
                 "per_video": {name: {"returns": v.returns, "reidentified": v.kept,
                                      "wrong_merges_at_return": v.merge_at_return,
                                      **{k: int(table.loc[name, k]) for k in ("idtp", "idfp", "idfn")}}
-                              for name, v in zip(names, self.videos.values())}}
+                              for name, v in zip(names, self.videos.values())},
+                # each return (object, when it came back, its id before and after): where to look when one is missed
+                "return_events": [{"video": name, **e} for name, v in zip(names, self.videos.values())
+                                  for e in v.events]}
 
 
 def _settle(v: _Video, g) -> None:
@@ -128,6 +132,15 @@ def _settle(v: _Video, g) -> None:
     v.returns += 1
     v.kept += int(now == before)
     v.merge_at_return += int(bool(merged))
+    v.events.append({"object": _plain(g), "back_s": float(back), "id_before": _plain(before), "id_after": _plain(now),
+                     "kept": now == before, "wrong_merge": bool(merged)})
+
+
+def _plain(key):
+    """A ground-truth or predicted key as JSON can hold it ((category, id) tuples of numpy ints -> lists of ints)."""
+    if isinstance(key, (tuple, list)):
+        return [_plain(k) for k in key]
+    return key.item() if isinstance(key, np.generic) else key
 
 
 def _num(x) -> float:

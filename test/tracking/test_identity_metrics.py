@@ -125,6 +125,11 @@ def test_returns_add_up_over_objects_videos_and_merges():
     per_video = {name: (v["returns"], v["reidentified"], v["wrong_merges_at_return"])
                  for name, v in s["per_video"].items()}
     assert per_video == {"v": (2, 1, 0), "w": (1, 0, 1)}
+    # and each return on its own: a kept, c with a new id, and in w a with b's id
+    events = {(e["video"], e["object"]): (e["back_s"], e["id_before"], e["id_after"], e["kept"], e["wrong_merge"])
+              for e in s["return_events"]}
+    assert events == {("v", "a"): (2.0, 1, 1, True, False), ("v", "c"): (2.0, 3, 4, False, False),
+                      ("w", "a"): (2.0, 1, 9, False, True)}
 
 
 def test_videos_are_kept_apart_and_merges_add_up():
