@@ -130,7 +130,7 @@ def evaluate(adapter, frames: list[Frame], categories) -> dict:
     return {"tracker": adapter.name, "stq": m["stq"], "aq": m["aq"], "sq": m["sq"], "idf1": ident["idf1"],
             "hota": ident["hota"], "assa": ident["assa"], "deta": ident["deta"], "id_switches": m["id_switches"],
             "id_keep": m["id_keep"]["fraction"], "reid": ident["reid"], "wrong_merges": ident["wrong_merges"],
-            "per_video": ident["per_video"],
+            "per_video": ident["per_video"], "return_events": ident["return_events"],
             "ms_per_frame": float(np.median(ms)), "ms_per_frame_mean": float(np.mean(ms))}
 
 

@@ -74,6 +74,9 @@ def test_returns_by_video_kind_partition_the_returns():
         assert split[kind]["wrong_merges_at_return"] == alone["wrong_merges"]["at_return"]
         assert split[kind]["idf1"] == pytest.approx(alone["idf1"]) and alone["idf1"] > 0
     assert sum(v["returns"] for v in split.values()) == whole["reid"]["returns"]
+    events = whole["return_events"]            # and each return on its own, in its video, kept or not
+    assert len(events) == whole["reid"]["returns"] and sum(e["kept"] for e in events) == whole["reid"]["reidentified"]
+    assert {e["video"] for e in events} == {"v3", "v4"}
     assert sum(v["wrong_merges_at_return"] for v in split.values()) == whole["wrong_merges"]["at_return"]
     line = tracking_compare.format_by_kind({"network": split})
     assert line == (f"re-id returns on network: distinct {split['distinct']['reidentified']}/"
