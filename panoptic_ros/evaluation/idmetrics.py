@@ -22,6 +22,7 @@ from typing import Any
 import motmetrics
 import numpy as np
 
+from ..utils.json_io import to_jsonable
 from . import hota
 
 RETURN_GAP = (1.0, 5.0)     # seconds between two appearances of an object that count as a return
@@ -132,15 +133,8 @@ def _settle(v: _Video, g) -> None:
     v.returns += 1
     v.kept += int(now == before)
     v.merge_at_return += int(bool(merged))
-    v.events.append({"object": _plain(g), "back_s": float(back), "id_before": _plain(before), "id_after": _plain(now),
-                     "kept": now == before, "wrong_merge": bool(merged)})
-
-
-def _plain(key):
-    """A ground-truth or predicted key as JSON can hold it ((category, id) tuples of numpy ints -> lists of ints)."""
-    if isinstance(key, (tuple, list)):
-        return [_plain(k) for k in key]
-    return key.item() if isinstance(key, np.generic) else key
+    v.events.append(to_jsonable({"object": g, "back_s": float(back), "id_before": before, "id_after": now,
+                                 "kept": now == before, "wrong_merge": bool(merged)}))
 
 
 def _num(x) -> float:
