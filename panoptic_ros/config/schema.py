@@ -217,7 +217,9 @@ class InferenceConfig:
                                     range=(0.0, 10.0), runtime=True, ros=True)
     track_reid_min_frames: int = param(3, "tracking: tracks seen in fewer frames are neither re-identified nor "
                                        "remembered (a network's short-lived false segments would otherwise be "
-                                       "rivals that make real returns ambiguous); 1 = every track",
+                                       "rivals that make real returns ambiguous); 1 = every track (with a "
+                                       "track_reid_margin of 0.3-0.5 where a wrong merge is costly: those rivals "
+                                       "also blocked wrong revivals)",
                                        range=(1, 1000), runtime=True, ros=True)
     track_reid_memory: int = param(200, "tracking: most lost tracks kept for re-identification (the oldest go "
                                    "first)", range=(0, 100000), runtime=True)
