@@ -221,6 +221,10 @@ class InferenceConfig:
                                        "track_reid_margin of 0.3-0.5 where a wrong merge is costly: those rivals "
                                        "also blocked wrong revivals)",
                                        range=(1, 1000), runtime=True, ros=True)
+    track_reid_handback: float = param(3.0, "tracking with re-identification: seconds after a revival during which "
+                                       "a later segment that fits the revived lost track clearly better (by "
+                                       "track_reid_margin) takes its id back, and the track revived with it gets a "
+                                       "new id; 0 = revivals are final", range=(0.0, 60.0), runtime=True, ros=True)
     track_reid_memory: int = param(200, "tracking: most lost tracks kept for re-identification (the oldest go "
                                    "first)", range=(0, 100000), runtime=True)
 

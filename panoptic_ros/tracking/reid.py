@@ -62,7 +62,12 @@ def segment_depths(depth_grid: np.ndarray, g: np.ndarray, k: int) -> np.ndarray:
 
 
 def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
-    """{query row: candidate index} for the confident, unambiguous pairs.
+    """{query row: candidate index} for the confident, unambiguous pairs (see :func:`match_costs`)."""
+    return {r: c for r, (c, _) in match_costs(queries, candidates, settings).items()}
+
+
+def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tuple[int, float]]:
+    """{query row: (candidate index, cost)} for the confident, unambiguous pairs.
 
     queries: arrays over Q segments: "category", "center" [Q,2], "size", "hist" [Q,64], "border" (bool),
     "depth" (NaN = unknown). candidates: the same over C lost tracks ("hist" may be a list of [64] arrays), with
@@ -146,7 +151,7 @@ def match(queries: dict, candidates: dict, settings: dict) -> dict[int, int]:
             continue
         if (plausible[r] & (cost[r] < limit)).sum() > 1 or (plausible[:, c] & (cost[:, c] < limit)).sum() > 1:
             continue          # ambiguous (look-alikes near each other): a new id is safer than a wrong merge
-        out[int(rows[r])] = int(cols[c])
+        out[int(rows[r])] = (int(cols[c]), float(cost[r, c]))
     return out
 
 

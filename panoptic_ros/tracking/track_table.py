@@ -38,6 +38,9 @@ COLUMNS = {
     "has_hist": (np.bool_, 0, False),         # appearance known (frames came with an image)
     "border": (np.bool_, 0, False),           # its box touched the image border
     "live": (np.bool_, 0, True),              # False: ended, in the re-identification memory
+    "ghost": (np.bool_, 0, False),            # a lost track's state kept after its revival (for an id handback) ...
+    "ghost_until": (np.float64, 0, 0.0),      # ... until this stamp
+    "revival_cost": (np.float64, 0, np.nan),  # ... with the cost of that revival (a handback must beat it)
     "hist": (np.float32, NUM_BINS, 0.0),      # appearance: colour histogram, running mean
 }
 
@@ -89,6 +92,18 @@ class TrackTable:
         self.masks.extend(masks)
         self._bind()
         return np.arange(start, start + n)
+
+    def copy(self, rows, **values) -> np.ndarray:
+        """Append copies of ``rows`` (masks shared), with ``values`` overridden; returns their indices."""
+        rows = np.asarray(rows, dtype=np.int64)
+        start = len(self)
+        self._blocks = {d: np.concatenate([b, b[rows]]) for d, b in self._blocks.items()}
+        self.masks.extend(self.masks[i] for i in rows.tolist())
+        self._bind()
+        new = np.arange(start, start + len(rows))
+        for name, value in values.items():
+            getattr(self, name)[new] = value
+        return new
 
     def delete(self, rows) -> None:
         """Remove the rows (indices or a boolean mask); later rows move up."""

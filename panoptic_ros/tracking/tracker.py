@@ -36,7 +36,11 @@ Design (one pass per frame, cost independent of the number of track/segment pair
    they made real returns ambiguous): class, appearance, the path their own motion allows (relative to the camera, whose
    image motion comes from phase correlation of the background), direction of motion, depth; a confident
    unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on the free
-   edge of boxes cut by an occluder or the image border (:func:`_box_velocities`).
+   edge of boxes cut by an occluder or the image border (:func:`_box_velocities`). A revival is not final for
+   ``track_reid_handback`` seconds: the lost track's state before it stays behind (a "ghost"), and a later segment
+   that fits that state better than the revived segment did (by ``track_reid_margin``) takes the id back; the
+   track revived with it gets a new id. One wrong revival among look-alikes then no longer costs the rightful
+   object its return as well.
 7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
    of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
    move to the re-identification memory. The camera's motion is measured on every frame with an image, things
@@ -61,7 +65,7 @@ from ..config.schema import InferenceConfig, PanopticConfig
 from ..panoptic.result import PanopticResult
 from ..pipeline.timing import StageTimer
 from . import reid
-from .track_table import CONTINUED, ID_SOURCES, REIDENTIFIED, TrackTable
+from .track_table import CONTINUED, ID_SOURCES, NEW, REIDENTIFIED, TrackTable
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,7 @@ class PanopticTracker:
         self.reid_age = float(inference.track_reid_age)
         self.reid_memory = int(inference.track_reid_memory)
         self.reid_min_frames = int(inference.track_reid_min_frames)
+        self.reid_handback = float(inference.track_reid_handback)
         self.reid_settings = {"similarity": float(inference.track_reid_similarity),
                               "distance": float(inference.track_reid_distance),
                               "margin": float(inference.track_reid_margin), "depth": float(inference.track_reid_depth)}
@@ -161,7 +166,7 @@ class PanopticTracker:
     @property
     def num_remembered(self) -> int:
         """Ended tracks in the re-identification memory."""
-        return len(self._table) - self.num_tracks
+        return int((~self._table.live & ~self._table.ghost).sum())
 
     # ------------------------------------------------------------------------------------------ update
     def update(self, result: PanopticResult, stamp: float, image: np.ndarray | None = None,
@@ -243,6 +248,8 @@ class PanopticTracker:
         if not self.reid:
             t.delete(~t.live)
             return
+        if t.ghost.any():   # (kept while the revived track holds the id, track_reid_handback seconds at most)
+            t.delete(t.ghost & ((stamp > t.ghost_until) | ~np.isin(t.id, t.id[t.live]) | (self.reid_handback <= 0)))
         t.delete(~t.live & (stamp - t.last_seen > self.reid_age))
         excess = len(t) - int(t.live.sum()) - self.reid_memory
         if excess > 0:
@@ -317,8 +324,8 @@ class PanopticTracker:
             rows = mrows[moved]
             rel_motion[matched[moved]] = _box_velocities(t.box[rows], boxes[matched[moved]], since[moved],
                                                          cam_offset - t.cam_offset[rows], self._shape)
-        revived = self._reidentify(match, live, boxes, classes, hist, depths, border, stamp, rel_motion, seg_area) \
-            if hist is not None else np.full(k, -1)
+        revived, revival_cost = self._reidentify(match, live, boxes, classes, hist, depths, border, stamp,
+                                                 rel_motion, seg_area) if hist is not None else (np.full(k, -1), None)
         timer.lap("reidentify")
 
         # new tracks start with the median velocity of the established ones (camera motion), not with zero
@@ -335,7 +342,7 @@ class PanopticTracker:
         ends = np.cumsum(seg_area[1:]).tolist()
         masks = [order[b:e] for b, e in zip([0] + ends[:-1], ends)]
 
-        row = self._revive(match, revived, stamp)
+        row, handed = self._revive(match, revived, revival_cost, stamp)
         # the new tracks, and an order for them and for the tracks revived from the memory (segment order)
         new = np.flatnonzero(fresh)
         if len(new):
@@ -349,6 +356,7 @@ class PanopticTracker:
 
         continued = (match >= 0) & (revived < 0)
         t.source[row[continued]] = CONTINUED
+        t.source[handed] = NEW            # (tracks that handed their id back got a new one)
         # partly hidden: keep the whole mask, its box and the velocity (a few frames)
         hidden = continued & (seg_area[1:] < OCCLUDED_AREA * t.mask_size[row]) & (t.kept[row] < MAX_KEPT_MASK)
         t.kept[row[hidden]] += 1
@@ -408,15 +416,29 @@ class PanopticTracker:
             self._match_by_distance(boxes, t.center[live], t.box[live], shift, same, col, eligible)
         return np.where(col >= 0, live[col], -1)
 
-    def _revive(self, match: np.ndarray, revived: np.ndarray, stamp: float) -> np.ndarray:
-        """[k] table row of each segment's track after the revivals (-1: new track, added by the caller). A lost
-        track continues with its segment; a young track matched to that segment gives up its id (never reused) and
-        hands over its fresh state (its row is marked for deletion: id -1). A revived track that comes back from
-        the memory gets order -1 (placed by the caller)."""
+    def _revive(self, match: np.ndarray, revived: np.ndarray, cost: np.ndarray | None,
+                stamp: float) -> tuple[np.ndarray, list[int]]:
+        """[k] table row of each segment's track after the revivals (-1: new track, added by the caller), and the
+        rows of the live tracks that handed their id back (they got a new one). A lost track continues with its
+        segment; a young track matched to that segment gives up its id (never reused) and hands over its fresh
+        state (its row is marked for deletion: id -1). A revived track that comes back from the memory gets order
+        -1 (placed by the caller). Each revival first leaves a copy of the lost track's state behind (a ghost,
+        track_reid_handback seconds, with the revival's cost): a segment that later fits that state better takes the
+        id back from the track revived with it, which gets a new id."""
         t = self._table
         row = match.copy()
+        handed = []
         for i in np.flatnonzero(revived >= 0).tolist():
             old, young = int(revived[i]), int(match[i])
+            if t.ghost[old]:                  # an id handback: the live holder of the id gets a new one
+                for h in np.flatnonzero(t.live & (t.id == t.id[old])).tolist():
+                    t.id[h], t.born_new[h], t.first_seen[h], t.reid_area[h] = self._next_id, True, stamp, 0
+                    self._next_id += 1
+                    handed.append(h)
+                t.ghost[old] = False
+            if cost is not None and self.reid_handback > 0:
+                t.copy([old], live=False, ghost=True, ghost_until=stamp + self.reid_handback, revival_cost=cost[i],
+                       order=t.next_order(1))
             from_memory = not t.live[old]
             if young >= 0:
                 t.id[young], t.first_seen[young] = t.id[old], t.first_seen[old]
@@ -433,7 +455,7 @@ class PanopticTracker:
                 t.order[track] = -1
             t.source[track], t.born_new[track], t.kept[track] = REIDENTIFIED, False, 0
             row[i] = track
-        return row
+        return row, handed
 
     def _camera_without_things(self, panoptic: torch.Tensor, image: np.ndarray | None) -> None:
         """A frame without things still measures the camera's motion, so the next frame's step spans one frame."""
@@ -477,20 +499,21 @@ class PanopticTracker:
 
     def _reidentify(self, match: np.ndarray, live: np.ndarray, boxes: np.ndarray, classes: np.ndarray, hist: np.ndarray,
                     depths: np.ndarray | None, border: np.ndarray, stamp: float, rel_motion: np.ndarray,
-                    seg_area: np.ndarray) -> np.ndarray:
-        """[k] table row of the lost track each segment revives (-1: none; reid.match decides): unmatched segments
-        and those of tracks born new less than YOUNG_SECONDS ago. A young track's own motion (this frame included)
+                    seg_area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[k] table row of the lost track (or ghost: an id handback) each segment revives (-1: none; reid.match
+        decides) and [k] the cost of each revival (NaN: none): unmatched segments and those of tracks born new
+        less than YOUNG_SECONDS ago. A young track's own motion (this frame included)
         goes with it: an object emerging where a look-alike just went out of sight, but moving the other way, is
         not that one."""
         t = self._table
         k = len(boxes)
-        revived = np.full(k, -1)
+        revived, revival_cost = np.full(k, -1), np.full(k, np.nan)
         query = match < 0
         matched = np.flatnonzero(~query)
         query[matched] = self._emerging(match[matched], seg_area[1:][matched], stamp)
         rows = np.flatnonzero(query)
         if not len(rows):
-            return revived
+            return revived, revival_cost
         wanted = np.zeros(int(max(t.category.max(initial=0), classes.max())) + 1, dtype=bool)
         wanted[classes[rows]] = True
         wanted = wanted[t.category]
@@ -500,9 +523,11 @@ class PanopticTracker:
         wanted &= t.age >= self.reid_min_frames
         live = live[~taken[live] & (t.last_seen[live] < stamp) & t.has_hist[live] & wanted[live]]
         memory = t.memory_rows()
-        lost = np.concatenate([live, memory[wanted[memory]]])
-        if not len(lost):
-            return revived
+        ghost = t.ghost[memory]
+        lost = np.concatenate([live, memory[wanted[memory] & ~ghost]])
+        ghosts = memory[wanted[memory] & ghost]
+        if not len(lost) and not len(ghosts):
+            return revived, revival_cost
         q = boxes[rows]
         velocity = rel_motion[rows]     # a young track's motion relative to the camera, this frame in
         young = match[rows]
@@ -513,8 +538,24 @@ class PanopticTracker:
                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
                    "border": border[rows],
                    "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
-        # each lost track: where it was last seen (in the camera's integrated frame), moved with the camera since,
-        # its own motion since, box size, border, depth, time lost
+        w = self._shape[1]
+        settings = {**self.reid_settings, "min_size": MIN_REID_SIZE * w, "min_speed": MIN_REID_SPEED * w}
+        for r, (c, cost) in reid.match_costs(queries, self._candidates(lost, stamp), settings).items():
+            revived[rows[r]], revival_cost[rows[r]] = lost[c], cost
+        # the rest against the states lost tracks had before their recent revivals (apart: the revived tracks
+        # would otherwise be rivals of themselves): an id handback when clearly better than that revival
+        rest = np.flatnonzero(revived[rows] < 0)
+        if len(ghosts) and len(rest):
+            sub = {name: value[rest] for name, value in queries.items()}
+            for r, (c, cost) in reid.match_costs(sub, self._candidates(ghosts, stamp), settings).items():
+                if cost + self.reid_settings["margin"] < t.revival_cost[ghosts[c]]:
+                    revived[rows[rest[r]]], revival_cost[rows[rest[r]]] = ghosts[c], cost
+        return revived, revival_cost
+
+    def _candidates(self, lost: np.ndarray, stamp: float) -> dict:
+        """reid.match's candidates: each lost track's class, appearance, where it was last seen (in the camera's
+        integrated frame) moved with the camera since, its own motion since, box size, border, depth, time lost."""
+        t = self._table
         last = t.center[lost] - t.cam_offset[lost] + np.asarray(self._cam_offset)
         motion = t.rel_velocity[lost] * (stamp - t.mask_stamp[lost])[:, None]
         box = t.box[lost]
@@ -524,15 +565,9 @@ class PanopticTracker:
         origin = last + np.where(out_x[:, None], [0.0, 1.0], 1.0) * np.where(out_y[:, None], [1.0, 0.0], 1.0) * \
             np.where((out_x | out_y)[:, None], motion, 0.0)
         extent = np.clip(box[:, 2:] - box[:, :2], 1, None)
-        candidates = {"id": t.id[lost], "category": t.category[lost], "origin": origin, "center": last + motion,
-                      "size": np.sqrt(extent[:, 0] * extent[:, 1]), "border": out_x | out_y, "depth": t.depth[lost],
-                      "lost": stamp - t.last_seen[lost], "hist": t.hist[lost], "velocity": t.rel_velocity[lost]}
-        w = self._shape[1]
-        pairs = reid.match(queries, candidates, {**self.reid_settings, "min_size": MIN_REID_SIZE * w,
-                                                 "min_speed": MIN_REID_SPEED * w})
-        for r, c in pairs.items():
-            revived[rows[r]] = lost[c]
-        return revived
+        return {"id": t.id[lost], "category": t.category[lost], "origin": origin, "center": last + motion,
+                "size": np.sqrt(extent[:, 0] * extent[:, 1]), "border": out_x | out_y, "depth": t.depth[lost],
+                "lost": stamp - t.last_seen[lost], "hist": t.hist[lost], "velocity": t.rel_velocity[lost]}
 
     @staticmethod
     def _match_by_distance(boxes: np.ndarray, centers: np.ndarray, track_boxes: np.ndarray, shift: np.ndarray,

@@ -227,3 +227,39 @@ def test_an_object_first_seen_as_a_sliver_takes_its_old_id_once_it_shows_itself(
     old = young["id"] - 1                                                # the first id this tracker gave
     assert seen == [(old, "reidentified", 8, 0.0), (old, "continued", 9, 0.0)]   # 6 frames + the sliver + this
     assert tracker.num_tracks == 1 and tracker.num_remembered == 0 and young["id"] not in tracker._table.id
+
+
+def test_a_later_better_fit_takes_a_revived_id_back():
+    """A disc leaves; 2 s later a look-alike appears 30 px from where it was (the only candidate: it is revived
+    with the disc's id), and 0.3 s after that the disc comes back where it was. Within track_reid_handback the disc
+    fits its lost track clearly better (by track_reid_margin) than the look-alike did, so it takes its id back and
+    the look-alike gets a new one; after that time, with 0 (also set at run time), or for a second look-alike that
+    fits no better, the revival is final and the newcomer gets a new id."""
+    def frames(newcomer=(100, 50)):
+        both = {11: (100, 80, DISC, RED), 12: (*newcomer, DISC, RED)}
+        return gone_and_back(back_at=(100, 80)) + [(2.8 + t / 10, both) for t in range(3)]
+
+    def check(seen, handed_back, newcomer=(100, 50)):
+        old = seen[0][(100, 50)][0]
+        assert seen[6 + 19][(100, 80)] == (old, "reidentified")               # the look-alike, at 2.5 s
+        back, look_alike = seen[-3][newcomer], seen[-3][(100, 80)]
+        if handed_back:
+            assert back == (old, "reidentified") and look_alike[1] == "new" and look_alike[0] != old
+        else:
+            assert back[1] == "new" and back[0] != old and look_alike == (old, "continued")
+        assert seen[-1][newcomer] == (back[0], "continued") and seen[-1][(100, 80)] == (look_alike[0], "continued")
+        assert all(len({i for i, _ in f.values()}) == len(f) for f in seen)      # never one id on two segments
+
+    base = InferenceConfig(track_iou_pixels=0)
+    check(run(frames()), handed_back=True)
+    check(run(frames(), InferenceConfig(track_iou_pixels=0, track_reid_handback=0.0)), handed_back=False)
+    check(run(frames(), InferenceConfig(track_iou_pixels=0, track_reid_handback=0.2)), handed_back=False)
+    check(run(frames((100, 20))), handed_back=False, newcomer=(100, 20))      # 30 px off too: no better fit
+    tracker, seen = PanopticTracker(base, CATEGORIES), []
+    for stamp, objects in frames():
+        if stamp == pytest.approx(2.7):
+            assert tracker.num_remembered == 0          # (the revived track's former state is no memory entry)
+            tracker.configure(InferenceConfig(track_iou_pixels=0, track_reid_handback=0.0))
+        res, image = scene(objects)
+        seen.append(ids_of(tracker.update(res, stamp, image=image)))
+    check(seen, handed_back=False)

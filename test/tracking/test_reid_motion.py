@@ -192,8 +192,8 @@ def test_a_young_track_is_compared_with_the_lost_ones_while_it_emerges_only(monk
     (a re-entering object shows a sliver first); otherwise the answer would not change and the cost would."""
     from panoptic_ros.data.synth import CATEGORIES
     compared = []
-    real = reid.match
-    monkeypatch.setattr(reid, "match", lambda q, c, s: compared.append(len(q["category"])) or real(q, c, s))
+    real = reid.match_costs
+    monkeypatch.setattr(reid, "match_costs", lambda q, c, s: compared.append(len(q["category"])) or real(q, c, s))
     tracker = PanopticTracker(InferenceConfig(track_iou_pixels=0), CATEGORIES)
     stamp = 0.0
     for _ in range(3):                       # an object that will be lost (green: not the newcomer's look)

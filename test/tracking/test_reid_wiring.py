@@ -1,4 +1,4 @@
-"""What the tracker hands to re-identification's decision rule (reid.match, tested on its own in
+"""What the tracker hands to re-identification's decision rule (reid.match_costs, tested on its own in
 test_reid_rule.py), caught with a spy around it: each lost track as a candidate (where it was last seen, where its
 own motion takes it, the path it may have taken out of the view, time lost, size, motion) and each segment that
 may be a returning object as a query (its centre, size, and its own motion: smoothed with the track's once that
@@ -19,15 +19,15 @@ H, W = 60, 120
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Every reid.match call of the tracker: (queries, candidates, settings), copied."""
+    """Every reid.match_costs call of the tracker: (queries, candidates, settings), copied."""
     seen = []
-    real = reid.match
+    real = reid.match_costs
 
     def spy(queries, candidates, settings):
         seen.append(tuple({k: np.array(v, copy=True) for k, v in d.items()} if d is not settings else dict(d)
                           for d in (queries, candidates, settings)))
         return real(queries, candidates, settings)
-    monkeypatch.setattr(tr.reid, "match", spy)
+    monkeypatch.setattr(tr.reid, "match_costs", spy)
     return seen
 
 
