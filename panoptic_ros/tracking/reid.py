@@ -74,6 +74,8 @@ def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tu
     "center" their predicted centre now, "origin" where each was last seen (moved with the camera; the position
     gate measures the distance to the path between the two) and "lost" the seconds since each was last seen.
     Optional "velocity" [Q,2] / [C,2] (motion relative to the camera, pixels per second; NaN = unknown).
+    Optional "standby" [C] (bool): candidates offered only to the segments no other candidate takes, and no
+    rivals of the others' pairs (the tracker's id handback: a revived track's former state).
     settings: "similarity", "distance", "margin", "depth" (the track_reid_* values), "min_size" (pixels: the
     smallest object size the position gate's radius assumes; tiny and cut segments misstate their size) and
     "min_speed" (pixels per second: two motions both faster than this must not point in opposite directions).
@@ -135,9 +137,29 @@ def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tu
     position = dist / np.maximum(radius, 1e-9)
     cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * position
     cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
-    pick_r, pick_c = linear_sum_assignment(np.where(ok, cost, _INFEASIBLE))
-    margin = settings["margin"]
+    # standby candidates (a revived track's former state, see the tracker's id handback) only for the segments no
+    # other candidate takes, and no rivals of the others
+    standby = np.asarray(candidates.get("standby", np.zeros(nc, dtype=bool)), dtype=bool)[cols]
     out = {}
+    free = np.ones(len(rows), dtype=bool)
+    for group in (~standby, standby) if standby.any() else (~standby,):
+        fr, gc = np.flatnonzero(free), np.flatnonzero(group)
+        sub = np.ix_(fr, gc)
+        for r, c in _decide(ok[sub], plausible[sub], cost[sub], sim[sub], position[sub], settings["margin"]):
+            out[int(rows[fr[r]])] = (int(cols[gc[c]]), float(cost[fr[r], gc[c]]))
+            free[fr[r]] = False
+    return out
+
+
+def _decide(ok: np.ndarray, plausible: np.ndarray, cost: np.ndarray, sim: np.ndarray, position: np.ndarray,
+            margin: float) -> list[tuple[int, int]]:
+    """The optimal assignment of the pairs that pass every gate (``ok``), without the ambiguous ones: a rival
+    (``plausible``) about as similar and near, or within ``margin`` of the pair's cost, for the segment or for
+    the candidate."""
+    if not ok.any():
+        return []
+    pick_r, pick_c = linear_sum_assignment(np.where(ok, cost, _INFEASIBLE))
+    out = []
     for r, c in zip(pick_r.tolist(), pick_c.tolist()):
         if not ok[r, c]:
             continue
@@ -151,7 +173,7 @@ def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tu
             continue
         if (plausible[r] & (cost[r] < limit)).sum() > 1 or (plausible[:, c] & (cost[:, c] < limit)).sum() > 1:
             continue          # ambiguous (look-alikes near each other): a new id is safer than a wrong merge
-        out[int(rows[r])] = (int(cols[c]), float(cost[r, c]))
+        out.append((r, c))
     return out
 
 

@@ -248,8 +248,11 @@ class PanopticTracker:
         if not self.reid:
             t.delete(~t.live)
             return
-        if t.ghost.any():   # (kept while the revived track holds the id, track_reid_handback seconds at most)
-            t.delete(t.ghost & ((stamp > t.ghost_until) | ~np.isin(t.id, t.id[t.live]) | (self.reid_handback <= 0)))
+        ghosts = np.flatnonzero(t.ghost)    # (kept while the revived track holds the id, track_reid_handback s)
+        if len(ghosts):
+            held = set(t.id[t.live].tolist())
+            t.delete(ghosts[(stamp > t.ghost_until[ghosts]) | (self.reid_handback <= 0) |
+                            np.array([i not in held for i in t.id[ghosts].tolist()])])
         t.delete(~t.live & (stamp - t.last_seen > self.reid_age))
         excess = len(t) - int(t.live.sum()) - self.reid_memory
         if excess > 0:
@@ -523,10 +526,8 @@ class PanopticTracker:
         wanted &= t.age >= self.reid_min_frames
         live = live[~taken[live] & (t.last_seen[live] < stamp) & t.has_hist[live] & wanted[live]]
         memory = t.memory_rows()
-        ghost = t.ghost[memory]
-        lost = np.concatenate([live, memory[wanted[memory] & ~ghost]])
-        ghosts = memory[wanted[memory] & ghost]
-        if not len(lost) and not len(ghosts):
+        lost = np.concatenate([live, memory[wanted[memory]]])
+        if not len(lost):
             return revived, revival_cost
         q = boxes[rows]
         velocity = rel_motion[rows]     # a young track's motion relative to the camera, this frame in
@@ -538,18 +539,15 @@ class PanopticTracker:
                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
                    "border": border[rows],
                    "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
+        # the lost tracks, and the states lost tracks had before their recent revivals (standby: only for the
+        # segments no lost track takes, and no rivals of them; an id handback when clearly better than the revival)
+        candidates = {**self._candidates(lost, stamp), "standby": t.ghost[lost]}
         w = self._shape[1]
         settings = {**self.reid_settings, "min_size": MIN_REID_SIZE * w, "min_speed": MIN_REID_SPEED * w}
-        for r, (c, cost) in reid.match_costs(queries, self._candidates(lost, stamp), settings).items():
+        for r, (c, cost) in reid.match_costs(queries, candidates, settings).items():
+            if t.ghost[lost[c]] and not cost + self.reid_settings["margin"] < t.revival_cost[lost[c]]:
+                continue
             revived[rows[r]], revival_cost[rows[r]] = lost[c], cost
-        # the rest against the states lost tracks had before their recent revivals (apart: the revived tracks
-        # would otherwise be rivals of themselves): an id handback when clearly better than that revival
-        rest = np.flatnonzero(revived[rows] < 0)
-        if len(ghosts) and len(rest):
-            sub = {name: value[rest] for name, value in queries.items()}
-            for r, (c, cost) in reid.match_costs(sub, self._candidates(ghosts, stamp), settings).items():
-                if cost + self.reid_settings["margin"] < t.revival_cost[ghosts[c]]:
-                    revived[rows[rest[r]]], revival_cost[rows[rest[r]]] = ghosts[c], cost
         return revived, revival_cost
 
     def _candidates(self, lost: np.ndarray, stamp: float) -> dict:

@@ -236,6 +236,31 @@ def test_a_refused_or_impossible_pair_does_not_stop_the_others():
     assert match(queries, lost(far, {"at": (100, 100), "sim": 0.8}, {"at": (500, 500)}), margin=0.2) == {1: 2}
 
 
+# ------------------------------------------------------------------------------------------------ standby
+def test_match_costs_gives_each_pairs_cost():
+    # 0.5 radii away: 0.5 * 0.5; sim 0.8: 0.4 * 0.2 / 0.5
+    assert reid.match_costs(Q, lost({"at": (550, 500)}), SETTINGS) == {0: (0, pytest.approx(0.25))}
+    assert reid.match_costs(Q, lost({"at": (500, 500), "sim": 0.8}), SETTINGS) == {0: (0, pytest.approx(0.16))}
+
+
+def test_a_standby_candidate_is_no_rival_of_the_others():
+    twins = lost({"at": (500, 500)}, {"at": (500, 500)})
+    assert match(Q, twins) == {}                                                   # look-alikes: ambiguous
+    assert match(Q, {**twins, "standby": np.array([False, True])}) == {0: 0}
+    assert match(Q, {**twins, "standby": np.array([True, False])}) == {0: 1}
+    assert match(Q, {**twins, "standby": np.array([True, True])}) == {}            # ... but of one another
+    assert match(Q, {**lost({"at": (500, 500)}), "standby": np.array([True])}) == {0: 0}
+
+
+def test_a_standby_candidate_is_only_for_the_segments_no_other_candidate_takes():
+    # segment 0 takes A (cost 0; segment 1 is 0.6 radii from A: no look-alike). Standby G is 0.2 radii from
+    # segment 1 and 0.4 from segment 0: a look-alike rival, had segment 0 still been free
+    queries = segs({"at": (500, 500)}, {"at": (560, 500)})
+    tracks = {**lost({"at": (500, 500)}, {"at": (540, 500)}), "standby": np.array([False, True])}
+    assert match(queries, tracks) == {0: 0, 1: 1}
+    assert match(queries, {**tracks, "standby": np.array([True, True])}) == {}
+
+
 # ------------------------------------------------------------------------------------------------ descriptors
 def test_colour_histograms_are_the_smoothed_joint_rgb_histograms():
     rng = np.random.default_rng(3)
