@@ -38,8 +38,8 @@ Design (one pass per frame, cost independent of the number of track/segment pair
    unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on the free
    edge of boxes cut by an occluder or the image border (:func:`_box_velocities`). A revival is not final for
    ``track_reid_handback`` seconds: the lost track's state before it stays behind (a "ghost"), and a later segment
-   that fits that state better than the revived segment did (by ``track_reid_margin``) takes the id back; the
-   track revived with it gets a new id. One wrong revival among look-alikes then no longer costs the rightful
+   that fits that state better than the revived segment did (by ``track_reid_margin``), and of which the revived
+   track's own segment now is no rival, takes the id back; the track revived with it gets a new id. One wrong revival among look-alikes then no longer costs the rightful
    object its return as well.
 7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
    of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
@@ -529,24 +529,33 @@ class PanopticTracker:
         lost = np.concatenate([live, memory[wanted[memory]]])
         if not len(lost):
             return revived, revival_cost
-        q = boxes[rows]
-        velocity = rel_motion[rows]     # a young track's motion relative to the camera, this frame in
-        young = match[rows]
-        smooth = (young >= 0) & (t.age[young] > 1)
-        a = VELOCITY_SMOOTHING
-        velocity[smooth] = a * velocity[smooth] + (1 - a) * t.rel_velocity[young[smooth]]
-        queries = {"category": classes[rows], "center": (q[:, :2] + q[:, 2:]) / 2, "velocity": velocity,
-                   "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[rows],
-                   "border": border[rows],
-                   "depth": depths[rows] if depths is not None else np.full(len(rows), np.nan)}
+        def queries_of(segs: np.ndarray) -> dict:
+            q = boxes[segs]
+            velocity = rel_motion[segs]     # a young track's motion relative to the camera, this frame in
+            young = match[segs]
+            smooth = (young >= 0) & (t.age[young] > 1)
+            a = VELOCITY_SMOOTHING
+            velocity[smooth] = a * velocity[smooth] + (1 - a) * t.rel_velocity[young[smooth]]
+            return {"category": classes[segs], "center": (q[:, :2] + q[:, 2:]) / 2, "velocity": velocity,
+                    "size": np.sqrt(np.prod(np.clip(q[:, 2:] - q[:, :2], 1, None), axis=1)), "hist": hist[segs],
+                    "border": border[segs],
+                    "depth": depths[segs] if depths is not None else np.full(len(segs), np.nan)}
+
         # the lost tracks, and the states lost tracks had before their recent revivals (standby: only for the
         # segments no lost track takes, and no rivals of them; an id handback when clearly better than the revival)
         candidates = {**self._candidates(lost, stamp), "standby": t.ghost[lost]}
         w = self._shape[1]
         settings = {**self.reid_settings, "min_size": MIN_REID_SIZE * w, "min_speed": MIN_REID_SPEED * w}
-        for r, (c, cost) in reid.match_costs(queries, candidates, settings).items():
-            if t.ghost[lost[c]] and not cost + self.reid_settings["margin"] < t.revival_cost[lost[c]]:
-                continue
+        for r, (c, cost) in reid.match_costs(queries_of(rows), candidates, settings).items():
+            if t.ghost[lost[c]]:
+                if not cost + self.reid_settings["margin"] < t.revival_cost[lost[c]]:
+                    continue
+                # ... and when the revived track's own segment now (often seen whole only after its revival) is
+                # no rival of this one for that state
+                holder = np.flatnonzero(np.isin(match, np.flatnonzero(t.live & (t.id == t.id[lost[c]]))))
+                if len(holder) and reid.match(queries_of(np.concatenate([rows[r:r + 1], holder])),
+                                              self._candidates(lost[c:c + 1], stamp), settings) != {0: 0}:
+                    continue
             revived[rows[r]], revival_cost[rows[r]] = lost[c], cost
         return revived, revival_cost
 

@@ -233,8 +233,9 @@ def test_a_later_better_fit_takes_a_revived_id_back():
     """A disc leaves; 2 s later a look-alike appears 30 px from where it was (the only candidate: it is revived
     with the disc's id), and 0.3 s after that the disc comes back where it was. Within track_reid_handback the disc
     fits its lost track clearly better (by track_reid_margin) than the look-alike did, so it takes its id back and
-    the look-alike gets a new one; after that time, with 0 (also set at run time), or for a second look-alike that
-    fits no better, the revival is final and the newcomer gets a new id."""
+    the look-alike gets a new one; after that time, with 0 (also set at run time), for a second look-alike that
+    fits no better, or when the revived track's own segment is now about as good a fit, the revival is final and
+    the newcomer gets a new id."""
     def frames(newcomer=(100, 50)):
         both = {11: (100, 80, DISC, RED), 12: (*newcomer, DISC, RED)}
         return gone_and_back(back_at=(100, 80)) + [(2.8 + t / 10, both) for t in range(3)]
@@ -255,6 +256,16 @@ def test_a_later_better_fit_takes_a_revived_id_back():
     check(run(frames(), InferenceConfig(track_iou_pixels=0, track_reid_handback=0.0)), handed_back=False)
     check(run(frames(), InferenceConfig(track_iou_pixels=0, track_reid_handback=0.2)), handed_back=False)
     check(run(frames((100, 20))), handed_back=False, newcomer=(100, 20))      # 30 px off too: no better fit
+    # the look-alike moves up to 12 px from the disc's place, and a newcomer appears 6 px from it on the other
+    # side: it fits the disc's former state better than the look-alike's revival did, but the look-alike's own
+    # segment is now about as good a fit (a rival), so nothing is handed back
+    drift = gone_and_back(back_at=(100, 80))[:-2] + [(2.5 + t / 10, {11: (100, 80 - 6 * t, DISC, RED)})
+                                                     for t in range(1, 4)]
+    drift += [(2.9 + t / 10, {11: (100, 62, DISC, RED), 12: (100, 44, DISC, RED)}) for t in range(3)]
+    seen = run(drift)
+    old = seen[0][(100, 50)][0]
+    assert seen[25][(100, 80)] == (old, "reidentified")                      # the look-alike, at 2.5 s
+    assert seen[-3][(100, 62)] == (old, "continued") and seen[-3][(100, 44)][1] == "new"
     tracker, seen = PanopticTracker(base, CATEGORIES), []
     for stamp, objects in frames():
         if stamp == pytest.approx(2.7):
