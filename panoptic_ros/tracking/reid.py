@@ -10,10 +10,13 @@ look alike get the same score, so motion decides for them: the reappearing segme
 where the lost object was last seen to where its own velocity takes it (both moved with the camera's estimated
 image motion; a hidden object may slow down or stop, so the whole path is plausible), within a radius that grows
 with the time it was lost; and when both it and the lost object move (faster than ``min_speed``), not in opposite
-directions (a look-alike ruled out that way still counts as a rival). A confident match must also be unambiguous,
-for the segment and for the lost track: the best candidate's cost must beat every plausible rival's (judged with
-LOOSE gates) by ``track_reid_margin``, and a look-alike rival (colours within LOOKALIKE_SIMILARITY: noise) must be
-LOOKALIKE_POSITION gate radii farther away; otherwise a new id starts (wrong merges are worse than new ids).
+directions (a look-alike ruled out that way still counts as a rival). How differently the two move (0 to 1, where
+both motions are known) adds MOTION_WEIGHT gate radii to the position term: it is where the object goes as well as
+where it is, so two look-alikes about as near but on different courses are told apart. A confident match must also
+be unambiguous, for the segment and for the lost track: the best candidate's cost must beat every plausible rival's
+(judged with LOOSE gates) by ``track_reid_margin``, and a look-alike rival (colours within LOOKALIKE_SIMILARITY:
+noise) must be LOOKALIKE_POSITION gate radii farther away; otherwise a new id starts (wrong merges are worse than
+new ids).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ LOOSE = 2.0            # rivals: within LOOSE x the position gate's radius ...
 LOOSE_SIMILARITY = 0.1  # ... and at most this much below the appearance threshold
 LOOKALIKE_SIMILARITY = 0.05  # rivals this much less similar or more count as look-alikes ...
 LOOKALIKE_POSITION = 0.5     # ... unless this many gate radii farther than the best
+MOTION_WEIGHT = 0.45   # the motions' difference (0..1) adds this much to the position term (gate radii)
 _INFEASIBLE = 1e6
 
 
@@ -119,8 +123,14 @@ def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tu
         # opposite directions rule the pair out, but not as a rival: a velocity measured on a cut or emerging
         # segment can point the wrong way, and a look-alike it rules out is still a reason for doubt
         against = moving_q[:, None] & moving_c[None, :] & ((qv @ cv.T) < 0)
+        # how differently they move: the difference of the two motions over the faster one (at least min_speed),
+        # 0 (the same) to 1 (one still, or at right angles or more); 0 where either is unknown
+        differ = np.linalg.norm(qv[:, None, :] - cv[None, :, :], axis=2) / np.maximum(
+            np.maximum(np.linalg.norm(qv, axis=1)[:, None], np.linalg.norm(cv, axis=1)[None, :]), fast)
+        differ = np.where(np.isfinite(differ), np.clip(differ, 0.0, 1.0), 0.0)
     else:
         against = np.zeros_like(plausible)
+        differ = np.zeros(plausible.shape)
     if settings["depth"] > 0:
         qd = np.asarray(queries["depth"], dtype=np.float64)[rows][:, None]
         cd = np.asarray(candidates["depth"], dtype=np.float64)[cols][None, :]
@@ -132,9 +142,11 @@ def match_costs(queries: dict, candidates: dict, settings: dict) -> dict[int, tu
         return {}
     plausible &= sim >= settings["similarity"] - LOOSE_SIMILARITY
     # cost, 0 for a perfect pair: 0.4 appearance (1 at the threshold), 0.5 position (1 at the gate's radius;
-    # up to LOOSE for rivals), 0.1 size (uncut boxes)
+    # up to LOOSE for rivals; plus the motions' difference), 0.1 size (uncut boxes)
     span = max(1.0 - settings["similarity"], 1e-6)
-    position = dist / np.maximum(radius, 1e-9)
+    # where it is (gate radii from the path) and where it goes: look-alikes about as near but moving differently
+    # are told apart, in the cost and in the look-alike test
+    position = dist / np.maximum(radius, 1e-9) + MOTION_WEIGHT * differ
     cost = 0.4 * np.clip((1.0 - sim) / span, 0, None) + 0.5 * position
     cost += 0.1 * np.where(cut, 0.0, 1.0 - ratio)
     # standby candidates (a revived track's former state, see the tracker's id handback) only for the segments no

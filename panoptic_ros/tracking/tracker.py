@@ -34,13 +34,13 @@ Design (one pass per frame, cost independent of the number of track/segment pair
    ``track_reid_memory``; only tracks seen in ``track_reid_min_frames`` frames or more, as trackers confirm a
    track after a few hits: on a network's outputs most shorter-lived tracks are false segments, and as rivals
    they made real returns ambiguous): class, appearance, the path their own motion allows (relative to the camera, whose
-   image motion comes from phase correlation of the background), direction of motion, depth; a confident
-   unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on the free
-   edge of boxes cut by an occluder or the image border (:func:`_box_velocities`). A revival is not final for
-   ``track_reid_handback`` seconds: the lost track's state before it stays behind (a "ghost"), and a later segment
-   that fits that state better than the revived segment did (by ``track_reid_margin``), and of which the revived
-   track's own segment now is no rival, takes the id back; the track revived with it gets a new id. One wrong revival among look-alikes then no longer costs the rightful
-   object its return as well.
+   image motion comes from phase correlation of the background), direction and course of motion, depth; a
+   confident unambiguous match revives the old id (:mod:`panoptic_ros.tracking.reid`). Velocities are measured on
+   the free edge of boxes cut by an occluder or the image border (:func:`_box_velocities`). A revival is not final
+   for ``track_reid_handback`` seconds: the lost track's state before it stays behind (a "ghost"), and a later
+   segment that fits that state better than the revived segment did (by ``track_reid_margin``), and of which the
+   revived track's own segment now is no rival, takes the id back; the track revived with it gets a new id. One
+   wrong revival among look-alikes then no longer costs the rightful object its return as well.
 7. Matched segments continue their track; unmatched segments start new tracks whose velocity starts at the median
    of the established tracks' (the camera's motion); unmatched tracks wait (lost) until they are too old, then
    move to the re-identification memory. The camera's motion is measured on every frame with an image, things

@@ -106,15 +106,21 @@ def test_an_object_moving_the_other_way_is_not_the_lost_one():
     assert reid.match(queries((120, 100)), lost, SETTINGS) == {0: 0}                        # not known yet
 
 
-def test_a_look_alike_moving_the_other_way_is_still_a_reason_for_doubt():
+def test_a_look_alike_moving_the_other_way_is_a_reason_for_doubt_only_when_about_as_near():
     """Two look-alikes lost near the query: one moving with it, one against it. Opposite directions rule that one
-    out as the match, but an emerging segment's velocity can point the wrong way: a new id, not the other one."""
+    out as the match, but an emerging segment's velocity can point the wrong way: while it is about as near, a new
+    id, not the other one. Its different course counts as distance, though (MOTION_WEIGHT gate radii at most), so
+    one a little farther is no look-alike. Gate radius 20 x (1 + 1 s) = 40 px; the one moving with it is on its
+    path, 0.45 x 10 / 50 = 0.09 radii; the other is 6 or 2 px off: 0.15 or 0.05 radii, + 0.45 (opposite) against
+    the look-alike limit 0.09 + 0.5."""
     with_it = ((100, 100), (150, 100), (50, 0))
-    against = ((130, 100), (130, 100), (-50, 0))
     query = queries((124, 100), velocity=(40, 0))
     assert reid.match(query, candidates(with_it), SETTINGS) == {0: 0}
-    assert reid.match(query, candidates(against), SETTINGS) == {}
-    assert reid.match(query, candidates(with_it, against), SETTINGS) == {}
+    for x, expected in ((130, {0: 0}), (126, {})):
+        against = ((x, 100), (x, 100), (-50, 0))
+        assert reid.match(query, candidates(against), SETTINGS) == {}, x
+        assert reid.match(query, candidates(with_it, against), SETTINGS) == expected, x
+    assert reid.match_costs(query, candidates(with_it), SETTINGS)[0][1] == pytest.approx(0.5 * 0.45 * 0.2)
 
 
 def test_a_look_alike_just_outside_the_gate_is_a_reason_for_doubt():

@@ -236,6 +236,30 @@ def test_a_refused_or_impossible_pair_does_not_stop_the_others():
     assert match(queries, lost(far, {"at": (100, 100), "sim": 0.8}, {"at": (500, 500)}), margin=0.2) == {1: 2}
 
 
+def test_a_different_course_counts_as_distance():
+    # the segment moves (100, 0). A lost track there moving the same way: 0; at right angles: |(100, -100)| / 100,
+    # clipped to 1, x MOTION_WEIGHT 0.45 radii -> cost 0.225; half as fast: 0.5 -> 0.1125; unknown: nothing
+    q = segs({"at": (500, 500), "velocity": (100, 0)})
+    moving = {**SETTINGS, "min_speed": 10.0}
+
+    def cost(velocity, settings=moving):
+        return reid.match_costs(q, lost({"at": (500, 500), "velocity": velocity}), settings)[0][1]
+    assert cost((100, 0)) == pytest.approx(0.0)
+    assert cost((0, 100)) == pytest.approx(0.225)
+    assert cost((50, 0)) == pytest.approx(0.1125)
+    assert cost(NAN2) == pytest.approx(0.0)
+    assert cost((0, 100), SETTINGS) == pytest.approx(0.0)                 # no min_speed: motions not compared
+    # slower than min_speed, differences count relative to it: (4, 0) against (0, 4): |(4, -4)| / 10
+    slow = segs({"at": (500, 500), "velocity": (4, 0)})
+    assert reid.match_costs(slow, lost({"at": (500, 500), "velocity": (0, 4)}), moving)[0][1] == \
+        pytest.approx(0.5 * 0.45 * np.hypot(4, 4) / 10)
+    # two look-alikes 0.1 radii apart: ambiguous on position alone; the other on another course is 0.55 radii away
+    same = lost({"at": (500, 500), "velocity": (100, 0)}, {"at": (510, 500), "velocity": (100, 0)})
+    other = lost({"at": (500, 500), "velocity": (100, 0)}, {"at": (510, 500), "velocity": (0, 100)})
+    assert match(q, same, min_speed=10.0) == {}
+    assert match(q, other, min_speed=10.0) == {0: 0}
+
+
 # ------------------------------------------------------------------------------------------------ standby
 def test_match_costs_gives_each_pairs_cost():
     # 0.5 radii away: 0.5 * 0.5; sim 0.8: 0.4 * 0.2 / 0.5
