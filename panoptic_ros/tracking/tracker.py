@@ -505,9 +505,8 @@ class PanopticTracker:
                     seg_area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[k] table row of the lost track (or ghost: an id handback) each segment revives (-1: none; reid.match
         decides) and [k] the cost of each revival (NaN: none): unmatched segments and those of tracks born new
-        less than YOUNG_SECONDS ago. A young track's own motion (this frame included)
-        goes with it: an object emerging where a look-alike just went out of sight, but moving the other way, is
-        not that one."""
+        less than YOUNG_SECONDS ago. A young track's own motion (this frame included) goes with it: an object
+        emerging where a look-alike just went out of sight, but moving the other way, is not that one."""
         t = self._table
         k = len(boxes)
         revived, revival_cost = np.full(k, -1), np.full(k, np.nan)
@@ -529,7 +528,9 @@ class PanopticTracker:
         lost = np.concatenate([live, memory[wanted[memory]]])
         if not len(lost):
             return revived, revival_cost
+
         def queries_of(segs: np.ndarray) -> dict:
+            """reid.match's queries: these segments' class, centre, own motion, size, appearance, border, depth."""
             q = boxes[segs]
             velocity = rel_motion[segs]     # a young track's motion relative to the camera, this frame in
             young = match[segs]
